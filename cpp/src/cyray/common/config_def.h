@@ -1,0 +1,36 @@
+// Every tunable of cyray, in one place: CYRAY_CONFIG(type, name, default, doc).
+// Each knob can be overridden by the environment variable CYRAY_<name>, and is
+// readable from C++ (CyrayConfig::Instance().name()) and from Python
+// (cyray._raylet.config()). Types: int64_t, double, bool, std::string.
+// No include guard: this file is an X-macro table, included several times.
+
+CYRAY_CONFIG(std::string, log_level, "info",
+             "Lowest level that C++ components log: debug, info, warning or error.")
+CYRAY_CONFIG(int64_t, max_direct_call_object_size, 100 * 1024,
+             "Task returns and puts up to this many bytes travel inline; larger go to the store.")
+CYRAY_CONFIG(int64_t, worker_register_timeout_seconds, 60,
+             "A started worker that has not registered with its raylet by then is killed.")
+CYRAY_CONFIG(int64_t, maximum_startup_concurrency, 0,
+             "Workers a raylet starts at once; 0 means its number of CPUs.")
+CYRAY_CONFIG(int64_t, num_prestart_workers, -1,
+             "Workers a raylet starts before any lease; -1 means one per CPU.")
+CYRAY_CONFIG(int64_t, idle_worker_killing_time_ms, 300000,
+             "Idle workers above the soft limit are ended after being idle this long.")
+CYRAY_CONFIG(int64_t, gcs_heartbeat_interval_ms, 500,
+             "How often a raylet reports to the GCS that it is alive.")
+CYRAY_CONFIG(int64_t, gcs_node_timeout_ms, 10000,
+             "The GCS marks a node dead after this long without a heartbeat.")
+CYRAY_CONFIG(int64_t, raylet_gcs_lost_timeout_ms, 10000,
+             "A raylet that cannot reach the GCS for this long exits.")
+CYRAY_CONFIG(int64_t, rpc_connect_timeout_ms, 10000,
+             "How long a client waits for a gRPC channel to become ready.")
+CYRAY_CONFIG(int64_t, get_check_signal_interval_ms, 100,
+             "Blocking waits wake this often to let Python handle Ctrl-C.")
+CYRAY_CONFIG(int64_t, task_retry_delay_ms, 0,
+             "Delay before a failed task is resubmitted.")
+CYRAY_CONFIG(int64_t, max_lease_requests_in_flight, 10,
+             "Outstanding worker lease requests per scheduling class of one owner.")
+CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 1,
+             "Tasks an owner pushes to one leased worker before the earlier ones finish.")
+CYRAY_CONFIG(bool, kill_idle_workers_of_dead_owner, true,
+             "End workers leased by an owner whose connection to the raylet closed.")

@@ -1,0 +1,104 @@
+#include "cyray/common/local_socket.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace cyray {
+namespace {
+
+void PutU32(uint32_t v, uint8_t *out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+uint32_t GetU32(const uint8_t *in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in[i]) << (8 * i);
+  return v;
+}
+
+Status WriteAll(int fd, const char *data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("write to local socket: ") + std::strerror(errno));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status ReadAll(int fd, char *data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::read(fd, data, size);
+    if (n == 0) return Status::Disconnected("local socket closed by peer");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("read from local socket: ") + std::strerror(errno));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderSize]) {
+  PutU32(type, out);
+  PutU32(length, out + 4);
+}
+
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type,
+                         uint32_t *length) {
+  *type = GetU32(in);
+  *length = GetU32(in + 4);
+  if (*length > kMaxFrameSize) {
+    return Status::Invalid("local frame of " + std::to_string(*length) +
+                           " bytes exceeds the limit of " + std::to_string(kMaxFrameSize));
+  }
+  return Status::OK();
+}
+
+StatusOr<int> ConnectUnixSocket(const std::string &path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return Status::Invalid("socket path too long: " + path);
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::IOError("connect to " + path + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+Status WriteFrame(int fd, uint32_t type, const std::string &payload) {
+  if (payload.size() > kMaxFrameSize) return Status::Invalid("local frame too large");
+  std::string buf(kFrameHeaderSize, '\0');
+  EncodeFrameHeader(type, static_cast<uint32_t>(payload.size()),
+                    reinterpret_cast<uint8_t *>(&buf[0]));
+  buf += payload;
+  return WriteAll(fd, buf.data(), buf.size());
+}
+
+Status ReadFrame(int fd, uint32_t *type, std::string *payload) {
+  uint8_t header[kFrameHeaderSize];
+  CYRAY_RETURN_NOT_OK(ReadAll(fd, reinterpret_cast<char *>(header), kFrameHeaderSize));
+  uint32_t length = 0;
+  CYRAY_RETURN_NOT_OK(DecodeFrameHeader(header, type, &length));
+  payload->resize(length);
+  if (length == 0) return Status::OK();
+  return ReadAll(fd, &(*payload)[0], length);
+}
+
+}  // namespace cyray

@@ -1,0 +1,30 @@
+// Framing for the raylet's Unix-socket protocol: each message is a header
+// [uint32 type][uint32 length] (little-endian) followed by `length` bytes.
+// The blocking helpers below serve clients (core workers); the raylet uses the
+// header codec with its asynchronous sockets. Functions are stateless and
+// thread-safe; one fd must not be written by two threads at once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cyray/common/status.h"
+
+namespace cyray {
+
+constexpr size_t kFrameHeaderSize = 8;
+// Larger frames are a protocol error: the connection is closed.
+constexpr uint32_t kMaxFrameSize = 64 * 1024 * 1024;
+
+void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderSize]);
+// Fails when the length exceeds kMaxFrameSize.
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type,
+                         uint32_t *length);
+
+// Connects to the Unix socket at `path`.
+StatusOr<int> ConnectUnixSocket(const std::string &path);
+Status WriteFrame(int fd, uint32_t type, const std::string &payload);
+// Blocks until a whole frame arrives; Disconnected on EOF.
+Status ReadFrame(int fd, uint32_t *type, std::string *payload);
+
+}  // namespace cyray

@@ -1,0 +1,49 @@
+#include "cyray/common/local_socket.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace cyray {
+
+TEST(LocalSocketTest, HeaderRoundTrip) {
+  uint8_t header[kFrameHeaderSize];
+  EncodeFrameHeader(7, 1234, header);
+  uint32_t type = 0, length = 0;
+  ASSERT_TRUE(DecodeFrameHeader(header, &type, &length).ok());
+  EXPECT_EQ(type, 7u);
+  EXPECT_EQ(length, 1234u);
+}
+
+TEST(LocalSocketTest, OversizedFrameIsRejected) {
+  uint8_t header[kFrameHeaderSize];
+  EncodeFrameHeader(1, kMaxFrameSize + 1, header);
+  uint32_t type, length;
+  EXPECT_FALSE(DecodeFrameHeader(header, &type, &length).ok());
+}
+
+TEST(LocalSocketTest, FramesCrossASocketPairAndEofIsDisconnected) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ASSERT_TRUE(WriteFrame(fds[0], 3, "hello").ok());
+  ASSERT_TRUE(WriteFrame(fds[0], 4, "").ok());
+  uint32_t type;
+  std::string payload;
+  ASSERT_TRUE(ReadFrame(fds[1], &type, &payload).ok());
+  EXPECT_EQ(type, 3u);
+  EXPECT_EQ(payload, "hello");
+  ASSERT_TRUE(ReadFrame(fds[1], &type, &payload).ok());
+  EXPECT_EQ(type, 4u);
+  EXPECT_EQ(payload, "");
+  ::close(fds[0]);
+  Status s = ReadFrame(fds[1], &type, &payload);
+  EXPECT_EQ(s.code(), StatusCode::kDisconnected);
+  ::close(fds[1]);
+}
+
+TEST(LocalSocketTest, ConnectToMissingSocketFails) {
+  auto fd = ConnectUnixSocket("/nonexistent/cyray.sock");
+  EXPECT_FALSE(fd.ok());
+}
+
+}  // namespace cyray

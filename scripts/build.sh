@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds cyray in place (C++ with CMake, protobuf code, the Cython extension)
+# and installs it in editable mode into the virtual environment once.
+# Incremental: a second run with nothing changed does almost nothing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck disable=SC1091
+[ -n "${VIRTUAL_ENV:-}" ] || source .venv/bin/activate
+python setup.py -q build_ext --inplace 2>&1 | grep -vE 'SetuptoolsDeprecationWarning|^\s*!!|^\s*\*+$|setup.py install|pypa/setuptools|packaging.python.org|^\s*$|See https|Please avoid|Instead, use|By 20' || true
+test -n "$(ls pkg/cyray/_raylet*.so 2>/dev/null)" || { echo "build.sh: the extension was not built"; exit 1; }
+if ! (cd /tmp && python -c "import cyray" 2>/dev/null); then
+  python -m pip install -q -e . --no-build-isolation --no-deps 2>&1 | grep -v 'is ignored' || true
+fi

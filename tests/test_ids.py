@@ -1,0 +1,69 @@
+"""IDs exposed by the extension: sizes, conversions and derivations (no cluster)."""
+
+import pickle
+
+import pytest
+
+import cyray
+from cyray import ActorID, JobID, NodeID, ObjectID, PlacementGroupID, TaskID, WorkerID
+
+
+def test_version_and_extension_import():
+    from cyray import _raylet
+
+    assert cyray.__version__.count(".") == 2
+    assert _raylet.config()
+
+
+@pytest.mark.parametrize(
+    "cls,size",
+    [(JobID, 4), (ActorID, 16), (TaskID, 24), (ObjectID, 28), (NodeID, 28), (WorkerID, 28),
+     (PlacementGroupID, 18)],
+)
+def test_sizes_and_round_trips(cls, size):
+    assert cls.size() == size
+    rid = cls.from_random()
+    assert len(rid.binary()) == size
+    assert cls.from_hex(rid.hex()) == rid
+    assert cls(rid.binary()) == rid
+    assert hash(cls(rid.binary())) == hash(rid)
+    assert pickle.loads(pickle.dumps(rid)) == rid
+    assert cls.nil().is_nil() and not rid.is_nil()
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(ValueError, match="needs 4 bytes, got 3"):
+        JobID(b"abc")
+    with pytest.raises(TypeError, match="from_hex"):
+        JobID("01000000")
+    with pytest.raises(ValueError, match="not hex"):
+        NodeID.from_hex("zz" * 28)
+    with pytest.raises(ValueError):
+        JobID.from_int(-1)
+
+
+def test_ids_of_different_types_are_not_equal():
+    raw = b"\x01" * 28
+    assert NodeID(raw) != WorkerID(raw)
+
+
+def test_derivations_follow_ray_layouts():
+    job = JobID.from_int(7)
+    assert job.hex() == "07000000" and job.int() == 7
+    driver = TaskID.for_driver_task(job)
+    t1 = TaskID.for_normal_task(job, driver, 1)
+    assert t1 == TaskID.for_normal_task(job, driver, 1)
+    assert t1 != TaskID.for_normal_task(job, driver, 2)
+    assert t1.job_id() == job and driver.job_id() == job
+    obj = ObjectID.from_index(t1, 3)
+    assert obj.task_id() == t1 and obj.index() == 3
+    assert obj.hex().startswith(t1.hex())
+    assert PlacementGroupID.of(job).job_id() == job
+
+
+def test_config_knobs_have_docs():
+    from cyray._raylet import config
+
+    knobs = config()
+    assert knobs["max_direct_call_object_size"][0] == str(100 * 1024)
+    assert all(doc for _, _, doc in knobs.values())
