@@ -1,0 +1,152 @@
+#include "cyray/raylet/lease_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace cyray::raylet {
+
+class FakeWorkerPool : public WorkerPoolInterface {
+ public:
+  WorkerPtr PopIdleWorker() override {
+    if (idle.empty()) return nullptr;
+    auto w = idle.front();
+    idle.pop_front();
+    return w;
+  }
+  void PushIdleWorker(const WorkerPtr &w) override { idle.push_back(w); }
+  void StartWorkersForDemand(int demand) override { last_demand = demand; }
+  void DisconnectWorker(const WorkerPtr &w, bool kill) override {
+    disconnected.push_back(w);
+    killed += kill ? 1 : 0;
+  }
+  void AddIdle() {
+    auto w = std::make_shared<Worker>();
+    w->worker_id = WorkerID::FromRandom();
+    idle.push_back(w);
+  }
+  std::deque<WorkerPtr> idle;
+  std::vector<WorkerPtr> disconnected;
+  int killed = 0;
+  int last_demand = 0;
+};
+
+class LeaseManagerTest : public ::testing::Test {
+ protected:
+  LeaseRequest Request(ResourceSet demand, std::vector<LeaseReply> *replies,
+                       WorkerID owner = WorkerID::Nil()) {
+    return LeaseRequest{std::move(demand), owner,
+                        [replies](const LeaseReply &r) { replies->push_back(r); }};
+  }
+  NodeResources resources_{{{"CPU", 2}, {"GPU", 1}}};
+  FakeWorkerPool pool_;
+  LeaseManager manager_{resources_, pool_};
+};
+
+TEST_F(LeaseManagerTest, GrantsWhenResourcesAndWorkerAreAvailable) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kGranted);
+  EXPECT_TRUE(replies[0].worker->leased);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], 1);
+}
+
+TEST_F(LeaseManagerTest, StartsWorkersForWaitingDemand) {
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  EXPECT_TRUE(replies.empty());
+  EXPECT_EQ(pool_.last_demand, 2);
+  pool_.AddIdle();
+  manager_.ScheduleAndDispatch();
+  EXPECT_EQ(replies.size(), 1u);
+  EXPECT_EQ(manager_.NumQueued(), 1u);
+}
+
+TEST_F(LeaseManagerTest, QueuesUntilResourcesAreReturned) {
+  pool_.AddIdle();
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  manager_.ReturnWorker(replies[0].worker, false);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].kind, LeaseReply::Kind::kGranted);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], 0);
+}
+
+TEST_F(LeaseManagerTest, InfeasibleDemandIsAnsweredAtOnce) {
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 3}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kInfeasible);
+  EXPECT_NE(replies[0].message.find("CPU: 3"), std::string::npos);
+  EXPECT_EQ(manager_.NumQueued(), 0u);
+}
+
+TEST_F(LeaseManagerTest, SmallerRequestsPassABlockedLargeOne) {
+  pool_.AddIdle();
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  EXPECT_EQ(replies.size(), 2u);
+  EXPECT_EQ(manager_.NumQueued(), 1u);
+}
+
+TEST_F(LeaseManagerTest, GpuLeaseCarriesInstance) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}, {"GPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].worker->allocation.instances["GPU"].count(0), 1u);
+}
+
+TEST_F(LeaseManagerTest, DeadWorkerReleasesItsLease) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  manager_.OnWorkerGone(replies[0].worker);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], 2);
+  EXPECT_EQ(pool_.disconnected.size(), 1u);
+}
+
+TEST_F(LeaseManagerTest, ReturnWithDisconnectKillsTheWorker) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  manager_.ReturnWorker(replies[0].worker, true);
+  EXPECT_EQ(pool_.killed, 1);
+  EXPECT_TRUE(pool_.idle.empty());
+}
+
+TEST_F(LeaseManagerTest, BlockedWorkerLendsItsCpu) {
+  pool_.AddIdle();
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  manager_.OnWorkerBlocked(replies[0].worker);
+  ASSERT_EQ(replies.size(), 2u);
+  manager_.OnWorkerUnblocked(replies[0].worker);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], -1);
+  manager_.ReturnWorker(replies[1].worker, false);
+  manager_.ReturnWorker(replies[0].worker, false);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], 2);
+}
+
+TEST_F(LeaseManagerTest, CanceledWhenOwnerLeaves) {
+  WorkerID owner = WorkerID::FromRandom();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies, owner));
+  manager_.CancelLeasesOf(owner);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kCanceled);
+}
+
+}  // namespace cyray::raylet

@@ -1,0 +1,317 @@
+"""The GCS server process: node, job and internal-KV services over grpc.aio.
+
+    python -m cyray.gcs.server --port 0 --port-file PATH [--host 0.0.0.0]
+        [--node-timeout-ms 10000] [--log-level info]
+
+It binds the port (0 picks a free one), writes the bound port to PATH (atomically: PATH.tmp,
+then rename) once it is serving, and serves until SIGTERM or SIGINT. Tables are kept in a
+`GcsStorage` as serialized protobufs, so a persistent storage lets a restarted GCS carry on.
+Every handler runs on the one event loop and makes only synchronous storage calls, so each
+request sees and leaves the tables consistent without locks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Dict, List, Optional
+
+import grpc
+import grpc.aio
+
+from cyray.gcs.storage import GcsStorage, InMemoryStorage
+from cyray.protobuf import gcs_service_pb2 as gcs_pb2
+from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
+
+logger = logging.getLogger("cyray.gcs")
+
+NODE_TABLE = "nodes"
+JOB_TABLE = "jobs"
+META_TABLE = "gcs_meta"
+JOB_COUNTER_KEY = b"last_job_id"
+KV_TABLE_PREFIX = "kv:"
+
+ALIVE = gcs_pb2.GcsNodeInfo.ALIVE
+DEAD = gcs_pb2.GcsNodeInfo.DEAD
+
+# How long in-flight RPCs may finish after SIGTERM before the server cancels them.
+SHUTDOWN_GRACE_S = 0.5
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
+    """Node registration, heartbeats and death. `monitor_heartbeats` runs as a background task."""
+
+    def __init__(self, storage: GcsStorage, node_timeout_ms: int) -> None:
+        self._storage = storage
+        self._node_timeout_ms = node_timeout_ms
+        # Monotonic time of the last register/heartbeat of each node believed alive.
+        self._last_seen: Dict[bytes, float] = {}
+        # Nodes recovered from storage alive get a full timeout to send their next heartbeat.
+        start = time.monotonic()
+        for node in self._all_nodes():
+            if node.state == ALIVE:
+                self._last_seen[node.node_id] = start
+
+    def _load(self, node_id: bytes) -> Optional[gcs_pb2.GcsNodeInfo]:
+        data = self._storage.get(NODE_TABLE, node_id)
+        return None if data is None else gcs_pb2.GcsNodeInfo.FromString(data)
+
+    def _save(self, node: gcs_pb2.GcsNodeInfo) -> None:
+        self._storage.put(NODE_TABLE, node.node_id, node.SerializeToString())
+
+    def _all_nodes(self) -> List[gcs_pb2.GcsNodeInfo]:
+        return [gcs_pb2.GcsNodeInfo.FromString(v) for _, v in self._storage.items(NODE_TABLE)]
+
+    def _mark_dead(self, node: gcs_pb2.GcsNodeInfo, reason: str) -> None:
+        node.state = DEAD
+        node.end_time_ms = now_ms()
+        node.death_reason = reason
+        self._save(node)
+        self._last_seen.pop(node.node_id, None)
+
+    async def RegisterNode(self, request, context):
+        node = gcs_pb2.GcsNodeInfo()
+        node.CopyFrom(request.node_info)
+        if not node.node_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_info.node_id is empty")
+        node.state = ALIVE
+        node.end_time_ms = 0
+        node.death_reason = ""
+        if node.start_time_ms == 0:
+            node.start_time_ms = now_ms()
+        if not node.resources_available:
+            node.resources_available.update(node.resources_total)
+        self._save(node)
+        self._last_seen[node.node_id] = time.monotonic()
+        logger.info(
+            "node %s registered at %s:%d, resources %s",
+            node.node_id.hex(), node.node_manager_address, node.node_manager_port,
+            dict(node.resources_total),
+        )
+        return gcs_pb2.RegisterNodeReply()
+
+    async def UnregisterNode(self, request, context):
+        node = self._load(request.node_id)
+        if node is None:
+            logger.warning("unregister of unknown node %s", request.node_id.hex())
+        elif node.state == ALIVE:
+            self._mark_dead(node, request.reason or "unregistered")
+            logger.info("node %s unregistered: %s", node.node_id.hex(), node.death_reason)
+        return gcs_pb2.UnregisterNodeReply()
+
+    async def GetAllNodeInfo(self, request, context):
+        return gcs_pb2.GetAllNodeInfoReply(node_info_list=self._all_nodes())
+
+    async def ReportHeartbeat(self, request, context):
+        node = self._load(request.node_id)
+        if node is None or node.state == DEAD:
+            return gcs_pb2.ReportHeartbeatReply(alive=False)
+        self._last_seen[node.node_id] = time.monotonic()
+        if dict(node.resources_available) != dict(request.resources_available):
+            node.resources_available.clear()
+            node.resources_available.update(request.resources_available)
+            self._save(node)
+        return gcs_pb2.ReportHeartbeatReply(alive=True)
+
+    def mark_silent_nodes_dead(self) -> None:
+        """Marks DEAD every alive node that has not been heard from for the node timeout."""
+        deadline = time.monotonic() - self._node_timeout_ms / 1000.0
+        silent = [node_id for node_id, seen in self._last_seen.items() if seen < deadline]
+        for node_id in silent:
+            node = self._load(node_id)
+            if node is None or node.state == DEAD:
+                self._last_seen.pop(node_id, None)
+                continue
+            self._mark_dead(node, f"no heartbeat for {self._node_timeout_ms} ms")
+            logger.warning("node %s marked dead: %s", node_id.hex(), node.death_reason)
+
+    async def monitor_heartbeats(self) -> None:
+        period_s = min(1.0, max(0.01, self._node_timeout_ms / 4000.0))
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                self.mark_silent_nodes_dead()
+            except Exception:
+                logger.exception("heartbeat check failed")
+
+
+class JobInfoService(gcs_grpc.JobInfoGcsServiceServicer):
+    """Job ids and the job table."""
+
+    def __init__(self, storage: GcsStorage) -> None:
+        self._storage = storage
+
+    def _load(self, job_id: bytes) -> Optional[gcs_pb2.JobTableData]:
+        data = self._storage.get(JOB_TABLE, job_id)
+        return None if data is None else gcs_pb2.JobTableData.FromString(data)
+
+    def _save(self, job: gcs_pb2.JobTableData) -> None:
+        self._storage.put(JOB_TABLE, job.job_id, job.SerializeToString())
+
+    async def GetNextJobID(self, request, context):
+        # The counter lives in storage so that a GCS restarted on persistent storage continues.
+        last = self._storage.get(META_TABLE, JOB_COUNTER_KEY)
+        job_id = (int(last) if last is not None else 0) + 1
+        self._storage.put(META_TABLE, JOB_COUNTER_KEY, str(job_id).encode())
+        return gcs_pb2.GetNextJobIDReply(job_id=job_id)
+
+    async def AddJob(self, request, context):
+        job = gcs_pb2.JobTableData()
+        job.CopyFrom(request.data)
+        if not job.job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "data.job_id is empty")
+        if job.start_time_ms == 0:
+            job.start_time_ms = now_ms()
+        self._save(job)
+        logger.info("job %s added (driver pid %d)", job.job_id.hex(), job.driver_pid)
+        return gcs_pb2.AddJobReply()
+
+    async def MarkJobFinished(self, request, context):
+        job = self._load(request.job_id)
+        if job is None:
+            logger.warning("finish of unknown job %s", request.job_id.hex())
+        elif not job.is_dead:
+            job.is_dead = True
+            job.end_time_ms = now_ms()
+            self._save(job)
+            logger.info("job %s finished", job.job_id.hex())
+        return gcs_pb2.MarkJobFinishedReply()
+
+    async def GetAllJobInfo(self, request, context):
+        jobs = [gcs_pb2.JobTableData.FromString(v) for _, v in self._storage.items(JOB_TABLE)]
+        return gcs_pb2.GetAllJobInfoReply(job_info_list=jobs)
+
+
+def kv_table(namespace: bytes) -> str:
+    """The storage table of one KV namespace (latin-1 maps every byte string to a distinct str)."""
+    return KV_TABLE_PREFIX + namespace.decode("latin-1")
+
+
+class InternalKVService(gcs_grpc.InternalKVGcsServiceServicer):
+    """The internal key-value store: one storage table per namespace."""
+
+    def __init__(self, storage: GcsStorage) -> None:
+        self._storage = storage
+
+    async def InternalKVGet(self, request, context):
+        value = self._storage.get(kv_table(request.namespace), request.key)
+        if value is None:
+            return gcs_pb2.InternalKVGetReply(found=False)
+        return gcs_pb2.InternalKVGetReply(found=True, value=value)
+
+    async def InternalKVPut(self, request, context):
+        added = self._storage.put(
+            kv_table(request.namespace), request.key, request.value, overwrite=request.overwrite
+        )
+        return gcs_pb2.InternalKVPutReply(added=added)
+
+    async def InternalKVDel(self, request, context):
+        table = kv_table(request.namespace)
+        if request.del_by_prefix:
+            deleted = sum(self._storage.delete(table, key)
+                          for key in self._storage.keys(table, request.key))
+        else:
+            deleted = int(self._storage.delete(table, request.key))
+        return gcs_pb2.InternalKVDelReply(deleted_num=deleted)
+
+    async def InternalKVExists(self, request, context):
+        exists = self._storage.get(kv_table(request.namespace), request.key) is not None
+        return gcs_pb2.InternalKVExistsReply(exists=exists)
+
+    async def InternalKVKeys(self, request, context):
+        keys = self._storage.keys(kv_table(request.namespace), request.prefix)
+        return gcs_pb2.InternalKVKeysReply(results=keys)
+
+
+def write_port_file(path: str, port: int) -> None:
+    """Writes `port` to `path` so that a reader never sees a partial file."""
+    tmp_path = path + ".tmp"
+    with open(tmp_path, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp_path, path)
+
+
+async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
+    """Runs the server until SIGTERM or SIGINT; returns the process exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    # so_reuseport=0: a second GCS asking for a port in use must fail, not share it.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    nodes = NodeInfoService(storage, args.node_timeout_ms)
+    gcs_grpc.add_NodeInfoGcsServiceServicer_to_server(nodes, server)
+    gcs_grpc.add_JobInfoGcsServiceServicer_to_server(JobInfoService(storage), server)
+    gcs_grpc.add_InternalKVGcsServiceServicer_to_server(InternalKVService(storage), server)
+    address = f"{args.host}:{args.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as e:
+        logger.error("cannot bind %s: %s", address, e)
+        return 1
+    if port == 0:
+        logger.error("cannot bind %s", address)
+        return 1
+    await server.start()
+    monitor = asyncio.create_task(nodes.monitor_heartbeats())
+    try:
+        write_port_file(args.port_file, port)
+        logger.info("GCS server listening on %s:%d", args.host, port)
+        await stop.wait()
+        logger.info("GCS server shutting down")
+    finally:
+        monitor.cancel()
+        await server.stop(SHUTDOWN_GRACE_S)
+    return 0
+
+
+def default_node_timeout_ms() -> int:
+    """The `gcs_node_timeout_ms` config knob (overridable by CYRAY_gcs_node_timeout_ms)."""
+    try:
+        from cyray._raylet import config
+
+        return int(config()["gcs_node_timeout_ms"][0])
+    except (ImportError, KeyError):
+        return 10000
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cyray.gcs.server", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--port-file", required=True, help="file to write the bound port to")
+    parser.add_argument("--node-timeout-ms", type=int, default=None,
+                        help="mark a node dead after this long without a heartbeat "
+                             "(default: the gcs_node_timeout_ms config knob)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error", "critical"])
+    args = parser.parse_args(argv)
+    if args.node_timeout_ms is None:
+        args.node_timeout_ms = default_node_timeout_ms()
+    if args.node_timeout_ms <= 0:
+        parser.error("--node-timeout-ms must be positive")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s gcs_server %(process)d: %(message)s",
+    )
+    return asyncio.run(serve(args, InMemoryStorage()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
