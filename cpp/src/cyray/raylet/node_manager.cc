@@ -1,0 +1,431 @@
+#include "cyray/raylet/node_manager.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <future>
+
+#include "cyray/common/config.h"
+#include "cyray/common/local_socket.h"
+#include "cyray/common/logging.h"
+#include "cyray/protobuf/gcs_service.pb.h"
+#include "cyray/protobuf/local_protocol.pb.h"
+
+namespace cyray::raylet {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+struct NodeManager::LocalConnection {
+  LocalConnection(uint64_t id, stream_protocol::socket socket)
+      : id(id), socket(std::move(socket)) {}
+  uint64_t id;
+  stream_protocol::socket socket;
+  uint8_t header[kFrameHeaderSize];
+  std::string body;
+  std::deque<std::string> write_queue;
+  bool closed = false;
+};
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void FillAllocation(const ResourceAllocation &alloc,
+                    google::protobuf::RepeatedPtrField<rpc::ResourceAllocation> *out) {
+  for (const auto &[name, instances] : alloc.instances) {
+    auto *entry = out->Add();
+    entry->set_name(name);
+    for (const auto &[index, quantity] : instances) {
+      auto *inst = entry->add_instances();
+      inst->set_index(index);
+      inst->set_quantity(quantity);
+    }
+  }
+}
+
+}  // namespace
+
+NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
+    : io_(io),
+      config_(std::move(config)),
+      resources_(config_.resources),
+      launcher_(config_.worker_argv, config_.log_dir),
+      worker_pool_(launcher_, config_.maximum_startup_concurrency, NowMs),
+      lease_manager_(resources_, worker_pool_),
+      gcs_client_(config_.gcs_address),
+      acceptor_(io),
+      child_signals_(io, SIGCHLD),
+      stop_signals_(io, SIGTERM, SIGINT),
+      timer_(io) {}
+
+NodeManager::~NodeManager() {
+  stopping_ = true;
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+Status NodeManager::Start() {
+  std::vector<grpc::Service *> services{this};
+  grpc_server_ = rpc::StartServer("0.0.0.0", &config_.node_manager_port, services);
+  if (!grpc_server_ || config_.node_manager_port == 0) {
+    return Status::IOError("could not start the node manager's gRPC server");
+  }
+  ::unlink(config_.socket_path.c_str());
+  boost::system::error_code ec;
+  acceptor_.open(stream_protocol(), ec);
+  if (!ec) acceptor_.bind(stream_protocol::endpoint(config_.socket_path), ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("listen on " + config_.socket_path + ": " + ec.message());
+
+  CYRAY_RETURN_NOT_OK(gcs_client_.WaitUntilReady(CyrayConfig::Instance().rpc_connect_timeout_ms()));
+  CYRAY_RETURN_NOT_OK(RegisterWithGcs());
+
+  DoAccept();
+  WaitForChildren();
+  stop_signals_.async_wait([this](const boost::system::error_code &ec, int sig) {
+    if (!ec) Stop("received signal " + std::to_string(sig));
+  });
+  OnTimer();
+  worker_pool_.Prestart(config_.num_prestart_workers);
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  WriteReadyFile();
+  CYRAY_LOG(INFO) << "raylet " << config_.node_id.Hex() << " serving on port "
+                  << config_.node_manager_port << " and " << config_.socket_path
+                  << " with resources " << ResourceSetToString(config_.resources);
+  return Status::OK();
+}
+
+Status NodeManager::RegisterWithGcs() {
+  rpc::GcsNodeInfo info;
+  info.set_node_id(config_.node_id.Binary());
+  info.set_node_manager_address(config_.node_ip_address);
+  info.set_node_manager_port(config_.node_manager_port);
+  info.set_raylet_socket_name(config_.socket_path);
+  for (const auto &[name, amount] : config_.resources) {
+    (*info.mutable_resources_total())[name] = amount;
+  }
+  info.set_state(rpc::GcsNodeInfo::ALIVE);
+  info.set_node_name(config_.node_name.empty() ? config_.node_ip_address : config_.node_name);
+  info.set_start_time_ms(WallMs());
+  info.set_is_head_node(config_.is_head);
+  info.set_session_dir(config_.session_dir);
+  return gcs_client_.RegisterNode(info.SerializeAsString());
+}
+
+void NodeManager::WriteReadyFile() {
+  if (config_.ready_file.empty()) return;
+  std::string tmp = config_.ready_file + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << config_.node_manager_port << "\n";
+  }
+  std::rename(tmp.c_str(), config_.ready_file.c_str());
+}
+
+void NodeManager::Stop(const std::string &reason) {
+  if (stopping_.exchange(true)) return;
+  CYRAY_LOG(INFO) << "raylet stopping: " << reason;
+  worker_pool_.KillAll();
+  (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
+  ::unlink(config_.socket_path.c_str());
+  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                                           std::chrono::milliseconds(200));
+  io_.stop();
+}
+
+void NodeManager::DoAccept() {
+  acceptor_.async_accept([this](const boost::system::error_code &ec,
+                                stream_protocol::socket socket) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        CYRAY_LOG(WARNING) << "accept on local socket failed: " << ec.message();
+        DoAccept();
+      }
+      return;
+    }
+    auto conn = std::make_shared<LocalConnection>(next_connection_id_++, std::move(socket));
+    connections_[conn->id] = conn;
+    ReadHeader(conn);
+    DoAccept();
+  });
+}
+
+void NodeManager::ReadHeader(const ConnectionPtr &conn) {
+  asio::async_read(
+      conn->socket, asio::buffer(conn->header, kFrameHeaderSize),
+      [this, conn](const boost::system::error_code &ec, size_t) {
+        if (ec) return CloseConnection(conn);
+        uint32_t type = 0, length = 0;
+        Status s = DecodeFrameHeader(conn->header, &type, &length);
+        if (!s.ok()) {
+          CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": " << s;
+          return CloseConnection(conn);
+        }
+        conn->body.resize(length);
+        asio::async_read(conn->socket, asio::buffer(&conn->body[0], length),
+                         [this, conn, type](const boost::system::error_code &ec, size_t) {
+                           if (ec) return CloseConnection(conn);
+                           HandleMessage(conn, type, conn->body);
+                           if (!conn->closed) ReadHeader(conn);
+                         });
+      });
+}
+
+void NodeManager::Send(const ConnectionPtr &conn, uint32_t type, const std::string &body) {
+  std::string frame(kFrameHeaderSize, '\0');
+  EncodeFrameHeader(type, static_cast<uint32_t>(body.size()),
+                    reinterpret_cast<uint8_t *>(&frame[0]));
+  frame += body;
+  conn->write_queue.push_back(std::move(frame));
+  if (conn->write_queue.size() > 1) return;
+  // Writes one queued frame after another.
+  auto write_next = std::make_shared<std::function<void()>>();
+  *write_next = [this, conn, write_next]() {
+    asio::async_write(conn->socket, asio::buffer(conn->write_queue.front()),
+                      [this, conn, write_next](const boost::system::error_code &ec, size_t) {
+                        if (ec) {
+                          conn->write_queue.clear();
+                          return CloseConnection(conn);
+                        }
+                        conn->write_queue.pop_front();
+                        if (!conn->write_queue.empty()) (*write_next)();
+                      });
+  };
+  (*write_next)();
+}
+
+void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type,
+                                const std::string &body) {
+  switch (type) {
+    case rpc::REGISTER_CLIENT_REQUEST:
+      HandleRegister(conn, body);
+      return;
+    case rpc::DISCONNECT_CLIENT:
+      // The client exits on purpose; its socket closes next.
+      return;
+    case rpc::NOTIFY_TASK_BLOCKED:
+    case rpc::NOTIFY_TASK_UNBLOCKED: {
+      WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id);
+      if (!worker) return;
+      if (type == rpc::NOTIFY_TASK_BLOCKED) {
+        lease_manager_.OnWorkerBlocked(worker);
+      } else {
+        lease_manager_.OnWorkerUnblocked(worker);
+      }
+      return;
+    }
+    default:
+      CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": unknown message type "
+                         << type;
+      CloseConnection(conn);
+  }
+}
+
+void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &body) {
+  rpc::RegisterClientRequest request;
+  rpc::RegisterClientReply reply;
+  if (!request.ParseFromString(body)) {
+    CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": bad registration";
+    return CloseConnection(conn);
+  }
+  auto worker = std::make_shared<Worker>();
+  worker->worker_id = WorkerID::FromBinary(request.worker_id());
+  worker->is_driver = request.worker_type() == rpc::DRIVER;
+  worker->pid = request.pid();
+  worker->ip_address = request.ip_address();
+  worker->port = request.port();
+  worker->startup_token = request.startup_token();
+  worker->connection_id = conn->id;
+  Status status;
+  if (worker->is_driver) {
+    worker_pool_.RegisterDriver(worker);
+  } else {
+    status = worker_pool_.RegisterWorker(worker);
+  }
+  reply.set_success(status.ok());
+  reply.set_failure_reason(status.message());
+  reply.set_node_id(config_.node_id.Binary());
+  reply.set_node_manager_port(config_.node_manager_port);
+  Send(conn, rpc::REGISTER_CLIENT_REPLY, reply.SerializeAsString());
+  if (status.ok() && !worker->is_driver) lease_manager_.ScheduleAndDispatch();
+}
+
+void NodeManager::CloseConnection(const ConnectionPtr &conn) {
+  if (conn->closed) return;
+  conn->closed = true;
+  boost::system::error_code ignored;
+  conn->socket.close(ignored);
+  connections_.erase(conn->id);
+  if (WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id)) {
+    OnClientGone(worker, "its connection closed");
+  }
+}
+
+void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) {
+  if (!worker_pool_.GetWorker(worker->worker_id)) return;  // handled already
+  CYRAY_LOG(DEBUG) << (worker->is_driver ? "driver " : "worker ") << worker->pid << " gone: "
+                   << why;
+  if (worker->is_driver) {
+    worker_pool_.DisconnectWorker(worker, /*kill=*/false);
+  } else {
+    lease_manager_.OnWorkerGone(worker);
+  }
+  OnOwnerGone(worker->worker_id);
+  if (worker->is_driver) lease_manager_.ScheduleAndDispatch();
+}
+
+void NodeManager::OnOwnerGone(const WorkerID &owner_id) {
+  lease_manager_.CancelLeasesOf(owner_id);
+  if (!CyrayConfig::Instance().kill_idle_workers_of_dead_owner()) return;
+  for (const WorkerPtr &worker : worker_pool_.AllWorkers()) {
+    if (worker->leased && worker->lease_owner == owner_id) {
+      // Its tasks belong to a dead owner: nobody will read their results.
+      lease_manager_.ReturnWorker(worker, /*disconnect=*/true);
+    }
+  }
+}
+
+void NodeManager::WaitForChildren() {
+  child_signals_.async_wait([this](const boost::system::error_code &ec, int) {
+    if (ec) return;
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (WorkerPtr worker = worker_pool_.OnProcessExit(pid)) {
+        OnClientGone(worker, "its process exited");
+      } else {
+        lease_manager_.ScheduleAndDispatch();
+      }
+    }
+    WaitForChildren();
+  });
+}
+
+void NodeManager::OnTimer() {
+  const auto &config = CyrayConfig::Instance();
+  worker_pool_.KillUnregisteredAfter(config.worker_register_timeout_seconds() * 1000);
+  int soft_limit = static_cast<int>(config_.resources.count("CPU") ? config_.resources.at("CPU") : 1);
+  worker_pool_.TrimIdleWorkers(std::max(1, soft_limit), config.idle_worker_killing_time_ms());
+  timer_.expires_after(std::chrono::seconds(1));
+  timer_.async_wait([this](const boost::system::error_code &ec) {
+    if (!ec) OnTimer();
+  });
+}
+
+void NodeManager::HeartbeatLoop() {
+  const auto &config = CyrayConfig::Instance();
+  int64_t last_ok = NowMs();
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(config.gcs_heartbeat_interval_ms()));
+    if (stopping_) break;
+    auto promise = std::make_shared<std::promise<ResourceSet>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise] { promise->set_value(resources_.Available()); });
+    if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) continue;
+    bool alive = true;
+    Status s = gcs_client_.ReportHeartbeat(config_.node_id.Binary(), future.get(), &alive);
+    if (s.ok()) {
+      last_ok = NowMs();
+      if (!alive) {
+        asio::post(io_, [this] { Stop("the GCS considers this node dead"); });
+        break;
+      }
+    } else if (NowMs() - last_ok > config.raylet_gcs_lost_timeout_ms()) {
+      asio::post(io_, [this, s] { Stop("lost the GCS: " + s.ToString()); });
+      break;
+    }
+  }
+}
+
+grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
+    grpc::CallbackServerContext *ctx, const rpc::RequestWorkerLeaseRequest *request,
+    rpc::RequestWorkerLeaseReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reply, reactor] {
+    LeaseRequest lease;
+    for (const auto &[name, amount] : request->resource_spec().required_resources()) {
+      if (amount > 0) lease.demand[name] = amount;
+    }
+    lease.owner_id = WorkerID::FromBinary(request->resource_spec().caller_address().worker_id());
+    lease.on_reply = [this, reply, reactor](const LeaseReply &result) {
+      switch (result.kind) {
+        case LeaseReply::Kind::kGranted: {
+          auto *addr = reply->mutable_worker_address();
+          addr->set_node_id(config_.node_id.Binary());
+          addr->set_ip_address(result.worker->ip_address);
+          addr->set_port(result.worker->port);
+          addr->set_worker_id(result.worker->worker_id.Binary());
+          reply->set_worker_pid(result.worker->pid);
+          FillAllocation(result.worker->allocation, reply->mutable_resource_mapping());
+          break;
+        }
+        case LeaseReply::Kind::kInfeasible:
+          reply->set_infeasible(true);
+          reply->set_failure_message(result.message);
+          break;
+        case LeaseReply::Kind::kCanceled:
+          reply->set_canceled(true);
+          reply->set_failure_message(result.message);
+          break;
+      }
+      reactor->Finish(grpc::Status::OK);
+    };
+    lease_manager_.QueueLease(std::move(lease));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext *ctx,
+                                                    const rpc::ReturnWorkerRequest *request,
+                                                    rpc::ReturnWorkerReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reactor] {
+    WorkerPtr worker = worker_pool_.GetWorker(WorkerID::FromBinary(request->worker_id()));
+    if (worker && worker->leased) {
+      lease_manager_.ReturnWorker(worker, request->disconnect_worker());
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext *ctx,
+                                                    const rpc::GetNodeStatsRequest *request,
+                                                    rpc::GetNodeStatsReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, reply, reactor] {
+    int leased = 0, workers = 0;
+    for (const auto &worker : worker_pool_.AllWorkers()) {
+      if (worker->is_driver) continue;
+      ++workers;
+      leased += worker->leased ? 1 : 0;
+    }
+    reply->set_num_workers(workers);
+    reply->set_num_idle_workers(worker_pool_.NumIdle());
+    reply->set_num_starting_workers(worker_pool_.NumStarting());
+    reply->set_num_leased_workers(leased);
+    reply->set_num_queued_leases(static_cast<int>(lease_manager_.NumQueued()));
+    for (const auto &[name, amount] : resources_.total()) (*reply->mutable_resources_total())[name] = amount;
+    for (const auto &[name, amount] : resources_.Available()) {
+      (*reply->mutable_resources_available())[name] = amount;
+    }
+    for (int pid : worker_pool_.AllPids()) reply->add_worker_pids(pid);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace cyray::raylet

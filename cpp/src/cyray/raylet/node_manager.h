@@ -1,0 +1,105 @@
+// NodeManager: the raylet's brain. Serves RequestWorkerLease/ReturnWorker over
+// gRPC, accepts worker and driver connections on the node's Unix socket,
+// registers the node with the GCS and reports heartbeats, and reacts to worker
+// and owner death. All state lives on the main io_context thread: gRPC handlers
+// and the heartbeat thread post their work there.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cyray/common/id.h"
+#include "cyray/protobuf/node_manager.grpc.pb.h"
+#include "cyray/raylet/lease_manager.h"
+#include "cyray/raylet/process_launcher.h"
+#include "cyray/raylet/worker_pool.h"
+#include "cyray/rpc/gcs_client.h"
+#include "cyray/rpc/grpc_util.h"
+
+namespace cyray::raylet {
+
+struct NodeManagerConfig {
+  NodeID node_id;
+  std::string node_ip_address = "127.0.0.1";
+  int node_manager_port = 0;
+  std::string socket_path;
+  std::string gcs_address;
+  ResourceSet resources;
+  std::vector<std::string> worker_argv;  // without --startup-token
+  std::string session_dir;
+  std::string log_dir;
+  int num_prestart_workers = 0;
+  int maximum_startup_concurrency = 1;
+  bool is_head = false;
+  std::string node_name;
+  // Written with the gRPC port once the raylet serves.
+  std::string ready_file;
+};
+
+class NodeManager : public rpc::NodeManagerService::CallbackService {
+ public:
+  NodeManager(boost::asio::io_context &io, NodeManagerConfig config);
+  ~NodeManager() override;
+
+  // Starts serving; fails when the socket, the port or the GCS is unusable.
+  Status Start();
+  // Ends workers, leaves the GCS and stops the io_context.
+  void Stop(const std::string &reason);
+
+  grpc::ServerUnaryReactor *RequestWorkerLease(grpc::CallbackServerContext *ctx,
+                                               const rpc::RequestWorkerLeaseRequest *request,
+                                               rpc::RequestWorkerLeaseReply *reply) override;
+  grpc::ServerUnaryReactor *ReturnWorker(grpc::CallbackServerContext *ctx,
+                                         const rpc::ReturnWorkerRequest *request,
+                                         rpc::ReturnWorkerReply *reply) override;
+  grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
+                                         const rpc::GetNodeStatsRequest *request,
+                                         rpc::GetNodeStatsReply *reply) override;
+
+ private:
+  struct LocalConnection;
+  using ConnectionPtr = std::shared_ptr<LocalConnection>;
+
+  void DoAccept();
+  void ReadHeader(const ConnectionPtr &conn);
+  void HandleMessage(const ConnectionPtr &conn, uint32_t type, const std::string &body);
+  void HandleRegister(const ConnectionPtr &conn, const std::string &body);
+  void Send(const ConnectionPtr &conn, uint32_t type, const std::string &body);
+  void CloseConnection(const ConnectionPtr &conn);
+  // A worker or driver went away (socket closed or process exited).
+  void OnClientGone(const WorkerPtr &worker, const std::string &why);
+  // Kills the workers leased by `owner_id` and drops its queued requests.
+  void OnOwnerGone(const WorkerID &owner_id);
+  void WaitForChildren();
+  void OnTimer();
+  void HeartbeatLoop();
+  Status RegisterWithGcs();
+  void WriteReadyFile();
+
+  boost::asio::io_context &io_;
+  NodeManagerConfig config_;
+  NodeResources resources_;
+  ProcessLauncher launcher_;
+  WorkerPool worker_pool_;
+  LeaseManager lease_manager_;
+  rpc::GcsClient gcs_client_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::signal_set child_signals_;
+  boost::asio::signal_set stop_signals_;
+  boost::asio::steady_timer timer_;
+  uint64_t next_connection_id_ = 1;
+  std::unordered_map<uint64_t, ConnectionPtr> connections_;
+  std::thread heartbeat_thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace cyray::raylet

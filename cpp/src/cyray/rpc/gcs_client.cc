@@ -1,0 +1,191 @@
+#include "cyray/rpc/gcs_client.h"
+
+#include <thread>
+
+#include "cyray/protobuf/gcs_service.grpc.pb.h"
+#include "cyray/rpc/grpc_util.h"
+
+namespace cyray::rpc {
+
+struct GcsClient::Stubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<NodeInfoGcsService::Stub> nodes;
+  std::unique_ptr<JobInfoGcsService::Stub> jobs;
+  std::unique_ptr<InternalKVGcsService::Stub> kv;
+};
+
+namespace {
+void SetDeadline(grpc::ClientContext *ctx, int64_t timeout_ms) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+}
+}  // namespace
+
+GcsClient::GcsClient(const std::string &address, int64_t timeout_ms)
+    : address_(address), timeout_ms_(timeout_ms), stubs_(std::make_unique<Stubs>()) {
+  stubs_->channel = MakeChannel(address);
+  stubs_->nodes = NodeInfoGcsService::NewStub(stubs_->channel);
+  stubs_->jobs = JobInfoGcsService::NewStub(stubs_->channel);
+  stubs_->kv = InternalKVGcsService::NewStub(stubs_->channel);
+}
+
+GcsClient::~GcsClient() = default;
+
+Status GcsClient::WaitUntilReady(int64_t timeout_ms) {
+  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
+  if (stubs_->channel->WaitForConnected(deadline)) return Status::OK();
+  return Status::TimedOut("the GCS at " + address_ + " did not answer within " +
+                          std::to_string(timeout_ms) + " ms");
+}
+
+Status GcsClient::RegisterNode(const std::string &serialized_node_info) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  RegisterNodeRequest req;
+  if (!req.mutable_node_info()->ParseFromString(serialized_node_info)) {
+    return Status::Invalid("bad node info");
+  }
+  RegisterNodeReply reply;
+  return FromGrpcStatus(stubs_->nodes->RegisterNode(&ctx, req, &reply), "RegisterNode");
+}
+
+Status GcsClient::UnregisterNode(const std::string &node_id, const std::string &reason) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, 2000);
+  UnregisterNodeRequest req;
+  req.set_node_id(node_id);
+  req.set_reason(reason);
+  UnregisterNodeReply reply;
+  return FromGrpcStatus(stubs_->nodes->UnregisterNode(&ctx, req, &reply), "UnregisterNode");
+}
+
+Status GcsClient::GetAllNodeInfo(std::vector<std::string> *nodes) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  GetAllNodeInfoRequest req;
+  GetAllNodeInfoReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->nodes->GetAllNodeInfo(&ctx, req, &reply), "GetAllNodeInfo"));
+  nodes->clear();
+  for (const auto &node : reply.node_info_list()) nodes->push_back(node.SerializeAsString());
+  return Status::OK();
+}
+
+Status GcsClient::ReportHeartbeat(const std::string &node_id,
+                                  const std::map<std::string, double> &available,
+                                  bool *alive) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  ReportHeartbeatRequest req;
+  req.set_node_id(node_id);
+  for (const auto &[name, amount] : available) (*req.mutable_resources_available())[name] = amount;
+  ReportHeartbeatReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->nodes->ReportHeartbeat(&ctx, req, &reply), "ReportHeartbeat"));
+  *alive = reply.alive();
+  return Status::OK();
+}
+
+Status GcsClient::GetNextJobID(int *job_id) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  GetNextJobIDRequest req;
+  GetNextJobIDReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->jobs->GetNextJobID(&ctx, req, &reply), "GetNextJobID"));
+  *job_id = reply.job_id();
+  return Status::OK();
+}
+
+Status GcsClient::AddJob(const std::string &serialized_job_data) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  AddJobRequest req;
+  if (!req.mutable_data()->ParseFromString(serialized_job_data)) {
+    return Status::Invalid("bad job data");
+  }
+  AddJobReply reply;
+  return FromGrpcStatus(stubs_->jobs->AddJob(&ctx, req, &reply), "AddJob");
+}
+
+Status GcsClient::MarkJobFinished(const std::string &job_id) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, 2000);
+  MarkJobFinishedRequest req;
+  req.set_job_id(job_id);
+  MarkJobFinishedReply reply;
+  return FromGrpcStatus(stubs_->jobs->MarkJobFinished(&ctx, req, &reply), "MarkJobFinished");
+}
+
+Status GcsClient::KVGet(const std::string &ns, const std::string &key,
+                        std::optional<std::string> *value) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  InternalKVGetRequest req;
+  req.set_namespace_(ns);
+  req.set_key(key);
+  InternalKVGetReply reply;
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->kv->InternalKVGet(&ctx, req, &reply), "KVGet"));
+  if (reply.found()) {
+    *value = reply.value();
+  } else {
+    value->reset();
+  }
+  return Status::OK();
+}
+
+Status GcsClient::KVPut(const std::string &ns, const std::string &key, const std::string &value,
+                        bool overwrite, bool *added) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  InternalKVPutRequest req;
+  req.set_namespace_(ns);
+  req.set_key(key);
+  req.set_value(value);
+  req.set_overwrite(overwrite);
+  InternalKVPutReply reply;
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->kv->InternalKVPut(&ctx, req, &reply), "KVPut"));
+  if (added) *added = reply.added();
+  return Status::OK();
+}
+
+Status GcsClient::KVDel(const std::string &ns, const std::string &key, bool by_prefix,
+                        int *deleted) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  InternalKVDelRequest req;
+  req.set_namespace_(ns);
+  req.set_key(key);
+  req.set_del_by_prefix(by_prefix);
+  InternalKVDelReply reply;
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->kv->InternalKVDel(&ctx, req, &reply), "KVDel"));
+  if (deleted) *deleted = reply.deleted_num();
+  return Status::OK();
+}
+
+Status GcsClient::KVExists(const std::string &ns, const std::string &key, bool *exists) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  InternalKVExistsRequest req;
+  req.set_namespace_(ns);
+  req.set_key(key);
+  InternalKVExistsReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->kv->InternalKVExists(&ctx, req, &reply), "KVExists"));
+  *exists = reply.exists();
+  return Status::OK();
+}
+
+Status GcsClient::KVKeys(const std::string &ns, const std::string &prefix,
+                         std::vector<std::string> *keys) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  InternalKVKeysRequest req;
+  req.set_namespace_(ns);
+  req.set_prefix(prefix);
+  InternalKVKeysReply reply;
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->kv->InternalKVKeys(&ctx, req, &reply), "KVKeys"));
+  keys->assign(reply.results().begin(), reply.results().end());
+  return Status::OK();
+}
+
+}  // namespace cyray::rpc
