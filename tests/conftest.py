@@ -121,7 +121,8 @@ def gate(tmp_path):
 # Processes
 
 
-def _cmdline(proc):
+def cmdline_of(proc):
+    """The command line of a process joined by spaces ("" if it is gone)."""
     try:
         return " ".join(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
@@ -142,7 +143,7 @@ def cyray_processes(root=None):
     root = root if root is not None else psutil.Process()
     found = []
     for proc in root.children(recursive=True):
-        if is_alive(proc) and is_cyray_cmdline(_cmdline(proc)):
+        if is_alive(proc) and is_cyray_cmdline(cmdline_of(proc)):
             found.append(proc)
     return found
 
@@ -156,7 +157,7 @@ def is_alive(proc):
 
 
 def describe(procs):
-    return "; ".join(f"pid={p.pid} {_cmdline(p)!r}" for p in procs)
+    return "; ".join(f"pid={p.pid} {cmdline_of(p)!r}" for p in procs)
 
 
 def wait_until_gone(procs, timeout):

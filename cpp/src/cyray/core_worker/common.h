@@ -1,0 +1,89 @@
+// Plain value types the core worker shares with the Cython layer. No gRPC or
+// protobuf here (this header is compiled into the extension).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cyray::core {
+
+// An ObjectRef's identity: the object ID and its owner's serialized Address.
+struct ObjectRefInfo {
+  std::string object_id;      // binary ObjectID
+  std::string owner_address;  // serialized rpc::Address
+};
+
+// A value as stored: serialized bytes plus metadata that says how to read them
+// ("E<n>" marks an error object of rpc::ErrorType n).
+struct ObjectValue {
+  std::string data;
+  std::string metadata;
+  std::vector<ObjectRefInfo> nested_refs;
+};
+
+using ObjectValuePtr = std::shared_ptr<const ObjectValue>;
+
+// Metadata of an error object of rpc::ErrorType `error_type`.
+std::string ErrorMetadata(int error_type);
+// The rpc::ErrorType of an error object, or 0 when `metadata` is not an error.
+int ErrorTypeOf(const std::string &metadata);
+// An error object whose data is the UTF-8 `message`.
+ObjectValuePtr MakeErrorObject(int error_type, const std::string &message);
+
+// One argument of a task being submitted: a value or a reference.
+struct TaskArgInput {
+  bool is_ref = false;
+  ObjectRefInfo ref;  // when is_ref
+  ObjectValue value;  // otherwise
+};
+
+struct FunctionDescriptorInfo {
+  std::string module_name;
+  std::string function_name;
+  std::string class_name;
+  std::string function_id;
+};
+
+// What the caller of SubmitTask decides about a task.
+struct TaskOptions {
+  FunctionDescriptorInfo function;
+  std::string name;
+  uint64_t num_returns = 1;
+  std::map<std::string, double> resources;
+  int max_retries = 3;
+  bool retry_exceptions = false;
+  std::string serialized_retry_exception_allowlist;
+  int max_calls = 0;
+};
+
+// What the worker's execution callback gets for one task.
+struct TaskExecutionSpec {
+  int task_type = 0;  // rpc::TaskType
+  std::string job_id;
+  std::string task_id;
+  std::string parent_task_id;
+  std::string name;
+  FunctionDescriptorInfo function;
+  std::vector<ObjectValue> args;
+  uint64_t num_returns = 1;
+  int max_calls = 0;
+  bool retry_exceptions = false;
+  std::string serialized_retry_exception_allowlist;
+  int max_retries = 0;
+  uint32_t attempt_number = 0;
+  // Instances held by the lease, e.g. {"GPU": [1]}.
+  std::map<std::string, std::vector<int64_t>> resource_ids;
+};
+
+struct TaskExecutionResult {
+  std::vector<ObjectValue> returns;  // one per return
+  bool is_application_error = false;
+  bool is_retryable_error = false;
+  // The worker must exit after replying (max_calls reached).
+  bool exit_worker = false;
+};
+
+}  // namespace cyray::core

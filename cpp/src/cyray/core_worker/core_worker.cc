@@ -1,0 +1,766 @@
+#include "cyray/core_worker/core_worker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "cyray/common/config.h"
+#include "cyray/common/id.h"
+#include "cyray/common/local_socket.h"
+#include "cyray/common/logging.h"
+#include "cyray/core_worker/memory_store.h"
+#include "cyray/core_worker/reference_counter.h"
+#include "cyray/core_worker/rpc_clients.h"
+#include "cyray/core_worker/task_submitter.h"
+#include "cyray/protobuf/core_worker.grpc.pb.h"
+#include "cyray/protobuf/gcs_service.pb.h"
+#include "cyray/protobuf/local_protocol.pb.h"
+#include "cyray/rpc/gcs_client.h"
+#include "cyray/rpc/grpc_util.h"
+
+namespace cyray::core {
+
+namespace asio = boost::asio;
+
+namespace {
+
+ObjectValuePtr ValueFromReturn(const rpc::ReturnObject &ret) {
+  auto value = std::make_shared<ObjectValue>();
+  value->data = ret.data();
+  value->metadata = ret.metadata();
+  for (const auto &ref : ret.nested_refs()) {
+    value->nested_refs.push_back({ref.object_id(), ref.owner_address().SerializeAsString()});
+  }
+  return value;
+}
+
+void FillNestedRefs(const std::vector<ObjectRefInfo> &refs,
+                    google::protobuf::RepeatedPtrField<rpc::ObjectReference> *out) {
+  for (const auto &ref : refs) {
+    auto *r = out->Add();
+    r->set_object_id(ref.object_id);
+    r->mutable_owner_address()->ParseFromString(ref.owner_address);
+  }
+}
+
+// The object IDs a submitted task keeps alive: its reference arguments and
+// the refs nested in its inline arguments.
+std::vector<ObjectID> ArgumentObjectIds(const rpc::TaskSpec &spec) {
+  std::vector<ObjectID> ids;
+  for (const auto &arg : spec.args()) {
+    if (!arg.object_ref().object_id().empty()) {
+      ids.push_back(ObjectID::FromBinary(arg.object_ref().object_id()));
+    }
+    for (const auto &nested : arg.nested_refs()) {
+      ids.push_back(ObjectID::FromBinary(nested.object_id()));
+    }
+  }
+  return ids;
+}
+
+// A PushTask call waiting to run on the main thread.
+class TaskReactor : public grpc::ServerUnaryReactor {
+ public:
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    Release();
+  }
+  void WaitDone(int64_t timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return done_; });
+  }
+  // Two owners: gRPC (until OnDone) and the task loop (until it let go).
+  void Release() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::atomic<int> refs_{2};
+};
+
+struct PendingExecution {
+  const rpc::PushTaskRequest *request;
+  rpc::PushTaskReply *reply;
+  TaskReactor *reactor;
+};
+
+}  // namespace
+
+class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
+ public:
+  explicit Impl(const CoreWorkerOptions &options)
+      : options_(options),
+        worker_id_(WorkerID::FromRandom()),
+        reference_counter_([this](const ObjectID &id) { memory_store_.Delete(id); }),
+        client_pool_(io_) {}
+
+  ~Impl() override { Shutdown(); }
+
+  Status Connect();
+  void Shutdown();
+  Status Put(const ObjectValue &value, ObjectRefInfo *ref);
+  Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
+             std::vector<ObjectValuePtr> *out);
+  Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
+              std::vector<bool> *ready);
+  Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
+                    std::vector<ObjectRefInfo> *returns);
+  Status RunTaskLoop();
+
+  grpc::ServerUnaryReactor *PushTask(grpc::CallbackServerContext *ctx,
+                                     const rpc::PushTaskRequest *request,
+                                     rpc::PushTaskReply *reply) override;
+  grpc::ServerUnaryReactor *GetObjectStatus(grpc::CallbackServerContext *ctx,
+                                            const rpc::GetObjectStatusRequest *request,
+                                            rpc::GetObjectStatusReply *reply) override;
+  grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx,
+                                 const rpc::ExitRequest *request,
+                                 rpc::ExitReply *reply) override;
+
+  CoreWorkerOptions options_;
+  WorkerID worker_id_;
+  JobID job_id_;
+  NodeID node_id_;
+  rpc::Address address_;
+  std::string serialized_address_;
+
+  MemoryStore memory_store_;
+  ReferenceCounter reference_counter_;
+  asio::io_context io_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  CoreWorkerClientPool client_pool_;
+  std::unique_ptr<rpc::GcsClient> gcs_;
+  std::unique_ptr<RayletLeaseClient> lease_client_;
+  std::unique_ptr<NormalTaskSubmitter> submitter_;
+  std::unique_ptr<grpc::Server> server_;
+
+  // The raylet connection: registration, blocked/unblocked notices, liveness.
+  int raylet_fd_ = -1;
+  std::mutex raylet_write_mu_;
+  std::thread raylet_reader_;
+
+  // What the current task (or the driver) is doing; guarded by context_mu_.
+  mutable std::mutex context_mu_;
+  TaskID current_task_id_;
+  uint64_t current_num_returns_ = 0;
+  uint64_t task_counter_ = 0;
+  uint64_t put_counter_ = 0;
+  bool executing_task_ = false;
+
+  // Borrowed objects being fetched from their owners.
+  std::mutex fetch_mu_;
+  std::unordered_set<ObjectID> fetching_;
+
+  // Tasks pushed to this worker, run by RunTaskLoop on the main thread.
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  std::deque<PendingExecution> exec_queue_;
+  bool exit_requested_ = false;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> shut_down_{false};
+
+ private:
+  Status RegisterWithRaylet(int *node_manager_port);
+  void ReadRayletUntilClosed();
+  void NotifyRaylet(rpc::LocalMessageType type, const std::string &body);
+  void ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
+                           std::function<void(rpc::TaskSpec)> done);
+  void StartFetch(const ObjectID &id, const std::string &owner_address);
+  void StartFetchesFor(const std::vector<ObjectID> &ids);
+  void OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
+  void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
+  Status CheckSignals();
+  void ExecuteOne(const PendingExecution &pending, bool *exit_after);
+};
+
+Status CoreWorker::Impl::CheckSignals() {
+  return options_.check_signals ? options_.check_signals() : Status::OK();
+}
+
+Status CoreWorker::Impl::Connect() {
+  const auto &config = CyrayConfig::Instance();
+  SetLogLevel(ParseLogLevel(config.log_level()));
+  SetLogComponent(options_.is_driver ? "driver" : "worker");
+  gcs_ = std::make_unique<rpc::GcsClient>(options_.gcs_address);
+  CYRAY_RETURN_NOT_OK(gcs_->WaitUntilReady(config.rpc_connect_timeout_ms()));
+
+  int port = 0;
+  std::vector<grpc::Service *> services{this};
+  server_ = rpc::StartServer("0.0.0.0", &port, services);
+  if (!server_ || port == 0) return Status::IOError("could not start the core worker server");
+  address_.set_ip_address(options_.node_ip_address);
+  address_.set_port(port);
+  address_.set_worker_id(worker_id_.Binary());
+
+  if (options_.is_driver) {
+    if (options_.job_id.empty()) {
+      int job = 0;
+      CYRAY_RETURN_NOT_OK(gcs_->GetNextJobID(&job));
+      job_id_ = JobID::FromInt(static_cast<uint32_t>(job));
+    } else {
+      job_id_ = JobID::FromBinary(options_.job_id);
+    }
+    current_task_id_ = TaskID::ForDriverTask(job_id_);
+  } else {
+    job_id_ = JobID::Nil();
+    current_task_id_ = TaskID::Nil();
+  }
+
+  int node_manager_port = 0;
+  CYRAY_RETURN_NOT_OK(RegisterWithRaylet(&node_manager_port));
+  address_.set_node_id(node_id_.Binary());
+  serialized_address_ = address_.SerializeAsString();
+
+  if (options_.is_driver) {
+    rpc::JobTableData job;
+    job.set_job_id(job_id_.Binary());
+    *job.mutable_driver_address() = address_;
+    job.set_driver_pid(getpid());
+    job.set_namespace_(options_.driver_namespace);
+    job.set_entrypoint(options_.entrypoint);
+    job.set_start_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+    CYRAY_RETURN_NOT_OK(gcs_->AddJob(job.SerializeAsString()));
+  }
+
+  lease_client_ = std::make_unique<RayletLeaseClient>(
+      io_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
+  submitter_ = std::make_unique<NormalTaskSubmitter>(
+      *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
+      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
+        OnTaskComplete(spec, reply);
+      },
+      [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
+        OnTaskFail(spec, error_type, message);
+      });
+  work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      io_.get_executor());
+  io_thread_ = std::thread([this] { io_.run(); });
+  raylet_reader_ = std::thread([this] { ReadRayletUntilClosed(); });
+  connected_ = true;
+  return Status::OK();
+}
+
+Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port) {
+  auto fd = ConnectUnixSocket(options_.raylet_socket);
+  if (!fd.ok()) return fd.status();
+  raylet_fd_ = *fd;
+  rpc::RegisterClientRequest request;
+  request.set_worker_type(options_.is_driver ? rpc::DRIVER : rpc::WORKER);
+  request.set_worker_id(worker_id_.Binary());
+  request.set_pid(getpid());
+  request.set_startup_token(options_.startup_token);
+  request.set_job_id(job_id_.Binary());
+  request.set_ip_address(options_.node_ip_address);
+  request.set_port(address_.port());
+  CYRAY_RETURN_NOT_OK(
+      WriteFrame(raylet_fd_, rpc::REGISTER_CLIENT_REQUEST, request.SerializeAsString()));
+  uint32_t type = 0;
+  std::string body;
+  CYRAY_RETURN_NOT_OK(ReadFrame(raylet_fd_, &type, &body));
+  rpc::RegisterClientReply reply;
+  if (type != rpc::REGISTER_CLIENT_REPLY || !reply.ParseFromString(body)) {
+    return Status::IOError("bad registration reply from the raylet");
+  }
+  if (!reply.success()) {
+    return Status::IOError("the raylet refused registration: " + reply.failure_reason());
+  }
+  node_id_ = NodeID::FromBinary(reply.node_id());
+  *node_manager_port = reply.node_manager_port();
+  return Status::OK();
+}
+
+void CoreWorker::Impl::ReadRayletUntilClosed() {
+  uint32_t type;
+  std::string body;
+  while (true) {
+    Status s = ReadFrame(raylet_fd_, &type, &body);
+    if (!s.ok()) break;
+  }
+  if (shut_down_) return;
+  if (!options_.is_driver) {
+    // A worker without its raylet has no purpose; nothing it holds survives.
+    CYRAY_LOG(WARNING) << "lost the connection to the raylet; exiting";
+    ::_exit(1);
+  }
+  CYRAY_LOG(ERROR) << "lost the connection to the local raylet; tasks can no longer run";
+}
+
+void CoreWorker::Impl::NotifyRaylet(rpc::LocalMessageType type, const std::string &body) {
+  std::lock_guard<std::mutex> lock(raylet_write_mu_);
+  if (raylet_fd_ >= 0) (void)WriteFrame(raylet_fd_, type, body);
+}
+
+void CoreWorker::Impl::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+  }
+  exec_cv_.notify_all();
+  if (connected_ && options_.is_driver && gcs_) (void)gcs_->MarkJobFinished(job_id_.Binary());
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  }
+  if (work_) work_.reset();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  if (raylet_fd_ >= 0) {
+    rpc::DisconnectClient msg;
+    msg.set_intentional(true);
+    NotifyRaylet(rpc::DISCONNECT_CLIENT, msg.SerializeAsString());
+    ::shutdown(raylet_fd_, SHUT_RDWR);
+  }
+  if (raylet_reader_.joinable()) raylet_reader_.join();
+  if (raylet_fd_ >= 0) {
+    ::close(raylet_fd_);
+    raylet_fd_ = -1;
+  }
+  // Answer pushed tasks that will never run, so gRPC can finish them.
+  std::lock_guard<std::mutex> lock(exec_mu_);
+  for (auto &pending : exec_queue_) {
+    pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker exiting"));
+    pending.reactor->Release();
+  }
+  exec_queue_.clear();
+}
+
+Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
+  ObjectID id;
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    id = ObjectID::FromIndex(current_task_id_,
+                             static_cast<uint32_t>(current_num_returns_ + ++put_counter_));
+  }
+  reference_counter_.AddOwnedObject(id);
+  memory_store_.Put(id, std::make_shared<ObjectValue>(value));
+  ref->object_id = id.Binary();
+  ref->owner_address = serialized_address_;
+  return Status::OK();
+}
+
+void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_address) {
+  {
+    std::lock_guard<std::mutex> lock(fetch_mu_);
+    if (!fetching_.insert(id).second) return;
+  }
+  rpc::Address owner;
+  owner.ParseFromString(owner_address);
+  client_pool_.GetObjectStatus(
+      owner, id.Binary(),
+      [this, id, owner](const Status &status, const rpc::GetObjectStatusReply &reply) {
+        ObjectValuePtr value;
+        if (status.ok() && reply.status() == rpc::GetObjectStatusReply::CREATED) {
+          value = ValueFromReturn(reply.object());
+        } else if (status.ok()) {
+          value = MakeErrorObject(rpc::OBJECT_LOST,
+                                  "Object " + id.Hex() + " was freed by its owner before it "
+                                  "could be fetched.");
+        } else {
+          value = MakeErrorObject(rpc::OWNER_DIED,
+                                  "The owner of object " + id.Hex() + " (worker at " +
+                                      owner.ip_address() + ":" + std::to_string(owner.port()) +
+                                      ") died or is unreachable: " + status.message());
+        }
+        if (reference_counter_.Has(id)) memory_store_.Put(id, value);
+        std::lock_guard<std::mutex> lock(fetch_mu_);
+        fetching_.erase(id);
+      });
+}
+
+void CoreWorker::Impl::StartFetchesFor(const std::vector<ObjectID> &ids) {
+  for (const auto &id : ids) {
+    if (memory_store_.Contains(id)) continue;
+    if (auto owner = reference_counter_.BorrowedOwnerAddress(id)) StartFetch(id, *owner);
+  }
+}
+
+Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
+                             std::vector<ObjectValuePtr> *out) {
+  std::vector<ObjectID> object_ids;
+  bool all_present = true;
+  for (const auto &id : ids) {
+    object_ids.push_back(ObjectID::FromBinary(id));
+    all_present = all_present && memory_store_.Contains(object_ids.back());
+  }
+  for (const auto &id : object_ids) {
+    if (!reference_counter_.Has(id) && !memory_store_.Contains(id)) {
+      return Status::NotFound("Object " + id.Hex() +
+                              " is not known to this process (its ObjectRef was released).");
+    }
+  }
+  StartFetchesFor(object_ids);
+  bool notify = false;
+  if (!all_present) {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    notify = executing_task_;
+  }
+  // A worker waiting in get lends its CPU back to the raylet meanwhile.
+  if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
+  Status s = memory_store_.Get(object_ids, object_ids.size(), timeout_ms,
+                               [this] { return CheckSignals(); },
+                               CyrayConfig::Instance().get_check_signal_interval_ms(), out);
+  if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
+  return s;
+}
+
+Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objects,
+                              int64_t timeout_ms, std::vector<bool> *ready) {
+  std::vector<ObjectID> object_ids;
+  for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
+  StartFetchesFor(object_ids);
+  std::vector<ObjectValuePtr> values;
+  Status s = memory_store_.Get(object_ids, static_cast<size_t>(num_objects), timeout_ms,
+                               [this] { return CheckSignals(); },
+                               CyrayConfig::Instance().get_check_signal_interval_ms(), &values);
+  if (!s.ok() && !s.IsTimedOut()) return s;
+  ready->clear();
+  for (const auto &v : values) ready->push_back(v != nullptr);
+  return Status::OK();
+}
+
+Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
+                                    const std::vector<TaskArgInput> &args,
+                                    std::vector<ObjectRefInfo> *returns) {
+  if (!connected_ || shut_down_) return Status::Disconnected("the core worker is not connected");
+  auto spec = std::make_shared<rpc::TaskSpec>();
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    uint64_t counter = ++task_counter_;
+    spec->set_job_id(job_id_.Binary());
+    spec->set_parent_task_id(current_task_id_.Binary());
+    spec->set_parent_counter(counter);
+    spec->set_task_id(TaskID::ForNormalTask(job_id_, current_task_id_, counter).Binary());
+  }
+  spec->set_type(rpc::NORMAL_TASK);
+  spec->set_language(rpc::PYTHON);
+  auto *fd = spec->mutable_function_descriptor();
+  fd->set_module_name(options.function.module_name);
+  fd->set_function_name(options.function.function_name);
+  fd->set_class_name(options.function.class_name);
+  fd->set_function_id(options.function.function_id);
+  *spec->mutable_caller_address() = address_;
+  spec->set_num_returns(options.num_returns);
+  for (const auto &[name, amount] : options.resources) {
+    if (amount > 0) (*spec->mutable_required_resources())[name] = amount;
+  }
+  spec->set_max_retries(options.max_retries);
+  spec->set_retry_exceptions(options.retry_exceptions);
+  spec->set_serialized_retry_exception_allowlist(options.serialized_retry_exception_allowlist);
+  spec->set_name(options.name);
+  spec->set_max_calls(options.max_calls);
+
+  for (const auto &arg : args) {
+    auto *out = spec->add_args();
+    if (arg.is_ref) {
+      out->set_is_inline(false);
+      out->mutable_object_ref()->set_object_id(arg.ref.object_id);
+      out->mutable_object_ref()->mutable_owner_address()->ParseFromString(arg.ref.owner_address);
+      if (arg.ref.owner_address != serialized_address_) {
+        reference_counter_.AddBorrowedObject(ObjectID::FromBinary(arg.ref.object_id),
+                                             arg.ref.owner_address);
+      }
+    } else {
+      out->set_is_inline(true);
+      out->set_data(arg.value.data);
+      out->set_metadata(arg.value.metadata);
+      FillNestedRefs(arg.value.nested_refs, out->mutable_nested_refs());
+    }
+  }
+  TaskID task_id = TaskID::FromBinary(spec->task_id());
+  for (uint64_t i = 1; i <= options.num_returns; ++i) {
+    ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
+    reference_counter_.AddOwnedObject(id);
+    returns->push_back({id.Binary(), serialized_address_});
+  }
+  reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  asio::post(io_, [this, spec] {
+    ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
+      submitter_->SubmitTask(std::move(resolved));
+    });
+  });
+  return Status::OK();
+}
+
+void CoreWorker::Impl::ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
+                                           std::function<void(rpc::TaskSpec)> done) {
+  auto remaining = std::make_shared<int>(0);
+  std::vector<int> ref_args;
+  for (int i = 0; i < spec->args_size(); ++i) {
+    if (!spec->args(i).is_inline()) ref_args.push_back(i);
+  }
+  if (ref_args.empty()) return done(std::move(*spec));
+  *remaining = static_cast<int>(ref_args.size());
+  auto shared_done = std::make_shared<std::function<void(rpc::TaskSpec)>>(std::move(done));
+  for (int i : ref_args) {
+    ObjectID id = ObjectID::FromBinary(spec->args(i).object_ref().object_id());
+    if (!reference_counter_.IsOwned(id)) {
+      StartFetch(id, spec->args(i).object_ref().owner_address().SerializeAsString());
+    }
+    memory_store_.GetAsync(id, [this, spec, i, remaining, shared_done](ObjectValuePtr value) {
+      asio::post(io_, [spec, i, remaining, shared_done, value] {
+        // Inline the value, keeping the reference so its count can be released.
+        auto *arg = spec->mutable_args(i);
+        arg->set_is_inline(true);
+        arg->set_data(value->data);
+        arg->set_metadata(value->metadata);
+        FillNestedRefs(value->nested_refs, arg->mutable_nested_refs());
+        if (--*remaining == 0) (*shared_done)(std::move(*spec));
+      });
+    });
+  }
+}
+
+void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec,
+                                      const rpc::PushTaskReply &reply) {
+  for (const auto &ret : reply.return_objects()) {
+    ObjectID id = ObjectID::FromBinary(ret.object_id());
+    if (reference_counter_.Has(id)) memory_store_.Put(id, ValueFromReturn(ret));
+  }
+  reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
+}
+
+void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
+                                  const std::string &message) {
+  TaskID task_id = TaskID::FromBinary(spec.task_id());
+  auto error = MakeErrorObject(error_type, message);
+  for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
+    ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
+    if (reference_counter_.Has(id)) memory_store_.Put(id, error);
+  }
+  reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
+}
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext *ctx,
+                                                     const rpc::PushTaskRequest *request,
+                                                     rpc::PushTaskReply *reply) {
+  auto *reactor = new TaskReactor();
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    if (!exit_requested_ && !options_.is_driver) {
+      exec_queue_.push_back({request, reply, reactor});
+      exec_cv_.notify_one();
+      return reactor;
+    }
+  }
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));
+  reactor->Release();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
+    grpc::CallbackServerContext *ctx, const rpc::GetObjectStatusRequest *request,
+    rpc::GetObjectStatusReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  ObjectID id = ObjectID::FromBinary(request->object_id());
+  if (!reference_counter_.Has(id) && !memory_store_.Contains(id)) {
+    reply->set_status(rpc::GetObjectStatusReply::OUT_OF_SCOPE);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  memory_store_.GetAsync(id, [reply, reactor, id](ObjectValuePtr value) {
+    reply->set_status(rpc::GetObjectStatusReply::CREATED);
+    auto *obj = reply->mutable_object();
+    obj->set_object_id(id.Binary());
+    obj->set_data(value->data);
+    obj->set_metadata(value->metadata);
+    FillNestedRefs(value->nested_refs, obj->mutable_nested_refs());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ctx,
+                                                 const rpc::ExitRequest *request,
+                                                 rpc::ExitReply *reply) {
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+  }
+  exec_cv_.notify_all();
+  reply->set_success(true);
+  auto *reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+Status CoreWorker::Impl::RunTaskLoop() {
+  const int64_t interval = CyrayConfig::Instance().get_check_signal_interval_ms();
+  while (true) {
+    PendingExecution pending{};
+    {
+      std::unique_lock<std::mutex> lock(exec_mu_);
+      if (!exec_cv_.wait_for(lock, std::chrono::milliseconds(interval),
+                             [this] { return exit_requested_ || !exec_queue_.empty(); })) {
+        lock.unlock();
+        CYRAY_RETURN_NOT_OK(CheckSignals());
+        continue;
+      }
+      if (exit_requested_) return Status::OK();
+      pending = exec_queue_.front();
+      exec_queue_.pop_front();
+    }
+    bool exit_after = false;
+    ExecuteOne(pending, &exit_after);
+    if (exit_after) {
+      // Let the reply reach the owner before the process goes.
+      pending.reactor->WaitDone(1000);
+      pending.reactor->Release();
+      return Status::OK();
+    }
+    pending.reactor->Release();
+  }
+}
+
+void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after) {
+  const rpc::TaskSpec &spec = pending.request->task_spec();
+  TaskExecutionSpec exec;
+  exec.task_type = spec.type();
+  exec.job_id = spec.job_id();
+  exec.task_id = spec.task_id();
+  exec.parent_task_id = spec.parent_task_id();
+  exec.name = spec.name();
+  exec.function = {spec.function_descriptor().module_name(),
+                   spec.function_descriptor().function_name(),
+                   spec.function_descriptor().class_name(),
+                   spec.function_descriptor().function_id()};
+  exec.num_returns = spec.num_returns();
+  exec.max_calls = spec.max_calls();
+  exec.retry_exceptions = spec.retry_exceptions();
+  exec.serialized_retry_exception_allowlist = spec.serialized_retry_exception_allowlist();
+  exec.max_retries = spec.max_retries();
+  exec.attempt_number = spec.attempt_number();
+  for (const auto &alloc : pending.request->resource_mapping()) {
+    auto &ids = exec.resource_ids[alloc.name()];
+    for (const auto &inst : alloc.instances()) ids.push_back(inst.index());
+  }
+  for (const auto &arg : spec.args()) {
+    ObjectValue value;
+    value.data = arg.data();
+    value.metadata = arg.metadata();
+    for (const auto &ref : arg.nested_refs()) {
+      value.nested_refs.push_back({ref.object_id(), ref.owner_address().SerializeAsString()});
+    }
+    exec.args.push_back(std::move(value));
+  }
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    job_id_ = JobID::FromBinary(spec.job_id());
+    current_task_id_ = TaskID::FromBinary(spec.task_id());
+    current_num_returns_ = spec.num_returns();
+    task_counter_ = 0;
+    put_counter_ = 0;
+    executing_task_ = true;
+  }
+  TaskExecutionResult result;
+  Status status = options_.execute_task
+                      ? options_.execute_task(exec, &result)
+                      : Status::NotImplemented("this process has no task execution callback");
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    current_task_id_ = TaskID::Nil();
+    executing_task_ = false;
+  }
+  rpc::PushTaskReply *reply = pending.reply;
+  TaskID task_id = TaskID::FromBinary(spec.task_id());
+  if (!status.ok()) {
+    CYRAY_LOG(ERROR) << "task " << spec.name() << " could not run: " << status;
+    result.returns.assign(spec.num_returns(), *MakeErrorObject(rpc::SYSTEM_ERROR,
+                                                               status.ToString()));
+    result.is_application_error = false;
+  }
+  for (size_t i = 0; i < result.returns.size(); ++i) {
+    auto *ret = reply->add_return_objects();
+    ret->set_object_id(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1)).Binary());
+    ret->set_data(std::move(result.returns[i].data));
+    ret->set_metadata(std::move(result.returns[i].metadata));
+    FillNestedRefs(result.returns[i].nested_refs, ret->mutable_nested_refs());
+  }
+  reply->set_is_application_error(result.is_application_error);
+  reply->set_is_retryable_error(result.is_retryable_error);
+  reply->set_worker_exiting(result.exit_worker);
+  *exit_after = result.exit_worker;
+  pending.reactor->Finish(grpc::Status::OK);
+}
+
+// ---- CoreWorker: forwards to Impl -------------------------------------------
+
+CoreWorker::CoreWorker(const CoreWorkerOptions &options)
+    : impl_(std::make_unique<Impl>(options)) {}
+CoreWorker::~CoreWorker() = default;
+Status CoreWorker::Connect() { return impl_->Connect(); }
+void CoreWorker::Shutdown() { impl_->Shutdown(); }
+std::string CoreWorker::WorkerId() const { return impl_->worker_id_.Binary(); }
+std::string CoreWorker::JobId() const {
+  std::lock_guard<std::mutex> lock(impl_->context_mu_);
+  return impl_->job_id_.Binary();
+}
+std::string CoreWorker::NodeId() const { return impl_->node_id_.Binary(); }
+std::string CoreWorker::SerializedAddress() const { return impl_->serialized_address_; }
+std::string CoreWorker::CurrentTaskId() const {
+  std::lock_guard<std::mutex> lock(impl_->context_mu_);
+  return impl_->current_task_id_.Binary();
+}
+Status CoreWorker::Put(const ObjectValue &value, ObjectRefInfo *ref) {
+  return impl_->Put(value, ref);
+}
+Status CoreWorker::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
+                       std::vector<ObjectValuePtr> *out) {
+  return impl_->Get(ids, timeout_ms, out);
+}
+Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
+                        std::vector<bool> *ready) {
+  return impl_->Wait(ids, num_objects, timeout_ms, ready);
+}
+void CoreWorker::AddLocalReference(const std::string &object_id,
+                                   const std::string &owner_address) {
+  ObjectID id = ObjectID::FromBinary(object_id);
+  if (!owner_address.empty() && owner_address != impl_->serialized_address_) {
+    impl_->reference_counter_.AddBorrowedObject(id, owner_address);
+  }
+  impl_->reference_counter_.AddLocalReference(id);
+}
+void CoreWorker::RemoveLocalReference(const std::string &object_id) {
+  impl_->reference_counter_.RemoveLocalReference(ObjectID::FromBinary(object_id));
+}
+Status CoreWorker::SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
+                              std::vector<ObjectRefInfo> *returns) {
+  return impl_->SubmitTask(options, args, returns);
+}
+Status CoreWorker::RunTaskLoop() { return impl_->RunTaskLoop(); }
+Status CoreWorker::KVGet(const std::string &ns, const std::string &key, std::string *value,
+                         bool *found) {
+  std::optional<std::string> result;
+  CYRAY_RETURN_NOT_OK(impl_->gcs_->KVGet(ns, key, &result));
+  *found = result.has_value();
+  if (result) *value = std::move(*result);
+  return Status::OK();
+}
+Status CoreWorker::KVPut(const std::string &ns, const std::string &key, const std::string &value,
+                         bool overwrite, bool *added) {
+  return impl_->gcs_->KVPut(ns, key, value, overwrite, added);
+}
+Status CoreWorker::GetAllNodeInfo(std::vector<std::string> *nodes) {
+  return impl_->gcs_->GetAllNodeInfo(nodes);
+}
+size_t CoreWorker::NumObjectsInMemoryStore() const { return impl_->memory_store_.Size(); }
+size_t CoreWorker::NumReferences() const { return impl_->reference_counter_.Size(); }
+
+}  // namespace cyray::core

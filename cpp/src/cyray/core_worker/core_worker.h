@@ -1,0 +1,99 @@
+// CoreWorker: the C++ core inside every driver and worker process, wrapped by
+// cyray._raylet. It owns the objects this process creates (memory store and
+// reference counts), submits tasks (dependency resolution, leases, PushTask),
+// serves CoreWorkerService (PushTask, GetObjectStatus) and, in a worker, runs
+// pushed tasks on the calling (main) thread through the execution callback.
+//
+// Threads: public methods may be called from any thread (the Python thread
+// usually, with the GIL released); internal work runs on one io thread and on
+// gRPC's threads. This header is seen by Cython: no gRPC or protobuf here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cyray/common/status.h"
+#include "cyray/core_worker/common.h"
+
+namespace cyray::core {
+
+// Runs one task (takes the GIL in Python); fills `result`. A bad Status means
+// the worker could not run it at all (a system error).
+using TaskExecutionCallback = Status (*)(const TaskExecutionSpec &spec,
+                                         TaskExecutionResult *result);
+// Returns a bad Status (Interrupted) when Python has a pending exception from
+// a signal handler, e.g. KeyboardInterrupt.
+using CheckSignalsCallback = Status (*)();
+
+struct CoreWorkerOptions {
+  bool is_driver = true;
+  std::string raylet_socket;
+  std::string gcs_address;
+  std::string node_ip_address = "127.0.0.1";
+  int64_t startup_token = -1;
+  // Binary JobID; a driver with none gets a new one from the GCS.
+  std::string job_id;
+  std::string driver_namespace;
+  std::string entrypoint;
+  TaskExecutionCallback execute_task = nullptr;
+  CheckSignalsCallback check_signals = nullptr;
+};
+
+class CoreWorker {
+ public:
+  explicit CoreWorker(const CoreWorkerOptions &options);
+  ~CoreWorker();
+  CoreWorker(const CoreWorker &) = delete;
+  CoreWorker &operator=(const CoreWorker &) = delete;
+
+  // Starts the gRPC server, connects to the raylet and (drivers) registers the job.
+  Status Connect();
+  // Stops serving and disconnects; idempotent.
+  void Shutdown();
+
+  std::string WorkerId() const;
+  std::string JobId() const;
+  std::string NodeId() const;
+  // Serialized rpc::Address of this process (the owner address of its objects).
+  std::string SerializedAddress() const;
+  // The task being executed, or the driver task.
+  std::string CurrentTaskId() const;
+
+  Status Put(const ObjectValue &value, ObjectRefInfo *ref);
+  // Waits for all `ids`; `timeout_ms` < 0 waits forever.
+  Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
+             std::vector<ObjectValuePtr> *out);
+  // Marks which of `ids` are ready once `num_objects` are or the timeout passes.
+  Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
+              std::vector<bool> *ready);
+
+  // A Python ObjectRef was created / destroyed. `owner_address` is empty for
+  // objects this process owns.
+  void AddLocalReference(const std::string &object_id, const std::string &owner_address);
+  void RemoveLocalReference(const std::string &object_id);
+
+  Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
+                    std::vector<ObjectRefInfo> *returns);
+
+  // Worker only: executes pushed tasks until told to exit (max_calls, Exit
+  // RPC) or a signal check fails.
+  Status RunTaskLoop();
+
+  // The GCS internal KV (functions are exported through it).
+  Status KVGet(const std::string &ns, const std::string &key, std::string *value, bool *found);
+  Status KVPut(const std::string &ns, const std::string &key, const std::string &value,
+               bool overwrite, bool *added);
+  // Serialized rpc::GcsNodeInfo of every node.
+  Status GetAllNodeInfo(std::vector<std::string> *nodes);
+
+  // Counts for tests and introspection.
+  size_t NumObjectsInMemoryStore() const;
+  size_t NumReferences() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cyray::core

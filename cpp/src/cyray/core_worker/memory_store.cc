@@ -1,0 +1,92 @@
+#include "cyray/core_worker/memory_store.h"
+
+#include <chrono>
+
+namespace cyray::core {
+
+void MemoryStore::Put(const ObjectID &id, ObjectValuePtr value) {
+  std::vector<std::function<void(ObjectValuePtr)>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!objects_.emplace(id, value).second) return;
+    auto it = async_waiters_.find(id);
+    if (it != async_waiters_.end()) {
+      waiters = std::move(it->second);
+      async_waiters_.erase(it);
+    }
+  }
+  cv_.notify_all();
+  for (auto &waiter : waiters) waiter(value);
+}
+
+ObjectValuePtr MemoryStore::GetIfExists(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = objects_.find(id);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+bool MemoryStore::Contains(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.count(id) > 0;
+}
+
+Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required,
+                        int64_t timeout_ms, const CheckSignals &check_signals,
+                        int64_t check_interval_ms, std::vector<ObjectValuePtr> *out) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  out->assign(ids.size(), nullptr);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    size_t found = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!(*out)[i]) {
+        auto it = objects_.find(ids[i]);
+        if (it != objects_.end()) (*out)[i] = it->second;
+      }
+      found += (*out)[i] ? 1 : 0;
+    }
+    if (found >= num_required) return Status::OK();
+    auto now = Clock::now();
+    if (timeout_ms >= 0 && now >= deadline) {
+      return Status::TimedOut("Get timed out: " + std::to_string(found) + " of " +
+                              std::to_string(num_required) + " objects ready after " +
+                              std::to_string(timeout_ms) + " ms");
+    }
+    auto wake = now + std::chrono::milliseconds(check_interval_ms);
+    if (timeout_ms >= 0 && deadline < wake) wake = deadline;
+    cv_.wait_until(lock, wake);
+    if (check_signals) {
+      lock.unlock();
+      Status s = check_signals();
+      lock.lock();
+      if (!s.ok()) return s;
+    }
+  }
+}
+
+void MemoryStore::GetAsync(const ObjectID &id, std::function<void(ObjectValuePtr)> callback) {
+  ObjectValuePtr value;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(id);
+    if (it == objects_.end()) {
+      async_waiters_[id].push_back(std::move(callback));
+      return;
+    }
+    value = it->second;
+  }
+  callback(value);
+}
+
+void MemoryStore::Delete(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  objects_.erase(id);
+}
+
+size_t MemoryStore::Size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.size();
+}
+
+}  // namespace cyray::core

@@ -1,0 +1,46 @@
+// MemoryStore: the in-process store of object values (task returns, small
+// puts, values fetched from owners). Blocking Get waits on a condition
+// variable, waking every few ms to run the caller's signal check so Ctrl-C
+// works. Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "cyray/common/id.h"
+#include "cyray/common/status.h"
+#include "cyray/core_worker/common.h"
+
+namespace cyray::core {
+
+class MemoryStore {
+ public:
+  using CheckSignals = std::function<Status()>;
+
+  // Stores `value` (the first value wins); runs and drops the waiters of `id`.
+  void Put(const ObjectID &id, ObjectValuePtr value);
+  ObjectValuePtr GetIfExists(const ObjectID &id) const;
+  bool Contains(const ObjectID &id) const;
+  // Waits until at least `num_required` of `ids` are present or `timeout_ms`
+  // passes (-1: no limit). `out` gets one entry per id (null when absent).
+  // Returns TimedOut when fewer than `num_required` arrived in time, or the
+  // status of `check_signals` when it fails.
+  Status Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,
+             const CheckSignals &check_signals, int64_t check_interval_ms,
+             std::vector<ObjectValuePtr> *out);
+  // Calls `callback` with the value once present (at once if it is).
+  void GetAsync(const ObjectID &id, std::function<void(ObjectValuePtr)> callback);
+  void Delete(const ObjectID &id);
+  size_t Size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<ObjectID, ObjectValuePtr> objects_;
+  std::unordered_map<ObjectID, std::vector<std::function<void(ObjectValuePtr)>>> async_waiters_;
+};
+
+}  // namespace cyray::core

@@ -1,0 +1,85 @@
+#include "cyray/core_worker/reference_counter.h"
+
+namespace cyray::core {
+
+void ReferenceCounter::AddOwnedObject(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refs_[id].owned = true;
+}
+
+void ReferenceCounter::AddBorrowedObject(const ObjectID &id, const std::string &owner_address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto &entry = refs_[id];
+  if (!entry.owned && entry.owner_address.empty()) entry.owner_address = owner_address;
+}
+
+void ReferenceCounter::AddLocalReference(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refs_[id].local_refs++;
+}
+
+bool ReferenceCounter::EraseIfUnreferencedLocked(const ObjectID &id) {
+  auto it = refs_.find(id);
+  if (it == refs_.end()) return false;
+  if (it->second.local_refs > 0 || it->second.submitted_task_refs > 0) return false;
+  refs_.erase(it);
+  return true;
+}
+
+void ReferenceCounter::RemoveLocalReference(const ObjectID &id) {
+  bool erased;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = refs_.find(id);
+    if (it == refs_.end()) return;
+    if (it->second.local_refs > 0) it->second.local_refs--;
+    erased = EraseIfUnreferencedLocked(id);
+  }
+  if (erased) on_delete_(id);
+}
+
+void ReferenceCounter::AddSubmittedTaskReferences(const std::vector<ObjectID> &ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto &id : ids) refs_[id].submitted_task_refs++;
+}
+
+void ReferenceCounter::RemoveSubmittedTaskReferences(const std::vector<ObjectID> &ids) {
+  std::vector<ObjectID> erased;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto &id : ids) {
+      auto it = refs_.find(id);
+      if (it == refs_.end()) continue;
+      if (it->second.submitted_task_refs > 0) it->second.submitted_task_refs--;
+      if (EraseIfUnreferencedLocked(id)) erased.push_back(id);
+    }
+  }
+  for (const auto &id : erased) on_delete_(id);
+}
+
+bool ReferenceCounter::Has(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refs_.count(id) > 0;
+}
+
+bool ReferenceCounter::IsOwned(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = refs_.find(id);
+  return it != refs_.end() && it->second.owned;
+}
+
+std::optional<std::string> ReferenceCounter::BorrowedOwnerAddress(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = refs_.find(id);
+  if (it == refs_.end() || it->second.owned || it->second.owner_address.empty()) {
+    return std::nullopt;
+  }
+  return it->second.owner_address;
+}
+
+size_t ReferenceCounter::Size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refs_.size();
+}
+
+}  // namespace cyray::core

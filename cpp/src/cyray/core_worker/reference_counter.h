@@ -1,0 +1,54 @@
+// ReferenceCounter: which objects this process still needs. An object is kept
+// while Python holds ObjectRefs to it (local references) or a task this
+// process submitted takes it as an argument (submitted-task references). When
+// both drop to zero the entry goes and `on_delete` frees the value. Owned
+// objects were created here; borrowed ones remember their owner's address.
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cyray/common/id.h"
+
+namespace cyray::core {
+
+class ReferenceCounter {
+ public:
+  using OnDelete = std::function<void(const ObjectID &)>;
+  explicit ReferenceCounter(OnDelete on_delete) : on_delete_(std::move(on_delete)) {}
+
+  void AddOwnedObject(const ObjectID &id);
+  // Records the owner of an object this process learned about (no-op if known).
+  void AddBorrowedObject(const ObjectID &id, const std::string &owner_address);
+  void AddLocalReference(const ObjectID &id);
+  void RemoveLocalReference(const ObjectID &id);
+  void AddSubmittedTaskReferences(const std::vector<ObjectID> &ids);
+  void RemoveSubmittedTaskReferences(const std::vector<ObjectID> &ids);
+
+  bool Has(const ObjectID &id) const;
+  bool IsOwned(const ObjectID &id) const;
+  // The owner's address of a borrowed object; nullopt for owned or unknown ones.
+  std::optional<std::string> BorrowedOwnerAddress(const ObjectID &id) const;
+  size_t Size() const;
+
+ private:
+  struct Entry {
+    bool owned = false;
+    std::string owner_address;
+    int local_refs = 0;
+    int submitted_task_refs = 0;
+  };
+  // Erases `id` when unreferenced; returns whether it did (call without mu_).
+  bool EraseIfUnreferencedLocked(const ObjectID &id);
+
+  mutable std::mutex mu_;
+  std::unordered_map<ObjectID, Entry> refs_;
+  OnDelete on_delete_;
+};
+
+}  // namespace cyray::core

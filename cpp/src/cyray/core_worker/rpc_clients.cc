@@ -1,0 +1,80 @@
+#include "cyray/core_worker/rpc_clients.h"
+
+#include <boost/asio/post.hpp>
+
+#include "cyray/rpc/grpc_util.h"
+
+namespace cyray::core {
+
+namespace asio = boost::asio;
+
+RayletLeaseClient::RayletLeaseClient(asio::io_context &io, const std::string &raylet_address)
+    : io_(io), stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
+
+void RayletLeaseClient::RequestWorkerLease(
+    const rpc::TaskSpec &resource_spec, int64_t backlog,
+    std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) {
+  using Call = rpc::AsyncCall<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>;
+  auto call = std::make_shared<Call>();
+  *call->request.mutable_resource_spec() = resource_spec;
+  call->request.set_backlog_size(backlog);
+  stub_->async()->RequestWorkerLease(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [call, callback, status] {
+          callback(rpc::FromGrpcStatus(status, "RequestWorkerLease"), call->reply);
+        });
+      });
+}
+
+void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconnect,
+                                     const std::string &reason) {
+  using Call = rpc::AsyncCall<rpc::ReturnWorkerRequest, rpc::ReturnWorkerReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_worker_id(worker_id);
+  call->request.set_disconnect_worker(disconnect);
+  call->request.set_disconnect_reason(reason);
+  stub_->async()->ReturnWorker(&call->context, &call->request, &call->reply,
+                               [call](grpc::Status) {});
+}
+
+rpc::CoreWorkerService::Stub *CoreWorkerClientPool::GetStub(const rpc::Address &address) {
+  std::string target = address.ip_address() + ":" + std::to_string(address.port());
+  std::lock_guard<std::mutex> lock(mu_);
+  auto &stub = stubs_[target];
+  if (!stub) stub = rpc::CoreWorkerService::NewStub(rpc::MakeChannel(target));
+  return stub.get();
+}
+
+void CoreWorkerClientPool::PushTask(
+    const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+    std::function<void(const Status &, const rpc::PushTaskReply &)> callback) {
+  using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;
+  auto call = std::make_shared<Call>();
+  call->request = std::move(*request);
+  GetStub(worker)->async()->PushTask(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [call, callback, status] {
+          callback(rpc::FromGrpcStatus(status, "PushTask"), call->reply);
+        });
+      });
+}
+
+void CoreWorkerClientPool::GetObjectStatus(
+    const rpc::Address &owner, const std::string &object_id,
+    std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback) {
+  using Call = rpc::AsyncCall<rpc::GetObjectStatusRequest, rpc::GetObjectStatusReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_owner_worker_id(owner.worker_id());
+  call->request.set_object_id(object_id);
+  GetStub(owner)->async()->GetObjectStatus(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [call, callback, status] {
+          callback(rpc::FromGrpcStatus(status, "GetObjectStatus"), call->reply);
+        });
+      });
+}
+
+}  // namespace cyray::core

@@ -1,0 +1,48 @@
+// gRPC-backed implementations of the submitter's seams: the local raylet's
+// lease API and the CoreWorkerService of other processes (with a stub cache).
+// Replies are posted to the core worker's io_context. Thread-safe.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "cyray/core_worker/task_submitter.h"
+#include "cyray/protobuf/core_worker.grpc.pb.h"
+#include "cyray/protobuf/node_manager.grpc.pb.h"
+
+namespace cyray::core {
+
+class RayletLeaseClient : public LeaseClientInterface {
+ public:
+  RayletLeaseClient(boost::asio::io_context &io, const std::string &raylet_address);
+  void RequestWorkerLease(
+      const rpc::TaskSpec &resource_spec, int64_t backlog,
+      std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) override;
+  void ReturnWorker(const std::string &worker_id, bool disconnect,
+                    const std::string &reason) override;
+
+ private:
+  boost::asio::io_context &io_;
+  std::unique_ptr<rpc::NodeManagerService::Stub> stub_;
+};
+
+class CoreWorkerClientPool : public WorkerClientInterface {
+ public:
+  explicit CoreWorkerClientPool(boost::asio::io_context &io) : io_(io) {}
+  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+                std::function<void(const Status &, const rpc::PushTaskReply &)> callback) override;
+  void GetObjectStatus(
+      const rpc::Address &owner, const std::string &object_id,
+      std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback);
+
+ private:
+  rpc::CoreWorkerService::Stub *GetStub(const rpc::Address &address);
+
+  boost::asio::io_context &io_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> stubs_;
+};
+
+}  // namespace cyray::core

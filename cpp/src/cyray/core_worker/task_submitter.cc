@@ -1,0 +1,156 @@
+#include "cyray/core_worker/task_submitter.h"
+
+#include <algorithm>
+
+#include "cyray/common/logging.h"
+
+namespace cyray::core {
+
+NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
+                                         WorkerClientInterface &workers,
+                                         int max_lease_requests_in_flight, OnComplete on_complete,
+                                         OnFail on_fail)
+    : leases_(leases),
+      workers_(workers),
+      max_lease_requests_in_flight_(std::max(1, max_lease_requests_in_flight)),
+      on_complete_(std::move(on_complete)),
+      on_fail_(std::move(on_fail)) {}
+
+std::string NormalTaskSubmitter::SchedulingKey(const rpc::TaskSpec &spec) {
+  // Resources in key order (std::map), then the function.
+  std::map<std::string, double> sorted(spec.required_resources().begin(),
+                                       spec.required_resources().end());
+  std::string key;
+  for (const auto &[name, amount] : sorted) key += name + "=" + std::to_string(amount) + ";";
+  key += "|" + spec.function_descriptor().function_id();
+  return key;
+}
+
+size_t NormalTaskSubmitter::NumQueued() const {
+  size_t n = 0;
+  for (const auto &[key, state] : keys_) n += state.queue.size();
+  return n;
+}
+
+void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
+  std::string key = SchedulingKey(spec);
+  keys_[key].queue.push_back(std::move(spec));
+  RequestLeasesIfNeeded(key);
+}
+
+void NormalTaskSubmitter::RequestLeasesIfNeeded(const std::string &key) {
+  KeyState &state = keys_[key];
+  int wanted = static_cast<int>(std::min<size_t>(state.queue.size(), max_lease_requests_in_flight_));
+  while (state.pending_lease_requests < wanted) {
+    state.pending_lease_requests++;
+    // The raylet needs the resources and the caller, not the arguments.
+    rpc::TaskSpec resource_spec = state.queue.front();
+    resource_spec.clear_args();
+    leases_.RequestWorkerLease(
+        resource_spec, static_cast<int64_t>(state.queue.size()),
+        [this, key](const Status &status, const rpc::RequestWorkerLeaseReply &reply) {
+          OnLeaseReply(key, status, reply);
+        });
+  }
+}
+
+void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const Status &status,
+                                       const rpc::RequestWorkerLeaseReply &reply) {
+  KeyState &state = keys_[key];
+  state.pending_lease_requests--;
+  if (!status.ok() || reply.infeasible() || reply.canceled()) {
+    int error_type = rpc::RAYLET_DIED;
+    std::string message = "could not lease a worker from the local raylet: " + status.ToString();
+    if (status.ok()) {
+      error_type = reply.infeasible() ? rpc::TASK_UNSCHEDULABLE_ERROR : rpc::SYSTEM_ERROR;
+      message = reply.failure_message();
+    }
+    if (status.ok() && !reply.infeasible() && state.queue.size() > 0) {
+      // Canceled: ask again.
+      RequestLeasesIfNeeded(key);
+      return;
+    }
+    // Nothing queued of this key can run: fail it all.
+    std::deque<rpc::TaskSpec> failed;
+    failed.swap(state.queue);
+    for (auto &spec : failed) on_fail_(spec, error_type, message);
+    return;
+  }
+  auto worker = std::make_shared<LeasedWorker>();
+  worker->key = key;
+  worker->address = reply.worker_address();
+  worker->resource_mapping = reply.resource_mapping();
+  leased_workers_++;
+  OnWorkerIdle(worker);
+}
+
+void NormalTaskSubmitter::OnWorkerIdle(const LeasedWorkerPtr &worker) {
+  KeyState &state = keys_[worker->key];
+  if (state.queue.empty()) {
+    ReleaseWorker(worker, false, "");
+    return;
+  }
+  rpc::TaskSpec spec = std::move(state.queue.front());
+  state.queue.pop_front();
+  PushTask(worker, std::move(spec));
+}
+
+void NormalTaskSubmitter::ReleaseWorker(const LeasedWorkerPtr &worker, bool disconnect,
+                                        const std::string &reason) {
+  leased_workers_--;
+  leases_.ReturnWorker(worker->address.worker_id(), disconnect, reason);
+}
+
+void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec) {
+  auto request = std::make_unique<rpc::PushTaskRequest>();
+  request->set_intended_worker_id(worker->address.worker_id());
+  *request->mutable_resource_mapping() = worker->resource_mapping;
+  *request->mutable_task_spec() = spec;
+  workers_.PushTask(
+      worker->address, std::move(request),
+      [this, worker, spec = std::move(spec)](const Status &status,
+                                             const rpc::PushTaskReply &reply) mutable {
+        if (!status.ok()) {
+          // The worker died (or became unreachable) while running the task.
+          ReleaseWorker(worker, true, "push failed: " + status.ToString());
+          std::string key = worker->key;
+          std::string message = "The worker running task " + spec.name() +
+                                " died unexpectedly (" + status.message() + ").";
+          RetryOrFail(std::move(spec), rpc::WORKER_DIED, message);
+          RequestLeasesIfNeeded(key);
+          return;
+        }
+        if (reply.is_application_error() && reply.is_retryable_error() && HasRetriesLeft(spec)) {
+          spec.set_attempt_number(spec.attempt_number() + 1);
+          keys_[worker->key].queue.push_back(std::move(spec));
+        } else {
+          on_complete_(spec, reply);
+        }
+        if (reply.worker_exiting()) {
+          std::string key = worker->key;
+          ReleaseWorker(worker, true, "worker exiting");
+          RequestLeasesIfNeeded(key);
+        } else {
+          OnWorkerIdle(worker);
+        }
+      });
+}
+
+bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {
+  return spec.max_retries() < 0 ||
+         static_cast<int64_t>(spec.attempt_number()) < spec.max_retries();
+}
+
+void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
+                                      const std::string &message) {
+  if (HasRetriesLeft(spec)) {
+    CYRAY_LOG(INFO) << "retrying task " << spec.name() << " (attempt "
+                    << spec.attempt_number() + 1 << "): " << message;
+    spec.set_attempt_number(spec.attempt_number() + 1);
+    SubmitTask(std::move(spec));
+    return;
+  }
+  on_fail_(spec, error_type, message);
+}
+
+}  // namespace cyray::core

@@ -1,0 +1,91 @@
+// NormalTaskSubmitter: runs an owner's normal tasks on leased workers. Tasks
+// queue per scheduling key (resource shape + function); the submitter asks the
+// raylet for leases while tasks wait, pushes one task at a time to each leased
+// worker, reuses the lease for the next queued task of the same key and
+// returns it when the queue drains. A worker that dies fails its task, which
+// is retried while retries remain; a task that raised is retried only when it
+// asked for it. Not thread-safe: used on the core worker's io thread only.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "cyray/common/id.h"
+#include "cyray/common/status.h"
+#include "cyray/protobuf/core_worker.pb.h"
+#include "cyray/protobuf/node_manager.pb.h"
+
+namespace cyray::core {
+
+// The local raylet, as seen by the submitter (a seam for fakes).
+class LeaseClientInterface {
+ public:
+  virtual ~LeaseClientInterface() = default;
+  virtual void RequestWorkerLease(
+      const rpc::TaskSpec &resource_spec, int64_t backlog,
+      std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) = 0;
+  virtual void ReturnWorker(const std::string &worker_id, bool disconnect,
+                            const std::string &reason) = 0;
+};
+
+// Leased workers, as seen by the submitter (a seam for fakes).
+class WorkerClientInterface {
+ public:
+  virtual ~WorkerClientInterface() = default;
+  virtual void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+                        std::function<void(const Status &, const rpc::PushTaskReply &)> callback) = 0;
+};
+
+class NormalTaskSubmitter {
+ public:
+  // `on_complete` gets the final reply of a task; `on_fail` an error to store
+  // in all of its returns (rpc::ErrorType and message).
+  using OnComplete = std::function<void(const rpc::TaskSpec &, const rpc::PushTaskReply &)>;
+  using OnFail = std::function<void(const rpc::TaskSpec &, int error_type, const std::string &)>;
+
+  NormalTaskSubmitter(LeaseClientInterface &leases, WorkerClientInterface &workers,
+                      int max_lease_requests_in_flight, OnComplete on_complete, OnFail on_fail);
+
+  // Queues a task whose arguments are all resolved (inline).
+  void SubmitTask(rpc::TaskSpec spec);
+
+  size_t NumQueued() const;
+  size_t NumLeasedWorkers() const { return leased_workers_; }
+
+ private:
+  struct KeyState {
+    std::deque<rpc::TaskSpec> queue;
+    int pending_lease_requests = 0;
+  };
+  struct LeasedWorker {
+    std::string key;
+    rpc::Address address;
+    google::protobuf::RepeatedPtrField<rpc::ResourceAllocation> resource_mapping;
+  };
+  using LeasedWorkerPtr = std::shared_ptr<LeasedWorker>;
+
+  static std::string SchedulingKey(const rpc::TaskSpec &spec);
+  void RequestLeasesIfNeeded(const std::string &key);
+  void OnLeaseReply(const std::string &key, const Status &status,
+                    const rpc::RequestWorkerLeaseReply &reply);
+  void OnWorkerIdle(const LeasedWorkerPtr &worker);
+  void PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec);
+  void ReleaseWorker(const LeasedWorkerPtr &worker, bool disconnect, const std::string &reason);
+  // Retries the task when it has retries left; otherwise fails it.
+  void RetryOrFail(rpc::TaskSpec spec, int error_type, const std::string &message);
+  static bool HasRetriesLeft(const rpc::TaskSpec &spec);
+
+  LeaseClientInterface &leases_;
+  WorkerClientInterface &workers_;
+  int max_lease_requests_in_flight_;
+  OnComplete on_complete_;
+  OnFail on_fail_;
+  std::unordered_map<std::string, KeyState> keys_;
+  size_t leased_workers_ = 0;
+};
+
+}  // namespace cyray::core

@@ -1,0 +1,173 @@
+#include "cyray/core_worker/task_submitter.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace cyray::core {
+
+namespace {
+
+using LeaseCallback = std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)>;
+using PushCallback = std::function<void(const Status &, const rpc::PushTaskReply &)>;
+
+class FakeLeaseClient : public LeaseClientInterface {
+ public:
+  void RequestWorkerLease(const rpc::TaskSpec &spec, int64_t backlog,
+                          LeaseCallback callback) override {
+    EXPECT_EQ(spec.args_size(), 0) << "lease requests carry no arguments";
+    requests.push_back(std::move(callback));
+  }
+  void ReturnWorker(const std::string &worker_id, bool disconnect,
+                    const std::string &reason) override {
+    returned.push_back({worker_id, disconnect});
+  }
+  // Grants the oldest pending request with worker `name`.
+  void Grant(const std::string &name) {
+    rpc::RequestWorkerLeaseReply reply;
+    reply.mutable_worker_address()->set_worker_id(name);
+    auto cb = std::move(requests.front());
+    requests.pop_front();
+    cb(Status::OK(), reply);
+  }
+  void Reject(bool infeasible) {
+    rpc::RequestWorkerLeaseReply reply;
+    reply.set_infeasible(infeasible);
+    reply.set_failure_message("needs {CPU: 3}");
+    auto cb = std::move(requests.front());
+    requests.pop_front();
+    cb(Status::OK(), reply);
+  }
+  std::deque<LeaseCallback> requests;
+  std::vector<std::pair<std::string, bool>> returned;
+};
+
+class FakeWorkers : public WorkerClientInterface {
+ public:
+  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+                PushCallback callback) override {
+    pushed.push_back({worker.worker_id(), request->task_spec().name()});
+    callbacks.push_back(std::move(callback));
+  }
+  void Reply(rpc::PushTaskReply reply = {}) {
+    auto cb = std::move(callbacks.front());
+    callbacks.pop_front();
+    cb(Status::OK(), reply);
+  }
+  void Fail() {
+    auto cb = std::move(callbacks.front());
+    callbacks.pop_front();
+    cb(Status::Disconnected("connection reset"), rpc::PushTaskReply());
+  }
+  std::vector<std::pair<std::string, std::string>> pushed;  // (worker, task)
+  std::deque<PushCallback> callbacks;
+};
+
+rpc::TaskSpec Task(const std::string &name, int max_retries = 0, double cpus = 1) {
+  rpc::TaskSpec spec;
+  spec.set_name(name);
+  spec.set_max_retries(max_retries);
+  spec.set_num_returns(1);
+  (*spec.mutable_required_resources())["CPU"] = cpus;
+  spec.mutable_function_descriptor()->set_function_id("f");
+  spec.add_args()->set_data("arg");
+  return spec;
+}
+
+}  // namespace
+
+class TaskSubmitterTest : public ::testing::Test {
+ protected:
+  FakeLeaseClient leases_;
+  FakeWorkers workers_;
+  std::vector<std::string> completed_;
+  std::vector<std::pair<std::string, int>> failed_;
+  NormalTaskSubmitter submitter_{
+      leases_, workers_, 2,
+      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
+        completed_.push_back(spec.name());
+      },
+      [this](const rpc::TaskSpec &spec, int type, const std::string &) {
+        failed_.push_back({spec.name(), type});
+      }};
+};
+
+TEST_F(TaskSubmitterTest, LeaseIsReusedForQueuedTasksThenReturned) {
+  submitter_.SubmitTask(Task("a"));
+  submitter_.SubmitTask(Task("b"));
+  ASSERT_EQ(leases_.requests.size(), 2u);  // capped by queue size and in-flight limit
+  leases_.Grant("w1");
+  ASSERT_EQ(workers_.pushed.size(), 1u);
+  workers_.Reply();
+  // The same worker gets the next task, without a new lease.
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[1], std::make_pair(std::string("w1"), std::string("b")));
+  workers_.Reply();
+  EXPECT_EQ(completed_, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(leases_.returned.size(), 1u);
+  EXPECT_FALSE(leases_.returned[0].second);
+  // The late second lease finds nothing to do and is returned at once.
+  leases_.Grant("w2");
+  EXPECT_EQ(leases_.returned.size(), 2u);
+  EXPECT_EQ(submitter_.NumLeasedWorkers(), 0u);
+}
+
+TEST_F(TaskSubmitterTest, LeaseRequestsAreCappedInFlight) {
+  for (int i = 0; i < 10; ++i) submitter_.SubmitTask(Task("t" + std::to_string(i)));
+  EXPECT_EQ(leases_.requests.size(), 2u);
+}
+
+TEST_F(TaskSubmitterTest, WorkerDeathRetriesThenFails) {
+  submitter_.SubmitTask(Task("a", /*max_retries=*/1));
+  leases_.Grant("w1");
+  workers_.Fail();
+  EXPECT_TRUE(leases_.returned.back().second) << "a dead worker is returned disconnected";
+  EXPECT_TRUE(failed_.empty());
+  leases_.Grant("w2");
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[1].first, "w2");
+  workers_.Fail();
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].second, rpc::WORKER_DIED);
+}
+
+TEST_F(TaskSubmitterTest, RetryableApplicationErrorIsRetriedOnTheSameLease) {
+  submitter_.SubmitTask(Task("a", /*max_retries=*/1));
+  leases_.Grant("w1");
+  rpc::PushTaskReply error;
+  error.set_is_application_error(true);
+  error.set_is_retryable_error(true);
+  workers_.Reply(error);
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  workers_.Reply(error);  // retries exhausted: the error is the result
+  EXPECT_EQ(completed_, std::vector<std::string>{"a"});
+}
+
+TEST_F(TaskSubmitterTest, InfeasibleLeaseFailsTheQueuedTasks) {
+  submitter_.SubmitTask(Task("big", 0, 3));
+  leases_.Reject(/*infeasible=*/true);
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].second, rpc::TASK_UNSCHEDULABLE_ERROR);
+  EXPECT_EQ(submitter_.NumQueued(), 0u);
+}
+
+TEST_F(TaskSubmitterTest, ExitingWorkerIsNotReused) {
+  submitter_.SubmitTask(Task("a"));
+  submitter_.SubmitTask(Task("b"));
+  leases_.Grant("w1");
+  rpc::PushTaskReply exiting;
+  exiting.set_worker_exiting(true);
+  workers_.Reply(exiting);
+  EXPECT_TRUE(leases_.returned.back().second);
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+  leases_.Grant("w2");
+  EXPECT_EQ(workers_.pushed.back().first, "w2");
+}
+
+TEST_F(TaskSubmitterTest, DifferentShapesUseDifferentLeases) {
+  submitter_.SubmitTask(Task("small", 0, 1));
+  submitter_.SubmitTask(Task("large", 0, 2));
+  EXPECT_EQ(leases_.requests.size(), 2u);
+}
+
+}  // namespace cyray::core
