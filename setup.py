@@ -20,10 +20,12 @@ PROTO_FILES = sorted(glob.glob(os.path.join(PROTO_DIR, "cyray", "protobuf", "*.p
 
 # Static libraries of the C++ core, in link order (users before what they use).
 CORE_LIBS = [
+    "src/cyray/core_worker/libcyray_core_worker.a",
+    "src/cyray/rpc/libcyray_rpc.a",
     "src/cyray/protobuf/libcyray_proto.a",
     "src/cyray/common/libcyray_common.a",
 ]
-BINARIES = []
+BINARIES = ["src/cyray/raylet/raylet"]
 
 
 def _version():

@@ -3,14 +3,145 @@
 """cyray._raylet: the Cython layer over cyray's C++ core.
 
 Each subsystem is a .pxi included below; the C++ API is declared in the .pxd
-files beside this one (common.pxd, core_worker.pxd)."""
+files beside this one (common.pxd, core_worker.pxd). The task-execution path,
+`execute_task`, lives here."""
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+import os
+import pickle
+import traceback
+
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libcpp cimport bool as c_bool
 from libcpp.map cimport map as c_map
 from libcpp.string cimport string as c_string
+from libcpp.vector cimport vector
 
 from common cimport *
+from core_worker cimport *
 
 include "status.pxi"
 include "ids.pxi"
 include "config.pxi"
+include "object_ref.pxi"
+include "core_worker.pxi"
+
+# rpc::TaskType
+NORMAL_TASK = 0
+
+_worker_module = None
+
+
+def _global_worker():
+    global _worker_module
+    if _worker_module is None:
+        from cyray._private import worker as _worker_module_import
+        _worker_module = _worker_module_import
+    return _worker_module.global_worker
+
+
+cdef CStatus task_execution_handler(const CTaskExecutionSpec &spec,
+                                    CTaskExecutionResult *result) noexcept with gil:
+    """Called by the C++ task loop on the main thread for each pushed task."""
+    try:
+        execute_task(spec, result)
+    except BaseException as e:  # noqa: B036 - nothing may escape into C++
+        if isinstance(e, (SystemExit, KeyboardInterrupt)):
+            result.exit_worker = True
+        return CStatus.Unknown(traceback.format_exc().encode("utf-8", "replace"))
+    return CStatus.OK()
+
+
+cdef list _deserialize_args(const CTaskExecutionSpec &spec, serialization):
+    cdef size_t i
+    args = []
+    for i in range(spec.args.size()):
+        data = spec.args[i].data
+        metadata = spec.args[i].metadata
+        if metadata == b"KW":
+            args.append(_KeywordNames(pickle.loads(data)))
+        else:
+            args.append(serialization.deserialize_or_raise(data, metadata))
+    return args
+
+
+class _KeywordNames(tuple):
+    """Marks the trailing argument that names the keyword arguments."""
+
+
+cdef tuple _split_args(list flat):
+    if flat and type(flat[-1]) is _KeywordNames:
+        names = flat.pop()
+        n = len(names)
+        return flat[:len(flat) - n], dict(zip(names, flat[len(flat) - n:]))
+    return flat, {}
+
+
+cdef void _store_return(CTaskExecutionResult *result, tuple serialized):
+    cdef CObjectValue value
+    _fill_value(&value, serialized[0], serialized[1], serialized[2])
+    result.returns.push_back(value)
+
+
+cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
+    worker = _global_worker()
+    serialization = worker.serialization
+    from cyray._private.function_manager import FunctionDescriptor
+    from cyray.exceptions import RayTaskError
+
+    descriptor = FunctionDescriptor(spec.function.module_name.decode(),
+                                    spec.function.function_name.decode(),
+                                    spec.function.function_id)
+    job_id = JobID(spec.job_id)
+    execution_info = worker.function_actor_manager.get_execution_info(job_id, descriptor)
+    name = spec.name.decode() or execution_info.function_name
+    title = f"cyray::{name}"
+    cdef c_map[c_string, vector[int64_t]] c_resource_ids = spec.resource_ids
+    resource_ids = {k.decode(): list(v) for k, v in c_resource_ids}
+    cdef uint64_t num_returns = spec.num_returns
+    worker.begin_task(TaskID(spec.task_id), job_id, name, resource_ids)
+    worker.set_proctitle(title)
+    try:
+        try:
+            args, kwargs = _split_args(_deserialize_args(spec, serialization))
+            outputs = execution_info.function(*args, **kwargs)
+            if num_returns == 1:
+                outputs = (outputs,)
+            elif num_returns == 0:
+                outputs = ()
+            else:
+                outputs = tuple(outputs)
+                if len(outputs) != num_returns:
+                    raise ValueError(
+                        f"Task {name} declared num_returns={num_returns} but returned "
+                        f"{len(outputs)} values.")
+            serialized = [serialization.serialize(value) for value in outputs]
+            for item in serialized:
+                _store_return(result, item)
+        except Exception as e:
+            result.returns.clear()
+            if isinstance(e, RayTaskError):
+                # An argument was an upstream task's error: pass it on unchanged.
+                error = e
+            else:
+                tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))
+                error = RayTaskError(name, tb, e, title, os.getpid(), worker.node_ip_address)
+            data, metadata = serialization.serialize_error(error)
+            for _ in range(num_returns):
+                _store_return(result, (data, metadata, []))
+            result.is_application_error = True
+            result.is_retryable_error = _is_retryable(spec, e)
+    finally:
+        worker.end_task()
+        worker.set_proctitle("cyray::IDLE")
+    if spec.max_calls > 0:
+        if worker.function_actor_manager.count_call(spec.function.function_id) >= spec.max_calls:
+            result.exit_worker = True
+
+
+cdef bint _is_retryable(const CTaskExecutionSpec &spec, exc) except -1:
+    if not spec.retry_exceptions:
+        return False
+    if spec.serialized_retry_exception_allowlist.empty():
+        return True
+    allowlist = pickle.loads(spec.serialized_retry_exception_allowlist)
+    return isinstance(exc, tuple(allowlist))

@@ -8,6 +8,11 @@ cdef int check_status(const CStatus &status) except -1:
     cdef CStatusCode code = status.code()
     message = status.message().decode("utf-8", "replace")
     if code == CStatusCode_Interrupted:
+        # Re-raise what the signal handler raised (KeyboardInterrupt, SystemExit).
+        global _pending_signal_exception
+        pending, _pending_signal_exception = _pending_signal_exception, None
+        if pending is not None:
+            raise pending
         raise KeyboardInterrupt(message)
     if code == CStatusCode_TimedOut:
         raise _exc.GetTimeoutError(message)

@@ -6,26 +6,60 @@
 __version__ = "0.1.0"
 
 from cyray import exceptions  # noqa: E402
+from cyray._private.state import available_resources, cluster_resources, nodes  # noqa: E402
+from cyray._private.worker import get, init, is_initialized, put, shutdown, wait  # noqa: E402
 from cyray._raylet import (  # noqa: E402
     ActorID,
     JobID,
     NodeID,
     ObjectID,
+    ObjectRef,
     PlacementGroupID,
     TaskID,
     UniqueID,
     WorkerID,
 )
+from cyray.remote_function import RemoteFunction  # noqa: E402
+from cyray.runtime_context import get_runtime_context  # noqa: E402
+
+
+def remote(*args, **kwargs):
+    """Makes a function a remote function, as ray.remote:
+
+        @cyray.remote
+        def f(x): ...
+
+        @cyray.remote(num_cpus=2, max_retries=1)
+        def g(x): ...
+    """
+    import inspect
+
+    def decorate(target):
+        if inspect.isclass(target):
+            raise NotImplementedError(
+                f"@cyray.remote on a class ({target.__name__}): actors are not supported yet")
+        if not callable(target):
+            raise TypeError(f"@cyray.remote takes a function, got {type(target).__name__}")
+        return RemoteFunction(target, kwargs)
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return decorate(args[0])
+    if args:
+        raise TypeError("@cyray.remote takes keyword options only, e.g. "
+                        "@cyray.remote(num_cpus=2)")
+    return decorate
+
+
+def get_gpu_ids():
+    """The GPU indices held by the running task (empty in a driver)."""
+    from cyray._private.worker import global_worker
+
+    return [int(i) for i in global_worker.current_resource_ids.get("GPU", [])]
+
 
 __all__ = [
-    "__version__",
-    "exceptions",
-    "ActorID",
-    "JobID",
-    "NodeID",
-    "ObjectID",
-    "PlacementGroupID",
-    "TaskID",
-    "UniqueID",
-    "WorkerID",
+    "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get",
+    "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
+    "available_resources", "nodes", "ObjectRef", "RemoteFunction", "ActorID", "JobID",
+    "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
 ]

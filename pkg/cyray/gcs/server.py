@@ -296,6 +296,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "(default: the gcs_node_timeout_ms config knob)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error", "critical"])
+    parser.add_argument("--parent-pid", type=int, default=0,
+                        help="exit when this process (the driver that started us) dies")
     args = parser.parse_args(argv)
     if args.node_timeout_ms is None:
         args.node_timeout_ms = default_node_timeout_ms()
@@ -304,8 +306,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Asks the kernel for SIGTERM when our parent exits (Linux prctl)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        sys.exit(f"gcs_server: parent process {parent_pid} is gone")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s gcs_server %(process)d: %(message)s",

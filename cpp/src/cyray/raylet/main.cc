@@ -1,5 +1,7 @@
 // The raylet binary: one per node. Started by `cyray.init()` / `cyray start`
 // with its settings as --name=value flags; runs until SIGTERM or GCS loss.
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,7 +20,7 @@ constexpr const char *kUsage = R"(usage: raylet --gcs-address=HOST:PORT --raylet
     --python-executable=PATH --session-dir=DIR [--node-ip-address=IP]
     [--node-manager-port=N] [--node-id=HEX] [--resources=CPU=2,GPU=0,name=amount]
     [--num-prestart-workers=N] [--maximum-startup-concurrency=N] [--head]
-    [--ready-file=PATH] [--node-name=NAME])";
+    [--ready-file=PATH] [--node-name=NAME] [--parent-pid=PID])";
 
 std::map<std::string, std::string> ParseFlags(int argc, char **argv) {
   std::map<std::string, std::string> flags;
@@ -77,6 +79,16 @@ int main(int argc, char **argv) {
   if (flags.count("help")) {
     std::cout << kUsage << "\n";
     return 0;
+  }
+
+  // Started by a driver: end with it (SIGTERM lets the raylet end its workers).
+  int parent_pid = std::atoi(Get(flags, "parent-pid", "0").c_str());
+  if (parent_pid > 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent_pid) {
+      CYRAY_LOG(ERROR) << "parent process " << parent_pid << " is gone; exiting";
+      return 1;
+    }
   }
 
   raylet::NodeManagerConfig nm;

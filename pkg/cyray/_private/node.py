@@ -1,0 +1,127 @@
+"""Starts and stops the processes of a local node for `cyray.init()`: the GCS
+server (head only) and the raylet, which starts the workers."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import cyray
+
+SESSION_ROOT = os.path.join(tempfile.gettempdir(), "cyray")
+STARTUP_TIMEOUT_S = 30
+
+
+def raylet_binary():
+    path = os.path.join(os.path.dirname(cyray.__file__), "core", "raylet")
+    if not os.path.exists(path):
+        raise RuntimeError(
+            f"the raylet binary is missing at {path}; build cyray first (scripts/build.sh)")
+    return path
+
+
+def detect_num_gpus():
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
+def _wait_for_file(path, process, what, timeout=STARTUP_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                text = f.read().strip()
+            if text:
+                return text
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} during start-up; "
+                               f"see its log in {os.path.dirname(path)}/logs")
+        time.sleep(0.005)
+    raise RuntimeError(f"{what} did not start within {timeout} s")
+
+
+class LocalNode:
+    """The processes of one node started by this driver (head node with GCS)."""
+
+    def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None):
+        self.resources = resources
+        self.node_ip_address = node_ip_address
+        self.head = head
+        self.gcs_address = gcs_address
+        self.node_id = cyray.NodeID.from_random()
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        os.makedirs(SESSION_ROOT, exist_ok=True)
+        self.session_dir = tempfile.mkdtemp(prefix=f"session_{stamp}_{os.getpid()}_",
+                                            dir=SESSION_ROOT)
+        self.logs_dir = os.path.join(self.session_dir, "logs")
+        os.makedirs(self.logs_dir)
+        self.raylet_socket = os.path.join(self.session_dir, "raylet.sock")
+        self.gcs_process = None
+        self.raylet_process = None
+
+    def _spawn(self, args, log_name):
+        out = open(os.path.join(self.logs_dir, f"{log_name}.out"), "ab")
+        err = open(os.path.join(self.logs_dir, f"{log_name}.err"), "ab")
+        try:
+            # A new session: Ctrl-C in the driver's terminal does not reach them;
+            # they end with the driver through --parent-pid instead.
+            return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True, close_fds=True)
+        finally:
+            out.close()
+            err.close()
+
+    def start(self):
+        parent = str(os.getpid())
+        gcs_port_file = os.path.join(self.session_dir, "gcs_port")
+        if self.head:
+            self.gcs_process = self._spawn(
+                [sys.executable, "-m", "cyray.gcs.server", "--port", "0",
+                 "--port-file", gcs_port_file, "--parent-pid", parent], "gcs_server")
+        resources = ",".join(f"{k}={v}" for k, v in self.resources.items())
+        ready_file = os.path.join(self.session_dir, "raylet_ready")
+        try:
+            if self.head:
+                port = _wait_for_file(gcs_port_file, self.gcs_process, "gcs_server")
+                self.gcs_address = f"{self.node_ip_address}:{port}"
+            self.raylet_process = self._spawn(
+                [raylet_binary(), f"--gcs-address={self.gcs_address}",
+                 f"--raylet-socket-name={self.raylet_socket}",
+                 f"--python-executable={sys.executable}", f"--session-dir={self.session_dir}",
+                 f"--node-ip-address={self.node_ip_address}", f"--node-id={self.node_id.hex()}",
+                 f"--resources={resources}", f"--ready-file={ready_file}",
+                 f"--parent-pid={parent}"] + (["--head"] if self.head else []), "raylet")
+            _wait_for_file(ready_file, self.raylet_process, "raylet")
+        except BaseException:
+            self.kill_all()
+            raise
+
+    def kill_all(self, timeout=3.0):
+        """Ends the raylet (which ends its workers), then the GCS server."""
+        for proc in (self.raylet_process, self.gcs_process):
+            if proc is not None and proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for proc in (self.raylet_process, self.gcs_process):
+            if proc is None:
+                continue
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.raylet_process = self.gcs_process = None
+
+    def remove_session_dir(self):
+        shutil.rmtree(self.session_dir, ignore_errors=True)

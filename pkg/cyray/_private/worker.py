@@ -1,0 +1,296 @@
+"""The per-process state of cyray (`global_worker`) and the core API: init,
+shutdown, get, put, wait. Drivers create their cluster or connect to one;
+workers are set up by cyray.workers.default_worker."""
+
+import atexit
+import os
+import sys
+import threading
+
+import setproctitle as _setproctitle
+
+from cyray import exceptions
+from cyray._private import serialization
+from cyray._private.function_manager import FunctionActorManager
+from cyray._raylet import CoreWorker, ObjectRef
+
+SCRIPT_MODE = 0
+WORKER_MODE = 1
+
+
+class Worker:
+    """This process's connection to the cluster and its task context."""
+
+    def __init__(self):
+        self.mode = None
+        self.core_worker = None
+        self.node = None
+        self.node_ip_address = "127.0.0.1"
+        self.gcs_address = None
+        self.namespace = None
+        self.log_monitor = None
+        self.serialization = serialization
+        self.function_actor_manager = FunctionActorManager(self)
+        self.lock = threading.RLock()
+        # Context of the task this worker process is running (main thread).
+        self.current_task_id = None
+        self.current_task_name = None
+        self.current_resource_ids = {}
+        self._saved_cuda_visible = None
+
+    @property
+    def connected(self):
+        return self.core_worker is not None
+
+    def check_connected(self):
+        if not self.connected:
+            raise exceptions.RaySystemError(
+                "cyray is not initialized: call cyray.init() first")
+
+    @property
+    def current_job_id(self):
+        return self.core_worker.get_job_id()
+
+    def set_proctitle(self, title):
+        _setproctitle.setproctitle(title)
+
+    def begin_task(self, task_id, job_id, name, resource_ids):
+        self.current_task_id = task_id
+        self.current_task_name = name
+        self.current_resource_ids = resource_ids
+        gpus = resource_ids.get("GPU")
+        if gpus:
+            self._saved_cuda_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+
+    def end_task(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        if self.current_resource_ids.get("GPU"):
+            if self._saved_cuda_visible is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = self._saved_cuda_visible
+        self.current_task_id = None
+        self.current_task_name = None
+        self.current_resource_ids = {}
+
+    # ---- objects ---------------------------------------------------------------
+
+    def put(self, value):
+        if isinstance(value, ObjectRef):
+            raise TypeError(
+                "Calling 'put' on an ObjectRef is not allowed. If you really want to do "
+                "this, wrap it in a list: cyray.put([ref]).")
+        data, metadata, nested = serialization.serialize(value)
+        return self.core_worker.put_serialized(data, metadata, nested)
+
+    def get(self, object_refs, timeout=None):
+        timeout_ms = _timeout_ms(timeout, "get")
+        values = self.core_worker.get_objects(object_refs, timeout_ms)
+        return [serialization.deserialize_or_raise(data, metadata)
+                for data, metadata, _ in values]
+
+    def wait(self, object_refs, num_returns, timeout):
+        ready = self.core_worker.wait(object_refs, num_returns, _timeout_ms(timeout, "wait"))
+        ready_refs, not_ready = [], []
+        for ref, is_ready in zip(object_refs, ready):
+            if is_ready and len(ready_refs) < num_returns:
+                ready_refs.append(ref)
+            else:
+                not_ready.append(ref)
+        return ready_refs, not_ready
+
+
+def _timeout_ms(timeout, what):
+    if timeout is None:
+        return -1
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        raise TypeError(f"{what}: timeout must be a number of seconds or None, "
+                        f"got {type(timeout).__name__}")
+    if timeout < 0:
+        raise ValueError(f"{what}: timeout must be >= 0 or None, got {timeout}")
+    return int(timeout * 1000)
+
+
+global_worker = Worker()
+_atexit_registered = False
+
+
+def _check_object_refs(object_refs, what):
+    if isinstance(object_refs, ObjectRef):
+        return [object_refs], True
+    if not isinstance(object_refs, (list, tuple)):
+        raise ValueError(
+            f"Invalid type of object refs, {type(object_refs).__name__}, is given. "
+            f"'object_refs' passed to cyray.{what} must either be an ObjectRef or a list "
+            "of ObjectRefs.")
+    for ref in object_refs:
+        if not isinstance(ref, ObjectRef):
+            raise ValueError(
+                f"cyray.{what} takes ObjectRefs, but the list holds a "
+                f"{type(ref).__name__} ({serialization._short_repr(ref, 40)}). Pass the "
+                "ObjectRefs returned by .remote() or cyray.put().")
+    return list(object_refs), False
+
+
+def is_initialized():
+    return global_worker.connected
+
+
+def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=None,
+         object_store_memory=None, namespace=None, ignore_reinit_error=False,
+         log_to_driver=True, include_dashboard=None, logging_level=None,
+         local_mode=False, runtime_env=None, _node_ip_address="127.0.0.1", **kwargs):
+    """Starts a local cluster (address=None) or connects to one, as ray.init."""
+    global _atexit_registered
+    worker = global_worker
+    with worker.lock:
+        if worker.connected:
+            if ignore_reinit_error:
+                return _context_info(worker)
+            raise RuntimeError(
+                "Maybe you called cyray.init twice by accident? This error can be suppressed "
+                "by passing in 'ignore_reinit_error=True' or by calling 'cyray.shutdown()' "
+                "prior to 'cyray.init()'.")
+        unknown = sorted(k for k in kwargs if not k.startswith("_"))
+        if unknown:
+            raise TypeError(f"cyray.init() got unexpected keyword arguments: {unknown}")
+        if local_mode:
+            raise NotImplementedError("cyray does not support local_mode")
+        if runtime_env:
+            raise NotImplementedError("cyray does not support runtime_env yet")
+        if address is not None and (num_cpus is not None or num_gpus is not None or resources):
+            raise ValueError(
+                "When connecting to an existing cluster (address=...), num_cpus, num_gpus "
+                "and resources must not be given: they are set when the cluster starts.")
+        if address is not None:
+            raise NotImplementedError(
+                "connecting to an existing cluster (address=...) is not supported yet; "
+                "call cyray.init() without an address to start a local cluster")
+        node_resources = _node_resources(num_cpus, num_gpus, resources, memory)
+        from cyray._private.node import LocalNode
+
+        node = LocalNode(node_resources, node_ip_address=_node_ip_address)
+        node.start()
+        try:
+            core_worker = CoreWorker(True, node.raylet_socket, node.gcs_address,
+                                     node.node_ip_address, -1, b"", namespace or "",
+                                     " ".join(sys.argv))
+            core_worker.connect()
+        except BaseException:
+            node.kill_all()
+            raise
+        worker.node = node
+        worker.core_worker = core_worker
+        worker.mode = SCRIPT_MODE
+        worker.gcs_address = node.gcs_address
+        worker.node_ip_address = node.node_ip_address
+        worker.namespace = namespace or core_worker.get_job_id().hex()
+        script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ""
+        worker.function_actor_manager.export_job_config(
+            core_worker.get_job_id(), [p for p in (script_dir, os.getcwd()) if p])
+        if log_to_driver:
+            from cyray._private.log_monitor import LogMonitor
+
+            worker.log_monitor = LogMonitor(node.logs_dir)
+            worker.log_monitor.start()
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+        return _context_info(worker)
+
+
+def _node_resources(num_cpus, num_gpus, resources, memory):
+    from cyray._private.node import detect_num_gpus
+    from cyray._private.options import check_resource_amount
+
+    if num_cpus is None:
+        num_cpus = os.cpu_count() or 1
+    if num_gpus is None:
+        num_gpus = detect_num_gpus()
+    check_resource_amount("num_cpus", num_cpus)
+    check_resource_amount("num_gpus", num_gpus)
+    out = {"CPU": num_cpus, "GPU": num_gpus}
+    if memory is not None:
+        check_resource_amount("memory", memory)
+        out["memory"] = memory
+    for name, amount in (resources or {}).items():
+        if name in ("CPU", "GPU"):
+            raise ValueError(
+                f"Use num_cpus/num_gpus instead of resources={{'{name}': ...}} in cyray.init().")
+        check_resource_amount(f"resources[{name!r}]", amount)
+        out[name] = amount
+    return {k: v for k, v in out.items() if v}
+
+
+def _context_info(worker):
+    node = worker.node
+    return {
+        "node_ip_address": worker.node_ip_address,
+        "gcs_address": worker.gcs_address,
+        "address": worker.gcs_address,
+        "session_dir": node.session_dir if node else None,
+        "raylet_socket_name": node.raylet_socket if node else None,
+        "node_id": worker.core_worker.get_node_id().hex(),
+    }
+
+
+def shutdown(_exiting_interpreter=False):
+    """Disconnects and ends every process this driver started."""
+    worker = global_worker
+    with worker.lock:
+        if worker.mode != SCRIPT_MODE:
+            return
+        if worker.core_worker is not None:
+            worker.core_worker.shutdown()
+        if worker.log_monitor is not None:
+            worker.log_monitor.stop()
+            worker.log_monitor = None
+        if worker.node is not None:
+            worker.node.kill_all()
+            worker.node.remove_session_dir()
+            worker.node = None
+        worker.core_worker = None
+        worker.mode = None
+        worker.function_actor_manager = FunctionActorManager(worker)
+
+
+def _auto_init():
+    if not global_worker.connected:
+        init()
+
+
+def get(object_refs, *, timeout=None):
+    """The values of `object_refs` (one ObjectRef or a list), as ray.get."""
+    refs, single = _check_object_refs(object_refs, "get")
+    _auto_init()
+    values = global_worker.get(refs, timeout)
+    return values[0] if single else values
+
+
+def put(value, *, _owner=None):
+    _auto_init()
+    return global_worker.put(value)
+
+
+def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
+    """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait."""
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() expected a list of ObjectRefs, got a single ObjectRef")
+    refs, _ = _check_object_refs(object_refs, "wait")
+    if not refs:
+        return [], []
+    if len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if not isinstance(num_returns, int) or isinstance(num_returns, bool) or num_returns <= 0:
+        raise ValueError(f"Invalid number of objects to return {num_returns!r}: "
+                         "num_returns must be a positive integer.")
+    if num_returns > len(refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided "
+                         f"to cyray.wait ({num_returns} > {len(refs)}).")
+    _auto_init()
+    return global_worker.wait(refs, num_returns, timeout)

@@ -1,0 +1,121 @@
+"""RemoteFunction: what `@cyray.remote` makes of a function."""
+
+import inspect
+
+import cloudpickle
+
+from cyray._private import serialization
+from cyray._private.function_manager import FunctionDescriptor
+from cyray._private.options import (
+    TASK_DEFAULTS,
+    resource_demand,
+    validate_task_options,
+)
+from cyray._raylet import ObjectRef
+
+_KEYWORD_METADATA = b"KW"
+
+
+class RemoteFunction:
+    """A function run as tasks in the cluster: `f.remote(*args)` returns ObjectRefs."""
+
+    def __init__(self, function, options):
+        if inspect.iscoroutinefunction(function):
+            raise ValueError(
+                "'async def' functions cannot be remote functions; use an async actor.")
+        validate_task_options(options)
+        self._function = function
+        self._function_name = f"{function.__module__}.{function.__qualname__}"
+        self._options = {**TASK_DEFAULTS, **options}
+        self._signature = _signature_of(function)
+        self._pickled = None
+        self._descriptor = None
+        self.__doc__ = function.__doc__
+        self.__name__ = function.__name__
+        self.__qualname__ = function.__qualname__
+        self.__module__ = function.__module__
+        self.__wrapped__ = function
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"Remote functions cannot be called directly. Instead of running "
+            f"'{self.__name__}()', try '{self.__name__}.remote()'.")
+
+    def options(self, **options):
+        """A copy of this function with some options changed, as in Ray."""
+        validate_task_options(options)
+        merged = {**self._options, **options}
+        parent = self
+
+        class FunctionWithOptions:
+            def remote(self, *args, **kwargs):
+                return parent._remote(args, kwargs, merged)
+
+            def __call__(self, *args, **kwargs):
+                return parent(*args, **kwargs)
+
+        return FunctionWithOptions()
+
+    def remote(self, *args, **kwargs):
+        return self._remote(args, kwargs, self._options)
+
+    def _export(self, worker):
+        if self._pickled is None:
+            try:
+                self._pickled = cloudpickle.dumps(self._function, protocol=5)
+            except Exception as e:
+                raise TypeError(
+                    f"Could not serialize the function {self._function_name}: "
+                    f"{type(e).__name__}: {e}. Remote functions must be picklable; check the "
+                    "globals and closure variables they use.") from e
+            self._descriptor = FunctionDescriptor.for_function(self._function, self._pickled)
+        worker.function_actor_manager.export(
+            worker.current_job_id, self._descriptor, self._pickled, self._options["max_calls"])
+        return self._descriptor
+
+    def _remote(self, args, kwargs, options):
+        from cyray._private.worker import _auto_init, global_worker
+
+        if self._signature is not None:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{self._function_name}.remote(): {e}") from None
+        _auto_init()
+        worker = global_worker
+        descriptor = self._export(worker)
+        task_args = [_task_arg(value, self._function_name) for value in args]
+        if kwargs:
+            task_args.extend(_task_arg(value, self._function_name) for value in kwargs.values())
+            task_args.append((cloudpickle.dumps(tuple(kwargs)), _KEYWORD_METADATA, []))
+        retry = options["retry_exceptions"]
+        allowlist = b""
+        if isinstance(retry, (list, tuple)):
+            allowlist = cloudpickle.dumps(tuple(retry))
+        max_retries = options["max_retries"]
+        refs = worker.core_worker.submit_task(
+            descriptor.as_tuple(), options["name"] or self.__qualname__, task_args,
+            options["num_returns"], resource_demand(options),
+            3 if max_retries is None else max_retries, bool(retry), allowlist,
+            options["max_calls"] or 0)
+        if options["num_returns"] == 1:
+            return refs[0]
+        return refs
+
+
+def _signature_of(function):
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def _task_arg(value, function_name):
+    if type(value) is ObjectRef:
+        return value
+    try:
+        return serialization.serialize(value)
+    except TypeError as e:
+        raise TypeError(
+            f"Could not serialize the argument {serialization._short_repr(value)} for a task "
+            f"of {function_name}: {e.__cause__ or e}") from e

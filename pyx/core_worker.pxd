@@ -1,0 +1,110 @@
+# Declarations of the C++ core worker (cpp/src/cyray/core_worker) for Cython.
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libcpp cimport bool as c_bool
+from libcpp.map cimport map as c_map
+from libcpp.memory cimport shared_ptr
+from libcpp.string cimport string as c_string
+from libcpp.vector cimport vector
+
+from common cimport CStatus
+
+
+cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
+    cdef cppclass CObjectRefInfo "cyray::core::ObjectRefInfo":
+        c_string object_id
+        c_string owner_address
+
+    cdef cppclass CObjectValue "cyray::core::ObjectValue":
+        c_string data
+        c_string metadata
+        vector[CObjectRefInfo] nested_refs
+
+    cdef cppclass CTaskArgInput "cyray::core::TaskArgInput":
+        CTaskArgInput()
+        c_bool is_ref
+        CObjectRefInfo ref
+        CObjectValue value
+
+    cdef cppclass CFunctionDescriptorInfo "cyray::core::FunctionDescriptorInfo":
+        c_string module_name
+        c_string function_name
+        c_string class_name
+        c_string function_id
+
+    cdef cppclass CTaskOptions "cyray::core::TaskOptions":
+        CFunctionDescriptorInfo function
+        c_string name
+        uint64_t num_returns
+        c_map[c_string, double] resources
+        int max_retries
+        c_bool retry_exceptions
+        c_string serialized_retry_exception_allowlist
+        int max_calls
+
+    cdef cppclass CTaskExecutionSpec "cyray::core::TaskExecutionSpec":
+        int task_type
+        c_string job_id
+        c_string task_id
+        c_string parent_task_id
+        c_string name
+        CFunctionDescriptorInfo function
+        vector[CObjectValue] args
+        uint64_t num_returns
+        int max_calls
+        c_bool retry_exceptions
+        c_string serialized_retry_exception_allowlist
+        int max_retries
+        uint32_t attempt_number
+        c_map[c_string, vector[int64_t]] resource_ids
+
+    cdef cppclass CTaskExecutionResult "cyray::core::TaskExecutionResult":
+        vector[CObjectValue] returns
+        c_bool is_application_error
+        c_bool is_retryable_error
+        c_bool exit_worker
+
+    int ErrorTypeOf(const c_string &metadata)
+
+
+cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil:
+    ctypedef CStatus (*CTaskExecutionCallback)(
+        const CTaskExecutionSpec &spec, CTaskExecutionResult *result) noexcept
+    ctypedef CStatus (*CCheckSignalsCallback)() noexcept
+
+    cdef cppclass CCoreWorkerOptions "cyray::core::CoreWorkerOptions":
+        c_bool is_driver
+        c_string raylet_socket
+        c_string gcs_address
+        c_string node_ip_address
+        int64_t startup_token
+        c_string job_id
+        c_string driver_namespace
+        c_string entrypoint
+        CTaskExecutionCallback execute_task
+        CCheckSignalsCallback check_signals
+
+    cdef cppclass CCoreWorker "cyray::core::CoreWorker":
+        CCoreWorker(const CCoreWorkerOptions &options)
+        CStatus Connect()
+        void Shutdown()
+        c_string WorkerId()
+        c_string JobId()
+        c_string NodeId()
+        c_string SerializedAddress()
+        c_string CurrentTaskId()
+        CStatus Put(const CObjectValue &value, CObjectRefInfo *ref)
+        CStatus Get(const vector[c_string] &ids, int64_t timeout_ms,
+                    vector[shared_ptr[const CObjectValue]] *out)
+        CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,
+                     vector[c_bool] *ready)
+        void AddLocalReference(const c_string &object_id, const c_string &owner_address)
+        void RemoveLocalReference(const c_string &object_id)
+        CStatus SubmitTask(const CTaskOptions &options, const vector[CTaskArgInput] &args,
+                           vector[CObjectRefInfo] *returns)
+        CStatus RunTaskLoop()
+        CStatus KVGet(const c_string &ns, const c_string &key, c_string *value, c_bool *found)
+        CStatus KVPut(const c_string &ns, const c_string &key, const c_string &value,
+                      c_bool overwrite, c_bool *added)
+        CStatus GetAllNodeInfo(vector[c_string] *nodes)
+        size_t NumObjectsInMemoryStore()
+        size_t NumReferences()

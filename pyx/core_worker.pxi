@@ -1,0 +1,211 @@
+# CoreWorker: owns the C++ core worker of this process (driver or worker).
+from cpython.exc cimport PyErr_CheckSignals
+from libcpp.memory cimport shared_ptr
+from libcpp.vector cimport vector
+
+# The exception a signal handler raised while C++ was waiting, re-raised by
+# check_status once the wait returns (see status.pxi).
+_pending_signal_exception = None
+
+
+cdef CStatus check_signals_callback() noexcept with gil:
+    global _pending_signal_exception
+    try:
+        PyErr_CheckSignals()
+    except BaseException as e:  # noqa: B036 - handed back to Python after the wait
+        _pending_signal_exception = e
+        return CStatus.Interrupted(b"interrupted by a signal")
+    return CStatus.OK()
+
+
+cdef tuple _value_tuple(const CObjectValue &value):
+    cdef size_t i
+    nested = [(value.nested_refs[i].object_id, value.nested_refs[i].owner_address)
+              for i in range(value.nested_refs.size())]
+    return (value.data, value.metadata, nested)
+
+
+cdef void _fill_value(CObjectValue *out, bytes data, bytes metadata, list nested_refs):
+    cdef CObjectRefInfo info
+    out.data = data
+    out.metadata = metadata
+    for ref in nested_refs:
+        info.object_id = (<ObjectRef>ref)._binary
+        info.owner_address = (<ObjectRef>ref)._owner_address
+        out.nested_refs.push_back(info)
+
+
+cdef vector[c_string] _id_vector(list object_refs) except *:
+    cdef vector[c_string] ids
+    for ref in object_refs:
+        ids.push_back((<ObjectRef>ref)._binary)
+    return ids
+
+
+cdef class CoreWorker:
+    """The C++ core worker of this process; created by cyray.init() or a worker."""
+    cdef CCoreWorker *core_worker
+    cdef bint is_driver
+
+    def __cinit__(self, bint is_driver, str raylet_socket, str gcs_address,
+                  str node_ip_address, int64_t startup_token=-1, bytes job_id=b"",
+                  str namespace="", str entrypoint=""):
+        cdef CCoreWorkerOptions options
+        options.is_driver = is_driver
+        options.raylet_socket = raylet_socket.encode()
+        options.gcs_address = gcs_address.encode()
+        options.node_ip_address = node_ip_address.encode()
+        options.startup_token = startup_token
+        options.job_id = job_id
+        options.driver_namespace = namespace.encode()
+        options.entrypoint = entrypoint.encode()
+        options.execute_task = task_execution_handler
+        options.check_signals = check_signals_callback
+        self.is_driver = is_driver
+        self.core_worker = new CCoreWorker(options)
+
+    def __dealloc__(self):
+        if self.core_worker != NULL:
+            with nogil:
+                self.core_worker.Shutdown()
+            del self.core_worker
+            self.core_worker = NULL
+
+    def connect(self):
+        global _ref_counting_worker
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.Connect()
+        check_status(status)
+        _ref_counting_worker = self
+
+    def shutdown(self):
+        global _ref_counting_worker
+        if _ref_counting_worker is self:
+            _ref_counting_worker = None
+        with nogil:
+            self.core_worker.Shutdown()
+
+    def get_worker_id(self):
+        return WorkerID(self.core_worker.WorkerId())
+
+    def get_job_id(self):
+        return JobID(self.core_worker.JobId())
+
+    def get_node_id(self):
+        return NodeID(self.core_worker.NodeId())
+
+    def get_current_task_id(self):
+        return TaskID(self.core_worker.CurrentTaskId())
+
+    def address(self):
+        return self.core_worker.SerializedAddress()
+
+    def add_local_reference(self, bytes object_id, bytes owner_address):
+        self.core_worker.AddLocalReference(object_id, owner_address)
+
+    def put_serialized(self, bytes data, bytes metadata, list nested_refs):
+        cdef CObjectValue value
+        cdef CObjectRefInfo ref
+        cdef CStatus status
+        _fill_value(&value, data, metadata, nested_refs)
+        with nogil:
+            status = self.core_worker.Put(value, &ref)
+        check_status(status)
+        return ObjectRef(ref.object_id, ref.owner_address)
+
+    def get_objects(self, list object_refs, int64_t timeout_ms):
+        """[(data, metadata, nested)] of `object_refs`; raises on timeout."""
+        cdef vector[c_string] ids = _id_vector(object_refs)
+        cdef vector[shared_ptr[const CObjectValue]] values
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.Get(ids, timeout_ms, &values)
+        check_status(status)
+        return [_value_tuple(values[i].get()[0]) for i in range(values.size())]
+
+    def wait(self, list object_refs, int num_returns, int64_t timeout_ms):
+        cdef vector[c_string] ids = _id_vector(object_refs)
+        cdef vector[c_bool] ready
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.Wait(ids, num_returns, timeout_ms, &ready)
+        check_status(status)
+        return [bool(ready[i]) for i in range(ready.size())]
+
+    def submit_task(self, tuple function_descriptor, str name, list args, uint64_t num_returns,
+                    dict resources, int max_retries, bint retry_exceptions,
+                    bytes retry_exception_allowlist, int max_calls):
+        """Submits a normal task. `args` items are ObjectRefs (passed by
+        reference) or (data, metadata, nested_refs) tuples (inline)."""
+        cdef CTaskOptions options
+        cdef vector[CTaskArgInput] c_args
+        cdef CTaskArgInput c_arg
+        cdef vector[CObjectRefInfo] returns
+        cdef CStatus status
+        module_name, function_name, function_id = function_descriptor
+        options.function.module_name = module_name.encode()
+        options.function.function_name = function_name.encode()
+        options.function.function_id = function_id
+        options.name = name.encode()
+        options.num_returns = num_returns
+        for key, amount in resources.items():
+            options.resources[key.encode()] = amount
+        options.max_retries = max_retries
+        options.retry_exceptions = retry_exceptions
+        options.serialized_retry_exception_allowlist = retry_exception_allowlist
+        options.max_calls = max_calls
+        for arg in args:
+            c_arg = CTaskArgInput()
+            if type(arg) is ObjectRef:
+                c_arg.is_ref = True
+                c_arg.ref.object_id = (<ObjectRef>arg)._binary
+                c_arg.ref.owner_address = (<ObjectRef>arg)._owner_address
+            else:
+                c_arg.is_ref = False
+                _fill_value(&c_arg.value, arg[0], arg[1], arg[2])
+            c_args.push_back(c_arg)
+        with nogil:
+            status = self.core_worker.SubmitTask(options, c_args, &returns)
+        check_status(status)
+        return [ObjectRef(returns[i].object_id, returns[i].owner_address)
+                for i in range(returns.size())]
+
+    def run_task_loop(self):
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.RunTaskLoop()
+        check_status(status)
+
+    def kv_get(self, bytes namespace, bytes key):
+        cdef c_string c_ns = namespace, c_key = key, value
+        cdef c_bool found = False
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.KVGet(c_ns, c_key, &value, &found)
+        check_status(status)
+        return value if found else None
+
+    def kv_put(self, bytes namespace, bytes key, bytes value, bint overwrite=True):
+        cdef c_string c_ns = namespace, c_key = key, c_value = value
+        cdef c_bool added = False
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.KVPut(c_ns, c_key, c_value, overwrite, &added)
+        check_status(status)
+        return added
+
+    def get_all_node_info(self):
+        """Serialized GcsNodeInfo of every node."""
+        cdef vector[c_string] nodes
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.GetAllNodeInfo(&nodes)
+        check_status(status)
+        return [nodes[i] for i in range(nodes.size())]
+
+    def stats(self):
+        return {
+            "objects_in_memory_store": self.core_worker.NumObjectsInMemoryStore(),
+            "references": self.core_worker.NumReferences(),
+        }

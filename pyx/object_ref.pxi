@@ -1,0 +1,85 @@
+# ObjectRef: a reference to a (possibly future) object, counted by the core
+# worker while the Python object lives.
+import threading
+
+# The core worker that counts references of this process's ObjectRefs.
+cdef CoreWorker _ref_counting_worker = None
+# ObjectRefs met while pickling a value (its nested refs), per thread.
+_nested_refs = threading.local()
+
+
+cdef class ObjectRef(BaseID):
+    """A reference to an object in the cluster, returned by `.remote()` and `put`."""
+    cdef bytes _owner_address
+    cdef object _counted_by
+
+    _SIZE = 28
+
+    def __init__(self, bytes binary, bytes owner_address=b"", bint add_local_ref=True):
+        BaseID.__init__(self, binary)
+        self._owner_address = owner_address
+        self._counted_by = None
+        if add_local_ref and _ref_counting_worker is not None:
+            _ref_counting_worker.add_local_reference(self._binary, owner_address)
+            self._counted_by = _ref_counting_worker
+
+    def __dealloc__(self):
+        cdef CoreWorker worker = self._counted_by
+        if worker is not None and worker.core_worker != NULL:
+            worker.core_worker.RemoveLocalReference(self._binary)
+
+    def owner_address(self):
+        return self._owner_address
+
+    def task_id(self):
+        return TaskID(self._binary[:24])
+
+    def job_id(self):
+        return self.task_id().job_id()
+
+    def __repr__(self):
+        return f"ObjectRef({self.hex()})"
+
+    def __reduce__(self):
+        recorder = getattr(_nested_refs, "refs", None)
+        if recorder is not None:
+            recorder.append(self)
+        return _rebuild_object_ref, (self._binary, self._owner_address)
+
+    def __await__(self):
+        raise NotImplementedError("awaiting an ObjectRef is not supported yet; use cyray.get")
+
+    def future(self):
+        """A concurrent.futures.Future resolved with the object's value."""
+        import concurrent.futures
+
+        from cyray._private.worker import global_worker
+
+        fut = concurrent.futures.Future()
+
+        def resolve():
+            try:
+                fut.set_result(global_worker.get([self])[0])
+            except BaseException as e:  # noqa: B036 - delivered to the future
+                fut.set_exception(e)
+
+        threading.Thread(target=resolve, daemon=True).start()
+        return fut
+
+
+def _rebuild_object_ref(binary, owner_address):
+    return ObjectRef(binary, owner_address)
+
+
+class NestedRefRecorder:
+    """Collects the ObjectRefs pickled inside a value (with-statement)."""
+
+    def __enter__(self):
+        self.previous = getattr(_nested_refs, "refs", None)
+        self.refs = []
+        _nested_refs.refs = self.refs
+        return self.refs
+
+    def __exit__(self, *exc):
+        _nested_refs.refs = self.previous
+        return False
