@@ -76,9 +76,13 @@ cdef tuple _split_args(list flat):
     return flat, {}
 
 
-cdef void _store_return(CTaskExecutionResult *result, tuple serialized):
+cdef void _store_return(CoreWorker core_worker, CTaskExecutionResult *result,
+                        tuple serialized):
     cdef CObjectValue value
     _fill_value(&value, serialized[0], serialized[1], serialized[2])
+    if not value.nested_refs.empty():
+        # While the ObjectRefs in `serialized` still live.
+        core_worker.core_worker.PinNestedRefs(value.nested_refs)
     result.returns.push_back(value)
 
 
@@ -116,7 +120,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                         f"{len(outputs)} values.")
             serialized = [serialization.serialize(value) for value in outputs]
             for item in serialized:
-                _store_return(result, item)
+                _store_return(worker.core_worker, result, item)
         except Exception as e:
             result.returns.clear()
             if isinstance(e, RayTaskError):
@@ -127,7 +131,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                 error = RayTaskError(name, tb, e, title, os.getpid(), worker.node_ip_address)
             data, metadata = serialization.serialize_error(error)
             for _ in range(num_returns):
-                _store_return(result, (data, metadata, []))
+                _store_return(worker.core_worker, result, (data, metadata, []))
             result.is_application_error = True
             result.is_retryable_error = _is_retryable(spec, e)
     finally:

@@ -102,6 +102,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus SubmitTask(const CTaskOptions &options, const vector[CTaskArgInput] &args,
                            vector[CObjectRefInfo] *returns)
         CStatus RunTaskLoop()
+        void PinNestedRefs(const vector[CObjectRefInfo] &refs)
         CStatus KVGet(const c_string &ns, const c_string &key, c_string *value, c_bool *found)
         CStatus KVPut(const c_string &ns, const c_string &key, const c_string &value,
                       c_bool overwrite, c_bool *added)

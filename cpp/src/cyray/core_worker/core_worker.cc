@@ -120,6 +120,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
+  void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
 
   grpc::ServerUnaryReactor *PushTask(grpc::CallbackServerContext *ctx,
                                      const rpc::PushTaskRequest *request,
@@ -342,6 +343,14 @@ void CoreWorker::Impl::Shutdown() {
   exec_queue_.clear();
 }
 
+void CoreWorker::Impl::PinNestedRefs(const std::vector<ObjectRefInfo> &refs) {
+  for (const auto &ref : refs) {
+    if (ref.owner_address == serialized_address_) {
+      reference_counter_.AddLocalReference(ObjectID::FromBinary(ref.object_id));
+    }
+  }
+}
+
 Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   ObjectID id;
   {
@@ -350,6 +359,7 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
                              static_cast<uint32_t>(current_num_returns_ + ++put_counter_));
   }
   reference_counter_.AddOwnedObject(id);
+  PinNestedRefs(value.nested_refs);
   memory_store_.Put(id, std::make_shared<ObjectValue>(value));
   ref->object_id = id.Binary();
   ref->owner_address = serialized_address_;
@@ -363,6 +373,8 @@ void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_a
   }
   rpc::Address owner;
   owner.ParseFromString(owner_address);
+  CYRAY_LOG(DEBUG) << "fetching " << id.Hex() << " from its owner at " << owner.ip_address()
+                   << ":" << owner.port();
   client_pool_.GetObjectStatus(
       owner, id.Binary(),
       [this, id, owner](const Status &status, const rpc::GetObjectStatusReply &reply) {
@@ -570,6 +582,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
     rpc::GetObjectStatusReply *reply) {
   auto *reactor = ctx->DefaultReactor();
   ObjectID id = ObjectID::FromBinary(request->object_id());
+  CYRAY_LOG(DEBUG) << "GetObjectStatus " << id.Hex() << " known=" << reference_counter_.Has(id);
   if (!reference_counter_.Has(id) && !memory_store_.Contains(id)) {
     reply->set_status(rpc::GetObjectStatusReply::OUT_OF_SCOPE);
     reactor->Finish(grpc::Status::OK);
@@ -745,6 +758,9 @@ Status CoreWorker::SubmitTask(const TaskOptions &options, const std::vector<Task
   return impl_->SubmitTask(options, args, returns);
 }
 Status CoreWorker::RunTaskLoop() { return impl_->RunTaskLoop(); }
+void CoreWorker::PinNestedRefs(const std::vector<ObjectRefInfo> &refs) {
+  impl_->PinNestedRefs(refs);
+}
 Status CoreWorker::KVGet(const std::string &ns, const std::string &key, std::string *value,
                          bool *found) {
   std::optional<std::string> result;

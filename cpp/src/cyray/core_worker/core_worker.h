@@ -76,6 +76,11 @@ class CoreWorker {
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
 
+  // Keeps objects this process owns alive while a value stored elsewhere (a
+  // task return, a put) holds refs to them. Until the borrowing protocol
+  // lands, they stay for the life of the process. Call while the refs live.
+  void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
+
   // Worker only: executes pushed tasks until told to exit (max_calls, Exit
   // RPC) or a signal check fails.
   Status RunTaskLoop();
