@@ -94,7 +94,7 @@ class RemoteFunction:
             allowlist = cloudpickle.dumps(tuple(retry))
         max_retries = options["max_retries"]
         refs = worker.core_worker.submit_task(
-            descriptor.as_tuple(), options["name"] or self.__qualname__, task_args,
+            descriptor.as_tuple(), options["name"] or self.__name__, task_args,
             options["num_returns"], resource_demand(options),
             3 if max_retries is None else max_retries, bool(retry), allowlist,
             options["max_calls"] or 0)

@@ -124,13 +124,13 @@ def _check_object_refs(object_refs, what):
     if isinstance(object_refs, ObjectRef):
         return [object_refs], True
     if not isinstance(object_refs, (list, tuple)):
-        raise ValueError(
+        raise (TypeError if what == "wait" else ValueError)(
             f"Invalid type of object refs, {type(object_refs).__name__}, is given. "
             f"'object_refs' passed to cyray.{what} must either be an ObjectRef or a list "
             "of ObjectRefs.")
     for ref in object_refs:
         if not isinstance(ref, ObjectRef):
-            raise ValueError(
+            raise TypeError(
                 f"cyray.{what} takes ObjectRefs, but the list holds a "
                 f"{type(ref).__name__} ({serialization._short_repr(ref, 40)}). Pass the "
                 "ObjectRefs returned by .remote() or cyray.put().")
