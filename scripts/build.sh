@@ -10,6 +10,8 @@ cd "$root"
 python setup.py -q build_ext --inplace 2>&1 | { grep -vE 'SetuptoolsDeprecationWarning|^\s*!!|^\s*\*+$|setup.py install|pypa/setuptools|packaging.python.org|^\s*$|See https|Please avoid|Instead, use|By 20' || true; }
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build.sh: setup.py build_ext failed"; exit 1; }
 test -n "$(ls pkg/cyray/_raylet*.so 2>/dev/null)" || { echo "build.sh: the extension was not built"; exit 1; }
-if ! (cd /tmp && python -c "import cyray" 2>/dev/null); then
+# The editable install must point at this checkout (run from / so no folder
+# named cyray in the current directory can shadow it).
+if ! (cd / && python -c "import cyray, sys; sys.exit(cyray.__file__ != '$root/pkg/cyray/__init__.py')" 2>/dev/null); then
   python -m pip install -q -e . --no-build-isolation --no-deps 2>&1 | grep -v 'is ignored' || true
 fi

@@ -11,7 +11,8 @@ import time
 
 import cyray
 
-SESSION_ROOT = os.path.join(tempfile.gettempdir(), "cyray")
+# Not "cyray": a folder of that name in the current directory would shadow the package.
+SESSION_ROOT = os.path.join(tempfile.gettempdir(), "cyray-sessions")
 STARTUP_TIMEOUT_S = 30
 
 
