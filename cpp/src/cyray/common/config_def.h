@@ -30,7 +30,9 @@ CYRAY_CONFIG(int64_t, task_retry_delay_ms, 0,
              "Delay before a failed task is resubmitted.")
 CYRAY_CONFIG(int64_t, max_lease_requests_in_flight, 10,
              "Outstanding worker lease requests per scheduling class of one owner.")
-CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 1,
-             "Tasks an owner pushes to one leased worker before the earlier ones finish.")
+CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 4,
+             "Tasks an owner pipelines to one leased worker when more wait than leases come.")
+CYRAY_CONFIG(int64_t, lease_idle_linger_ms, 10,
+             "An owner keeps a drained lease this long for the next task of the same shape.")
 CYRAY_CONFIG(bool, kill_idle_workers_of_dead_owner, true,
              "End workers leased by an owner whose connection to the raylet closed.")

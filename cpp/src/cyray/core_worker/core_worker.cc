@@ -245,6 +245,13 @@ Status CoreWorker::Impl::Connect() {
       io_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
   submitter_ = std::make_unique<NormalTaskSubmitter>(
       *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
+      static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
+      [this](int64_t delay_ms, std::function<void()> callback) {
+        auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
+        timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
+          if (!ec) callback();
+        });
+      },
       [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
         OnTaskComplete(spec, reply);
       },

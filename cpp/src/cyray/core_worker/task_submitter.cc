@@ -8,11 +8,16 @@ namespace cyray::core {
 
 NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
                                          WorkerClientInterface &workers,
-                                         int max_lease_requests_in_flight, OnComplete on_complete,
-                                         OnFail on_fail)
+                                         int max_lease_requests_in_flight,
+                                         int max_tasks_in_flight_per_worker,
+                                         int64_t lease_idle_linger_ms, ScheduleAfter schedule_after,
+                                         OnComplete on_complete, OnFail on_fail)
     : leases_(leases),
       workers_(workers),
       max_lease_requests_in_flight_(std::max(1, max_lease_requests_in_flight)),
+      max_tasks_in_flight_per_worker_(std::max(1, max_tasks_in_flight_per_worker)),
+      lease_idle_linger_ms_(lease_idle_linger_ms),
+      schedule_after_(std::move(schedule_after)),
       on_complete_(std::move(on_complete)),
       on_fail_(std::move(on_fail)) {}
 
@@ -34,7 +39,14 @@ size_t NormalTaskSubmitter::NumQueued() const {
 
 void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
   std::string key = SchedulingKey(spec);
-  keys_[key].queue.push_back(std::move(spec));
+  KeyState &state = keys_[key];
+  state.queue.push_back(std::move(spec));
+  if (!state.parked.empty()) {
+    LeasedWorkerPtr worker = state.parked.back();
+    state.parked.pop_back();
+    OnWorkerIdle(worker);
+    return;
+  }
   RequestLeasesIfNeeded(key);
 }
 
@@ -85,18 +97,46 @@ void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const Status &sta
 }
 
 void NormalTaskSubmitter::OnWorkerIdle(const LeasedWorkerPtr &worker) {
+  if (worker->released) return;
   KeyState &state = keys_[worker->key];
   if (state.queue.empty()) {
+    if (worker->in_flight == 0) Park(worker);
+    return;
+  }
+  // Always one task; more only while the queue outnumbers the leases still
+  // coming (those tasks would otherwise wait for a worker anyway).
+  while (!state.queue.empty() && !worker->released) {
+    bool first = worker->in_flight == 0;
+    bool pipeline = worker->in_flight < max_tasks_in_flight_per_worker_ &&
+                    state.queue.size() > static_cast<size_t>(state.pending_lease_requests) &&
+                    state.queue.front().max_calls() == 0;
+    if (!first && !pipeline) break;
+    rpc::TaskSpec spec = std::move(state.queue.front());
+    state.queue.pop_front();
+    PushTask(worker, std::move(spec));
+  }
+}
+
+void NormalTaskSubmitter::Park(const LeasedWorkerPtr &worker) {
+  if (lease_idle_linger_ms_ <= 0 || !schedule_after_) {
     ReleaseWorker(worker, false, "");
     return;
   }
-  rpc::TaskSpec spec = std::move(state.queue.front());
-  state.queue.pop_front();
-  PushTask(worker, std::move(spec));
+  uint64_t generation = ++worker->park_generation;
+  keys_[worker->key].parked.push_back(worker);
+  schedule_after_(lease_idle_linger_ms_, [this, worker, generation] {
+    auto &parked = keys_[worker->key].parked;
+    auto it = std::find(parked.begin(), parked.end(), worker);
+    if (it == parked.end() || worker->park_generation != generation) return;
+    parked.erase(it);
+    ReleaseWorker(worker, false, "");
+  });
 }
 
 void NormalTaskSubmitter::ReleaseWorker(const LeasedWorkerPtr &worker, bool disconnect,
                                         const std::string &reason) {
+  if (worker->released) return;
+  worker->released = true;
   leased_workers_--;
   leases_.ReturnWorker(worker->address.worker_id(), disconnect, reason);
 }
@@ -106,10 +146,12 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   request->set_intended_worker_id(worker->address.worker_id());
   *request->mutable_resource_mapping() = worker->resource_mapping;
   *request->mutable_task_spec() = spec;
+  worker->in_flight++;
   workers_.PushTask(
       worker->address, std::move(request),
       [this, worker, spec = std::move(spec)](const Status &status,
                                              const rpc::PushTaskReply &reply) mutable {
+        worker->in_flight--;
         if (!status.ok()) {
           // The worker died (or became unreachable) while running the task.
           ReleaseWorker(worker, true, "push failed: " + status.ToString());

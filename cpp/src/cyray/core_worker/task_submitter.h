@@ -1,8 +1,10 @@
 // NormalTaskSubmitter: runs an owner's normal tasks on leased workers. Tasks
 // queue per scheduling key (resource shape + function); the submitter asks the
-// raylet for leases while tasks wait, pushes one task at a time to each leased
-// worker, reuses the lease for the next queued task of the same key and
-// returns it when the queue drains. A worker that dies fails its task, which
+// raylet for leases while tasks wait, pushes tasks to each leased worker (up
+// to a few in flight when more tasks wait than leases are coming, so the
+// worker never idles on a round trip; one at a time otherwise), reuses the lease for the next queued task of the same key and
+// returns it when the queue has stayed empty for a short linger (so a loop of
+// submit-then-get does not pay a lease round trip per task). A worker that dies fails its task, which
 // is retried while retries remain; a task that raised is retried only when it
 // asked for it. Not thread-safe: used on the core worker's io thread only.
 #pragma once
@@ -46,9 +48,13 @@ class NormalTaskSubmitter {
   // in all of its returns (rpc::ErrorType and message).
   using OnComplete = std::function<void(const rpc::TaskSpec &, const rpc::PushTaskReply &)>;
   using OnFail = std::function<void(const rpc::TaskSpec &, int error_type, const std::string &)>;
+  // Runs a callback on the submitter's thread after a delay in ms.
+  using ScheduleAfter = std::function<void(int64_t, std::function<void()>)>;
 
   NormalTaskSubmitter(LeaseClientInterface &leases, WorkerClientInterface &workers,
-                      int max_lease_requests_in_flight, OnComplete on_complete, OnFail on_fail);
+                      int max_lease_requests_in_flight, int max_tasks_in_flight_per_worker,
+                      int64_t lease_idle_linger_ms,
+                      ScheduleAfter schedule_after, OnComplete on_complete, OnFail on_fail);
 
   // Queues a task whose arguments are all resolved (inline).
   void SubmitTask(rpc::TaskSpec spec);
@@ -57,22 +63,30 @@ class NormalTaskSubmitter {
   size_t NumLeasedWorkers() const { return leased_workers_; }
 
  private:
-  struct KeyState {
-    std::deque<rpc::TaskSpec> queue;
-    int pending_lease_requests = 0;
-  };
   struct LeasedWorker {
     std::string key;
     rpc::Address address;
     google::protobuf::RepeatedPtrField<rpc::ResourceAllocation> resource_mapping;
+    // Bumped each time the worker is parked, so a stale linger timer is ignored.
+    uint64_t park_generation = 0;
+    int in_flight = 0;
+    // Set when the worker failed or is exiting: push nothing more to it.
+    bool released = false;
   };
   using LeasedWorkerPtr = std::shared_ptr<LeasedWorker>;
+  struct KeyState {
+    std::deque<rpc::TaskSpec> queue;
+    int pending_lease_requests = 0;
+    // Leased workers with nothing to do, kept for the linger period.
+    std::deque<LeasedWorkerPtr> parked;
+  };
 
   static std::string SchedulingKey(const rpc::TaskSpec &spec);
   void RequestLeasesIfNeeded(const std::string &key);
   void OnLeaseReply(const std::string &key, const Status &status,
                     const rpc::RequestWorkerLeaseReply &reply);
   void OnWorkerIdle(const LeasedWorkerPtr &worker);
+  void Park(const LeasedWorkerPtr &worker);
   void PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec);
   void ReleaseWorker(const LeasedWorkerPtr &worker, bool disconnect, const std::string &reason);
   // Retries the task when it has retries left; otherwise fails it.
@@ -82,6 +96,9 @@ class NormalTaskSubmitter {
   LeaseClientInterface &leases_;
   WorkerClientInterface &workers_;
   int max_lease_requests_in_flight_;
+  int max_tasks_in_flight_per_worker_;
+  int64_t lease_idle_linger_ms_;
+  ScheduleAfter schedule_after_;
   OnComplete on_complete_;
   OnFail on_fail_;
   std::unordered_map<std::string, KeyState> keys_;

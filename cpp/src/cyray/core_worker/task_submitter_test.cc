@@ -82,8 +82,17 @@ class TaskSubmitterTest : public ::testing::Test {
   FakeWorkers workers_;
   std::vector<std::string> completed_;
   std::vector<std::pair<std::string, int>> failed_;
+  // Linger timers run when the test says so.
+  std::vector<std::function<void()>> timers_;
+  void RunTimers() {
+    auto timers = std::move(timers_);
+    timers_.clear();
+    for (auto &t : timers) t();
+  }
   NormalTaskSubmitter submitter_{
-      leases_, workers_, 2,
+      leases_, workers_, /*max_lease_requests_in_flight=*/2,
+      /*max_tasks_in_flight_per_worker=*/3, /*lease_idle_linger_ms=*/10,
+      [this](int64_t, std::function<void()> cb) { timers_.push_back(std::move(cb)); },
       [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
         completed_.push_back(spec.name());
       },
@@ -104,12 +113,58 @@ TEST_F(TaskSubmitterTest, LeaseIsReusedForQueuedTasksThenReturned) {
   EXPECT_EQ(workers_.pushed[1], std::make_pair(std::string("w1"), std::string("b")));
   workers_.Reply();
   EXPECT_EQ(completed_, (std::vector<std::string>{"a", "b"}));
-  ASSERT_EQ(leases_.returned.size(), 1u);
-  EXPECT_FALSE(leases_.returned[0].second);
-  // The late second lease finds nothing to do and is returned at once.
+  // Drained: the lease lingers, then goes back.
+  EXPECT_TRUE(leases_.returned.empty());
   leases_.Grant("w2");
-  EXPECT_EQ(leases_.returned.size(), 2u);
+  RunTimers();
+  ASSERT_EQ(leases_.returned.size(), 2u);
+  EXPECT_FALSE(leases_.returned[0].second);
   EXPECT_EQ(submitter_.NumLeasedWorkers(), 0u);
+}
+
+TEST_F(TaskSubmitterTest, LingeringLeaseServesTheNextTaskWithoutANewLease) {
+  submitter_.SubmitTask(Task("a"));
+  leases_.Grant("w1");
+  workers_.Reply();
+  ASSERT_TRUE(leases_.returned.empty());
+  submitter_.SubmitTask(Task("b"));
+  EXPECT_TRUE(leases_.requests.empty()) << "no new lease request";
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[1].first, "w1");
+  workers_.Reply();
+  RunTimers();  // the first linger timer is stale; the second returns the lease
+  EXPECT_EQ(leases_.returned.size(), 1u);
+}
+
+TEST_F(TaskSubmitterTest, PipelinesOnlyWhenMoreTasksWaitThanLeasesCome) {
+  for (int i = 0; i < 3; ++i) submitter_.SubmitTask(Task("t" + std::to_string(i)));
+  leases_.Grant("w1");
+  // 2 tasks left, 1 lease still pending: one more task rides along.
+  EXPECT_EQ(workers_.pushed.size(), 2u);
+  leases_.Grant("w2");
+  EXPECT_EQ(workers_.pushed.size(), 3u);
+  EXPECT_EQ(workers_.pushed[2].first, "w2");
+}
+
+TEST_F(TaskSubmitterTest, FewTasksAreSpreadOverWorkersNotPipelined) {
+  submitter_.SubmitTask(Task("a"));
+  submitter_.SubmitTask(Task("b"));
+  leases_.Grant("w1");
+  EXPECT_EQ(workers_.pushed.size(), 1u) << "b waits for its own lease";
+  leases_.Grant("w2");
+  EXPECT_EQ(workers_.pushed.back().first, "w2");
+}
+
+TEST_F(TaskSubmitterTest, PipelinedTasksOfADeadWorkerAreRetried) {
+  for (int i = 0; i < 6; ++i) submitter_.SubmitTask(Task("t" + std::to_string(i), 1));
+  leases_.Grant("w1");
+  ASSERT_EQ(workers_.pushed.size(), 3u);
+  workers_.Fail();
+  workers_.Fail();
+  workers_.Fail();
+  EXPECT_TRUE(failed_.empty()) << "each had a retry left";
+  EXPECT_EQ(leases_.returned.size(), 1u) << "returned once, disconnected";
+  EXPECT_TRUE(leases_.returned[0].second);
 }
 
 TEST_F(TaskSubmitterTest, LeaseRequestsAreCappedInFlight) {
