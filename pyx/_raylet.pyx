@@ -27,6 +27,8 @@ include "core_worker.pxi"
 
 # rpc::TaskType
 NORMAL_TASK = 0
+ACTOR_CREATION_TASK = 1
+ACTOR_TASK = 2
 
 _worker_module = None
 
@@ -90,37 +92,74 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     worker = _global_worker()
     serialization = worker.serialization
     from cyray._private.function_manager import FunctionDescriptor
+    from cyray.actor import _ActorExit
     from cyray.exceptions import RayTaskError
 
-    descriptor = FunctionDescriptor(spec.function.module_name.decode(),
-                                    spec.function.function_name.decode(),
-                                    spec.function.function_id)
+    cdef int task_type = spec.task_type
     job_id = JobID(spec.job_id)
-    execution_info = worker.function_actor_manager.get_execution_info(job_id, descriptor)
-    name = spec.name.decode() or execution_info.function_name
-    title = f"cyray::{name}"
+    function_name = spec.function.function_name.decode()
+    class_name = spec.function.class_name.decode()
     cdef c_map[c_string, vector[int64_t]] c_resource_ids = spec.resource_ids
     resource_ids = {k.decode(): list(v) for k, v in c_resource_ids}
     cdef uint64_t num_returns = spec.num_returns
+    cdef c_map[c_string, int] c_groups
+
+    # What runs: a function, an actor's class (creation) or one of its methods.
+    if task_type == ACTOR_TASK:
+        name = class_name
+        title = f"cyray::{class_name}.{function_name}"
+        idle_title = f"cyray::{class_name}"
+    else:
+        descriptor = FunctionDescriptor(
+            spec.function.module_name.decode(),
+            class_name if task_type == ACTOR_CREATION_TASK else function_name,
+            spec.function.function_id)
+        execution_info = worker.function_actor_manager.get_execution_info(job_id, descriptor)
+        if task_type == ACTOR_CREATION_TASK:
+            name = class_name
+            title = idle_title = f"cyray::{class_name}"
+        else:
+            name = spec.name.decode() or execution_info.function_name
+            title = f"cyray::{name}"
+            idle_title = "cyray::IDLE"
     worker.begin_task(TaskID(spec.task_id), job_id, name, resource_ids)
     worker.set_proctitle(title)
+    exit_worker = False
     try:
         try:
             args, kwargs = _split_args(_deserialize_args(spec, serialization))
-            outputs = execution_info.function(*args, **kwargs)
-            if num_returns == 1:
-                outputs = (outputs,)
-            elif num_returns == 0:
-                outputs = ()
+            if task_type == ACTOR_CREATION_TASK:
+                c_groups = spec.concurrency_groups
+                groups = {k.decode(): v for k, v in c_groups}
+                worker.actor = execution_info.function(*args, **kwargs)
+                worker.setup_actor(class_name, spec.is_asyncio, groups)
+                outputs = (None,)
+            elif task_type == ACTOR_TASK:
+                if function_name == "__ray_terminate__":
+                    raise _ActorExit()
+                outputs = worker.run_actor_method(
+                    function_name, spec.concurrency_group.decode(), args, kwargs)
             else:
-                outputs = tuple(outputs)
-                if len(outputs) != num_returns:
-                    raise ValueError(
-                        f"Task {name} declared num_returns={num_returns} but returned "
-                        f"{len(outputs)} values.")
+                outputs = execution_info.function(*args, **kwargs)
+            if task_type != ACTOR_CREATION_TASK:
+                if num_returns == 1:
+                    outputs = (outputs,)
+                elif num_returns == 0:
+                    outputs = ()
+                else:
+                    outputs = tuple(outputs)
+                    if len(outputs) != num_returns:
+                        raise ValueError(
+                            f"Task {name} declared num_returns={num_returns} but returned "
+                            f"{len(outputs)} values.")
             serialized = [serialization.serialize(value) for value in outputs]
             for item in serialized:
                 _store_return(worker.core_worker, result, item)
+        except _ActorExit:
+            result.returns.clear()
+            for _ in range(num_returns):
+                _store_return(worker.core_worker, result, serialization.serialize(None))
+            exit_worker = True
         except Exception as e:
             result.returns.clear()
             if isinstance(e, RayTaskError):
@@ -136,7 +175,9 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             result.is_retryable_error = _is_retryable(spec, e)
     finally:
         worker.end_task()
-        worker.set_proctitle("cyray::IDLE")
+        worker.set_proctitle(idle_title)
+    if exit_worker:
+        result.exit_worker = True
     if spec.max_calls > 0:
         if worker.function_actor_manager.count_call(spec.function.function_id) >= spec.max_calls:
             result.exit_worker = True

@@ -40,6 +40,17 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool retry_exceptions
         c_string serialized_retry_exception_allowlist
         int max_calls
+        c_string concurrency_group
+
+    cdef cppclass CActorCreationOptions "cyray::core::ActorCreationOptions":
+        int max_restarts
+        int max_task_retries
+        int max_concurrency
+        c_bool is_asyncio
+        c_string name
+        c_string ray_namespace
+        c_bool is_detached
+        c_map[c_string, int] concurrency_groups
 
     cdef cppclass CTaskExecutionSpec "cyray::core::TaskExecutionSpec":
         int task_type
@@ -56,6 +67,11 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         int max_retries
         uint32_t attempt_number
         c_map[c_string, vector[int64_t]] resource_ids
+        c_string actor_id
+        c_string concurrency_group
+        int max_concurrency
+        c_bool is_asyncio
+        c_map[c_string, int] concurrency_groups
 
     cdef cppclass CTaskExecutionResult "cyray::core::TaskExecutionResult":
         vector[CObjectValue] returns
@@ -103,9 +119,27 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                            vector[CObjectRefInfo] *returns)
         CStatus RunTaskLoop()
         void PinNestedRefs(const vector[CObjectRefInfo] &refs)
+        CStatus CreateActor(const CTaskOptions &options,
+                            const CActorCreationOptions &actor_options,
+                            const vector[CTaskArgInput] &args, c_string *actor_id)
+        void AddActorHandle(const c_string &actor_id)
+        CStatus SubmitActorTask(const c_string &actor_id, const CTaskOptions &options,
+                                const vector[CTaskArgInput] &args,
+                                vector[CObjectRefInfo] *returns)
+        CStatus KillActor(const c_string &actor_id, c_bool force_kill, c_bool no_restart)
+        CStatus GetNamedActor(const c_string &name, const c_string &ray_namespace,
+                              c_bool *found, c_string *actor_table, c_string *creation_spec)
+        c_string CurrentActorId()
         CStatus KVGet(const c_string &ns, const c_string &key, c_string *value, c_bool *found)
         CStatus KVPut(const c_string &ns, const c_string &key, const c_string &value,
                       c_bool overwrite, c_bool *added)
         CStatus GetAllNodeInfo(vector[c_string] *nodes)
         size_t NumObjectsInMemoryStore()
         size_t NumReferences()
+
+
+cdef extern from "cyray/rpc/gcs_client.h" namespace "cyray::rpc" nogil:
+    cdef cppclass CGcsClient "cyray::rpc::GcsClient":
+        CGcsClient(const c_string &address, int64_t timeout_ms)
+        CStatus WaitUntilReady(int64_t timeout_ms)
+        CStatus GetAllNodeInfo(vector[c_string] *nodes)

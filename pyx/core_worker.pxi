@@ -42,6 +42,63 @@ cdef vector[c_string] _id_vector(list object_refs) except *:
     return ids
 
 
+cdef void _fill_task_options(CTaskOptions *options, tuple descriptor, str name,
+                             uint64_t num_returns, dict resources):
+    module_name, function_name, function_id = descriptor
+    options.function.module_name = module_name.encode()
+    options.function.function_name = function_name.encode()
+    options.function.function_id = function_id
+    options.name = name.encode()
+    options.num_returns = num_returns
+    for key, amount in resources.items():
+        options.resources[key.encode()] = amount
+
+
+cdef int _fill_args(vector[CTaskArgInput] *c_args, list args) except -1:
+    cdef CTaskArgInput c_arg
+    for arg in args:
+        c_arg = CTaskArgInput()
+        if type(arg) is ObjectRef:
+            c_arg.is_ref = True
+            c_arg.ref.object_id = (<ObjectRef>arg)._binary
+            c_arg.ref.owner_address = (<ObjectRef>arg)._owner_address
+        else:
+            c_arg.is_ref = False
+            _fill_value(&c_arg.value, arg[0], arg[1], arg[2])
+        c_args.push_back(c_arg)
+    return 0
+
+
+cdef list _refs_of(vector[CObjectRefInfo] &returns):
+    return [ObjectRef(returns[i].object_id, returns[i].owner_address)
+            for i in range(returns.size())]
+
+
+cdef class GcsClient:
+    """Blocking calls to a GCS server, for drivers joining an existing cluster."""
+    cdef CGcsClient *client
+
+    def __cinit__(self, str address, int64_t timeout_ms=10000):
+        self.client = new CGcsClient(address.encode(), timeout_ms)
+
+    def __dealloc__(self):
+        del self.client
+
+    def wait_until_ready(self, int64_t timeout_ms):
+        cdef CStatus status
+        with nogil:
+            status = self.client.WaitUntilReady(timeout_ms)
+        check_status(status)
+
+    def get_all_node_info(self):
+        cdef vector[c_string] nodes
+        cdef CStatus status
+        with nogil:
+            status = self.client.GetAllNodeInfo(&nodes)
+        check_status(status)
+        return [nodes[i] for i in range(nodes.size())]
+
+
 cdef class CoreWorker:
     """The C++ core worker of this process; created by cyray.init() or a worker."""
     cdef CCoreWorker *core_worker
@@ -140,36 +197,92 @@ cdef class CoreWorker:
         reference) or (data, metadata, nested_refs) tuples (inline)."""
         cdef CTaskOptions options
         cdef vector[CTaskArgInput] c_args
-        cdef CTaskArgInput c_arg
         cdef vector[CObjectRefInfo] returns
         cdef CStatus status
-        module_name, function_name, function_id = function_descriptor
-        options.function.module_name = module_name.encode()
-        options.function.function_name = function_name.encode()
-        options.function.function_id = function_id
-        options.name = name.encode()
-        options.num_returns = num_returns
-        for key, amount in resources.items():
-            options.resources[key.encode()] = amount
+        _fill_task_options(&options, function_descriptor, name, num_returns, resources)
         options.max_retries = max_retries
         options.retry_exceptions = retry_exceptions
         options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.max_calls = max_calls
-        for arg in args:
-            c_arg = CTaskArgInput()
-            if type(arg) is ObjectRef:
-                c_arg.is_ref = True
-                c_arg.ref.object_id = (<ObjectRef>arg)._binary
-                c_arg.ref.owner_address = (<ObjectRef>arg)._owner_address
-            else:
-                c_arg.is_ref = False
-                _fill_value(&c_arg.value, arg[0], arg[1], arg[2])
-            c_args.push_back(c_arg)
+        _fill_args(&c_args, args)
         with nogil:
             status = self.core_worker.SubmitTask(options, c_args, &returns)
         check_status(status)
-        return [ObjectRef(returns[i].object_id, returns[i].owner_address)
-                for i in range(returns.size())]
+        return _refs_of(returns)
+
+    def create_actor(self, tuple class_descriptor, str name, list args, dict resources,
+                     int max_restarts, int max_task_retries, int max_concurrency,
+                     bint is_asyncio, str actor_name, str ray_namespace, bint is_detached,
+                     dict concurrency_groups):
+        """Registers and creates an actor; returns its ActorID. Raises
+        ValueError when `actor_name` is taken in `ray_namespace`."""
+        cdef CTaskOptions options
+        cdef CActorCreationOptions actor_options
+        cdef vector[CTaskArgInput] c_args
+        cdef c_string actor_id
+        cdef CStatus status
+        module_name, class_name, class_id = class_descriptor
+        _fill_task_options(&options, (module_name, "__init__", class_id), name, 1, resources)
+        options.function.class_name = class_name.encode()
+        actor_options.max_restarts = max_restarts
+        actor_options.max_task_retries = max_task_retries
+        actor_options.max_concurrency = max_concurrency
+        actor_options.is_asyncio = is_asyncio
+        actor_options.name = actor_name.encode()
+        actor_options.ray_namespace = ray_namespace.encode()
+        actor_options.is_detached = is_detached
+        for group, limit in concurrency_groups.items():
+            actor_options.concurrency_groups[group.encode()] = limit
+        _fill_args(&c_args, args)
+        with nogil:
+            status = self.core_worker.CreateActor(options, actor_options, c_args, &actor_id)
+        if status.code() == CStatusCode_KeyError:
+            raise ValueError(status.message().decode())
+        check_status(status)
+        return ActorID(actor_id)
+
+    def add_actor_handle(self, ActorID actor_id):
+        self.core_worker.AddActorHandle(actor_id._binary)
+
+    def submit_actor_task(self, ActorID actor_id, tuple method_descriptor, str name, list args,
+                          uint64_t num_returns, str concurrency_group):
+        cdef CTaskOptions options
+        cdef vector[CTaskArgInput] c_args
+        cdef vector[CObjectRefInfo] returns
+        cdef c_string c_actor_id = actor_id._binary
+        cdef CStatus status
+        module_name, class_name, method_name = method_descriptor
+        _fill_task_options(&options, (module_name, method_name, b""), name, num_returns, {})
+        options.function.class_name = class_name.encode()
+        options.max_retries = 0
+        options.concurrency_group = concurrency_group.encode()
+        _fill_args(&c_args, args)
+        with nogil:
+            status = self.core_worker.SubmitActorTask(c_actor_id, options, c_args, &returns)
+        check_status(status)
+        return _refs_of(returns)
+
+    def kill_actor(self, ActorID actor_id, bint force_kill, bint no_restart):
+        cdef c_string c_actor_id = actor_id._binary
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.KillActor(c_actor_id, force_kill, no_restart)
+        check_status(status)
+
+    def get_named_actor(self, str name, str ray_namespace):
+        """(serialized ActorTableData, serialized creation TaskSpec), or None."""
+        cdef c_string c_name = name.encode(), c_ns = ray_namespace.encode()
+        cdef c_string table, spec
+        cdef c_bool found = False
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.GetNamedActor(c_name, c_ns, &found, &table, &spec)
+        check_status(status)
+        return (table, spec) if found else None
+
+    def get_current_actor_id(self):
+        cdef c_string actor_id = self.core_worker.CurrentActorId()
+        return ActorID(actor_id) if not actor_id.empty() else None
 
     def run_task_loop(self):
         cdef CStatus status

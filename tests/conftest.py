@@ -7,6 +7,10 @@ Cluster fixtures (each yields the `cyray` module, used as `ray` in the tests):
   started again on the next use.
 - `ray_start`: a fresh 2-CPU cluster for one test.
 - `ray_start_gpus`: a fresh cluster with 2 CPUs, 2 (pretend) GPUs and `{"custom": 2}`.
+- `ray_start_with_info`: a fresh 2-CPU cluster yielded as `(cyray, info)`, `info` being what
+  `cyray.init()` returned (its "gcs_address" lets a driver subprocess join the cluster).
+
+`actors` is a list for the actor handles a test makes; they are killed at teardown.
 
 Remote functions must be defined inside test functions (or inside fixtures/helpers, at call
 time), never at module level of a test file: cloudpickle pickles module-level functions by
@@ -83,6 +87,34 @@ def ray_start_gpus():
         cyray.shutdown()
 
 
+@pytest.fixture
+def ray_start_with_info():
+    """A fresh 2-CPU cluster for one test, yielded as `(cyray, info)` with `info` what
+    `cyray.init()` returned. As with Ray's RayContext, `info["gcs_address"]` is the address a
+    second driver passes to `cyray.init(address=...)` to join this cluster."""
+    _shutdown_if_initialized()
+    info = cyray.init(num_cpus=2)
+    try:
+        yield cyray, info
+    finally:
+        cyray.shutdown()
+
+
+@pytest.fixture
+def actors():
+    """A list to which a test appends the actor handles it makes; each is killed (errors
+    ignored) at teardown, so no actor outlives its test on a shared cluster. Request it
+    after the cluster fixture so that it is torn down first."""
+    handles = []
+    yield handles
+    if cyray.is_initialized():
+        for handle in handles:
+            try:
+                cyray.kill(handle)
+            except Exception:
+                pass
+
+
 class Gate:
     """A file-based gate: tasks started with `gate.task` block until the driver opens it.
 
@@ -154,6 +186,21 @@ def is_alive(proc):
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
+
+
+def process_or_none(pid):
+    """psutil.Process for `pid`, or None if no such process runs (zombies count as gone)."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+    return proc if is_alive(proc) else None
+
+
+def pid_gone_within(pid, timeout):
+    """True if process `pid` has exited (or exits within `timeout` seconds)."""
+    proc = process_or_none(pid)
+    return proc is None or not wait_until_gone([proc], timeout)
 
 
 def describe(procs):

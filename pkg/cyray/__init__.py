@@ -19,6 +19,8 @@ from cyray._raylet import (  # noqa: E402
     UniqueID,
     WorkerID,
 )
+from cyray import actor  # noqa: E402
+from cyray.actor import ActorClass, get_actor, kill, method  # noqa: E402
 from cyray.remote_function import RemoteFunction  # noqa: E402
 from cyray.runtime_context import get_runtime_context  # noqa: E402
 
@@ -36,8 +38,7 @@ def remote(*args, **kwargs):
 
     def decorate(target):
         if inspect.isclass(target):
-            raise NotImplementedError(
-                f"@cyray.remote on a class ({target.__name__}): actors are not supported yet")
+            return ActorClass(target, kwargs)
         if not callable(target):
             raise TypeError(f"@cyray.remote takes a function, got {type(target).__name__}")
         return RemoteFunction(target, kwargs)
@@ -60,6 +61,6 @@ def get_gpu_ids():
 __all__ = [
     "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
-    "available_resources", "nodes", "ObjectRef", "RemoteFunction", "ActorID", "JobID",
+    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor", "RemoteFunction", "ActorID", "JobID",
     "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
 ]

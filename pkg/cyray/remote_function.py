@@ -84,10 +84,7 @@ class RemoteFunction:
         _auto_init()
         worker = global_worker
         descriptor = self._export(worker)
-        task_args = [_task_arg(value, self._function_name) for value in args]
-        if kwargs:
-            task_args.extend(_task_arg(value, self._function_name) for value in kwargs.values())
-            task_args.append((cloudpickle.dumps(tuple(kwargs)), _KEYWORD_METADATA, []))
+        task_args = _task_args(args, kwargs, self._function_name)
         retry = options["retry_exceptions"]
         allowlist = b""
         if isinstance(retry, (list, tuple)):
@@ -108,6 +105,16 @@ def _signature_of(function):
         return inspect.signature(function)
     except (TypeError, ValueError):
         return None
+
+
+def _task_args(args, kwargs, function_name):
+    """The arguments of a call as the core worker takes them: positional values,
+    then keyword values followed by their names."""
+    task_args = [_task_arg(value, function_name) for value in args]
+    if kwargs:
+        task_args.extend(_task_arg(value, function_name) for value in kwargs.values())
+        task_args.append((cloudpickle.dumps(tuple(kwargs)), _KEYWORD_METADATA, []))
+    return task_args
 
 
 def _task_arg(value, function_name):

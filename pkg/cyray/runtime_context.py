@@ -26,7 +26,14 @@ class RuntimeContext:
         return task_id.hex() if task_id is not None else None
 
     def get_actor_id(self):
-        return None
+        """The running actor's ID in hex; None outside an actor."""
+        self._worker.check_connected()
+        actor_id = self._worker.core_worker.get_current_actor_id()
+        return actor_id.hex() if actor_id is not None else None
+
+    @property
+    def gcs_address(self):
+        return self._worker.gcs_address
 
     def get_assigned_resources(self):
         return {name: float(len(ids)) for name, ids in self._worker.current_resource_ids.items()}

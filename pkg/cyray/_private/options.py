@@ -102,3 +102,41 @@ def resource_demand(options):
     for name, amount in (options.get("resources") or {}).items():
         demand[name] = amount
     return {k: float(v) for k, v in demand.items() if v}
+
+
+ACTOR_OPTIONS = {
+    "num_cpus", "num_gpus", "memory", "resources", "max_restarts", "max_task_retries",
+    "max_concurrency", "name", "namespace", "lifetime", "get_if_exists", "concurrency_groups",
+    "scheduling_strategy", "runtime_env", "accelerator_type", "max_pending_calls",
+}
+
+
+def validate_actor_options(options):
+    """Raises ValueError/TypeError for unknown actor options or bad values."""
+    for key, value in options.items():
+        if key not in ACTOR_OPTIONS:
+            raise ValueError(f"Invalid option keyword '{key}' for actors. Valid ones are "
+                             f"{sorted(ACTOR_OPTIONS)}.")
+        if value is None:
+            continue
+        if key in ("num_cpus", "num_gpus", "memory"):
+            check_resource_amount(key, value)
+        elif key in ("max_restarts", "max_task_retries"):
+            _check_int(key, value, -1)
+        elif key == "max_concurrency":
+            _check_int(key, value, 1)
+        elif key == "resources":
+            _check_resources(value)
+        elif key in ("name", "namespace"):
+            if not isinstance(value, str):
+                raise TypeError(f"The option '{key}' takes a string, got {type(value).__name__}.")
+        elif key == "lifetime" and value not in ("detached", "non_detached"):
+            raise ValueError("The option 'lifetime' must be 'detached', 'non_detached' or None, "
+                             f"got {value!r}.")
+        elif key == "concurrency_groups":
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, int) and v > 0 for k, v in value.items()):
+                raise TypeError("The option 'concurrency_groups' takes a dict of group name to a "
+                                f"positive int, got {value!r}.")
+        elif key == "runtime_env" and value:
+            raise NotImplementedError("cyray does not support runtime_env yet")

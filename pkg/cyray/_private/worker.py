@@ -37,6 +37,11 @@ class Worker:
         self.current_task_name = None
         self.current_resource_ids = {}
         self._saved_cuda_visible = None
+        # The actor this worker hosts, and how its calls run.
+        self.actor = None
+        self.actor_class_name = None
+        self._actor_loop = None
+        self._group_semaphores = {}
 
     @property
     def connected(self):
@@ -62,6 +67,46 @@ class Worker:
         if gpus:
             self._saved_cuda_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+
+    def setup_actor(self, class_name, is_asyncio, groups):
+        """After the actor's creation: its concurrency groups (each a limit on
+        the calls running at once) and, for async actors, its event loop."""
+        self.actor_class_name = class_name
+        if is_asyncio:
+            import asyncio
+
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="cyray-actor-loop",
+                             daemon=True).start()
+            self._actor_loop = loop
+
+            async def make_semaphores():
+                return {g: asyncio.Semaphore(n) for g, n in groups.items()}
+
+            self._group_semaphores = asyncio.run_coroutine_threadsafe(
+                make_semaphores(), loop).result()
+        else:
+            self._group_semaphores = {g: threading.Semaphore(n) for g, n in groups.items()}
+
+    def run_actor_method(self, name, group, args, kwargs):
+        method = getattr(self.actor, name)
+        semaphore = self._group_semaphores.get(group or "_default")
+        if self._actor_loop is not None:
+            import asyncio
+            import inspect
+
+            async def run():
+                async with semaphore if semaphore is not None else _no_limit():
+                    value = method(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                    return value
+
+            return asyncio.run_coroutine_threadsafe(run(), self._actor_loop).result()
+        if semaphore is None:
+            return method(*args, **kwargs)
+        with semaphore:
+            return method(*args, **kwargs)
 
     def end_task(self):
         for stream in (sys.stdout, sys.stderr):
@@ -103,6 +148,14 @@ class Worker:
             else:
                 not_ready.append(ref)
         return ready_refs, not_ready
+
+
+class _no_limit:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
 
 
 def _timeout_ms(timeout, what):

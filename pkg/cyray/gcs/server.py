@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 import grpc
 import grpc.aio
 
+from cyray.gcs.actor_manager import ActorManager
 from cyray.gcs.storage import GcsStorage, InMemoryStorage
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
@@ -53,6 +54,8 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
     def __init__(self, storage: GcsStorage, node_timeout_ms: int) -> None:
         self._storage = storage
         self._node_timeout_ms = node_timeout_ms
+        # Set by serve(): called with each ReportWorkerFailureRequest.
+        self.on_worker_failure = None
         # Monotonic time of the last register/heartbeat of each node believed alive.
         self._last_seen: Dict[bytes, float] = {}
         # Nodes recovered from storage alive get a full timeout to send their next heartbeat.
@@ -110,6 +113,14 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
 
     async def GetAllNodeInfo(self, request, context):
         return gcs_pb2.GetAllNodeInfoReply(node_info_list=self._all_nodes())
+
+    def alive_nodes(self) -> List[gcs_pb2.GcsNodeInfo]:
+        return [n for n in self._all_nodes() if n.state == ALIVE]
+
+    async def ReportWorkerFailure(self, request, context):
+        if self.on_worker_failure is not None:
+            await self.on_worker_failure(request)
+        return gcs_pb2.ReportWorkerFailureReply()
 
     async def ReportHeartbeat(self, request, context):
         node = self._load(request.node_id)
@@ -253,6 +264,9 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     gcs_grpc.add_NodeInfoGcsServiceServicer_to_server(nodes, server)
     gcs_grpc.add_JobInfoGcsServiceServicer_to_server(JobInfoService(storage), server)
     gcs_grpc.add_InternalKVGcsServiceServicer_to_server(InternalKVService(storage), server)
+    actors = ActorManager(nodes)
+    nodes.on_worker_failure = actors.on_worker_failure
+    gcs_grpc.add_ActorInfoGcsServiceServicer_to_server(actors, server)
     address = f"{args.host}:{args.port}"
     try:
         port = server.add_insecure_port(address)
@@ -271,6 +285,7 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
         logger.info("GCS server shutting down")
     finally:
         monitor.cancel()
+        await actors.close()
         await server.stop(SHUTDOWN_GRACE_S)
     return 0
 

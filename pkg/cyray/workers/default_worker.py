@@ -80,6 +80,10 @@ def main(argv=None):
         core_worker.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
+        if worker.actor is not None:
+            # An actor may have executor threads still inside user code; they
+            # end with the process.
+            os._exit(0)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,20 @@ struct TaskOptions {
   bool retry_exceptions = false;
   std::string serialized_retry_exception_allowlist;
   int max_calls = 0;
+  // Actor method calls only.
+  std::string concurrency_group;
+};
+
+// What an actor's creator decides about it (besides its TaskOptions).
+struct ActorCreationOptions {
+  int max_restarts = 0;
+  int max_task_retries = 0;
+  int max_concurrency = 1;
+  bool is_asyncio = false;
+  std::string name;
+  std::string ray_namespace;
+  bool is_detached = false;
+  std::map<std::string, int> concurrency_groups;
 };
 
 // What the worker's execution callback gets for one task.
@@ -76,6 +90,12 @@ struct TaskExecutionSpec {
   uint32_t attempt_number = 0;
   // Instances held by the lease, e.g. {"GPU": [1]}.
   std::map<std::string, std::vector<int64_t>> resource_ids;
+  // Actor creation and actor method calls.
+  std::string actor_id;
+  std::string concurrency_group;
+  int max_concurrency = 1;
+  bool is_asyncio = false;
+  std::map<std::string, int> concurrency_groups;
 };
 
 struct TaskExecutionResult {

@@ -15,6 +15,7 @@
 #include "cyray/common/id.h"
 #include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
+#include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/memory_store.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
@@ -98,6 +99,25 @@ struct PendingExecution {
   TaskReactor *reactor;
 };
 
+// What a thread is running: IDs of tasks and puts it creates derive from it.
+struct TaskContext {
+  TaskID task_id;
+  uint64_t num_returns = 0;
+  uint64_t task_counter = 0;
+  uint64_t put_counter = 0;
+  bool executing = false;
+};
+
+// Set on executor threads while they run a task; other threads (a driver's,
+// or threads a task starts) use the process's default context.
+thread_local TaskContext *tls_task_context = nullptr;
+
+// Actor calls from one caller, released to the executors in sequence order.
+struct CallerQueue {
+  uint64_t next_seq = 0;
+  std::map<uint64_t, PendingExecution> buffered;
+};
+
 }  // namespace
 
 class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
@@ -121,6 +141,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
   void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
+  Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
+                     const std::vector<TaskArgInput> &args, std::string *actor_id);
+  void AddActorHandle(const std::string &actor_id);
+  Status SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
+                         const std::vector<TaskArgInput> &args,
+                         std::vector<ObjectRefInfo> *returns);
 
   grpc::ServerUnaryReactor *PushTask(grpc::CallbackServerContext *ctx,
                                      const rpc::PushTaskRequest *request,
@@ -148,6 +174,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::unique_ptr<rpc::GcsClient> gcs_;
   std::unique_ptr<RayletLeaseClient> lease_client_;
   std::unique_ptr<NormalTaskSubmitter> submitter_;
+  std::unique_ptr<GcsActorClient> gcs_actor_client_;
+  std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   std::unique_ptr<grpc::Server> server_;
 
   // The raylet connection: registration, blocked/unblocked notices, liveness.
@@ -155,13 +183,15 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::mutex raylet_write_mu_;
   std::thread raylet_reader_;
 
-  // What the current task (or the driver) is doing; guarded by context_mu_.
+  // Counters of every TaskContext are guarded by context_mu_.
   mutable std::mutex context_mu_;
-  TaskID current_task_id_;
-  uint64_t current_num_returns_ = 0;
-  uint64_t task_counter_ = 0;
-  uint64_t put_counter_ = 0;
-  bool executing_task_ = false;
+  TaskContext default_context_;
+  TaskContext &Context() { return tls_task_context ? *tls_task_context : default_context_; }
+  const TaskContext &Context() const {
+    return tls_task_context ? *tls_task_context : default_context_;
+  }
+  // The actor this worker hosts, once its creation task succeeded.
+  std::string actor_id_;
 
   // Borrowed objects being fetched from their owners.
   std::mutex fetch_mu_;
@@ -172,6 +202,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::condition_variable exec_cv_;
   std::deque<PendingExecution> exec_queue_;
   bool exit_requested_ = false;
+  std::unordered_map<std::string, CallerQueue> caller_queues_;
+  // Executor threads: the main thread, plus up to max_executors_ - 1 more that
+  // start on demand for actors with max_concurrency > 1.
+  int max_executors_ = 1;
+  int num_executors_ = 1;
+  int idle_executors_ = 0;
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> shut_down_{false};
@@ -188,6 +224,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
   Status CheckSignals();
   void ExecuteOne(const PendingExecution &pending, bool *exit_after);
+  // Runs queued tasks until exit; the main thread also checks signals.
+  Status ExecutorLoop(bool is_main);
+  // Queues a pushed task for the executors (exec_mu_ held).
+  void EnqueueLocked(const PendingExecution &pending);
+  void FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &options,
+                      const std::vector<TaskArgInput> &args);
 };
 
 Status CoreWorker::Impl::CheckSignals() {
@@ -217,10 +259,11 @@ Status CoreWorker::Impl::Connect() {
     } else {
       job_id_ = JobID::FromBinary(options_.job_id);
     }
-    current_task_id_ = TaskID::ForDriverTask(job_id_);
+    default_context_.task_id = TaskID::ForDriverTask(job_id_);
   } else {
     job_id_ = JobID::Nil();
-    current_task_id_ = TaskID::Nil();
+    // Threads of a worker outside any task still need unique IDs for puts.
+    default_context_.task_id = TaskID::FromRandom();
   }
 
   int node_manager_port = 0;
@@ -246,6 +289,21 @@ Status CoreWorker::Impl::Connect() {
   submitter_ = std::make_unique<NormalTaskSubmitter>(
       *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
       static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
+      [this](int64_t delay_ms, std::function<void()> callback) {
+        auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
+        timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
+          if (!ec) callback();
+        });
+      },
+      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
+        OnTaskComplete(spec, reply);
+      },
+      [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
+        OnTaskFail(spec, error_type, message);
+      });
+  gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, options_.gcs_address);
+  actor_submitter_ = std::make_unique<ActorTaskSubmitter>(
+      client_pool_, *gcs_actor_client_,
       [this](int64_t delay_ms, std::function<void()> callback) {
         auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
         timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
@@ -362,8 +420,9 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   ObjectID id;
   {
     std::lock_guard<std::mutex> lock(context_mu_);
-    id = ObjectID::FromIndex(current_task_id_,
-                             static_cast<uint32_t>(current_num_returns_ + ++put_counter_));
+    TaskContext &ctx = Context();
+    id = ObjectID::FromIndex(ctx.task_id,
+                             static_cast<uint32_t>(ctx.num_returns + ++ctx.put_counter));
   }
   reference_counter_.AddOwnedObject(id);
   PinNestedRefs(value.nested_refs);
@@ -429,7 +488,7 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
   bool notify = false;
   if (!all_present) {
     std::lock_guard<std::mutex> lock(context_mu_);
-    notify = executing_task_;
+    notify = Context().executing && actor_id_.empty();
   }
   // A worker waiting in get lends its CPU back to the raylet meanwhile.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
@@ -455,20 +514,8 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
   return Status::OK();
 }
 
-Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
-                                    const std::vector<TaskArgInput> &args,
-                                    std::vector<ObjectRefInfo> *returns) {
-  if (!connected_ || shut_down_) return Status::Disconnected("the core worker is not connected");
-  auto spec = std::make_shared<rpc::TaskSpec>();
-  {
-    std::lock_guard<std::mutex> lock(context_mu_);
-    uint64_t counter = ++task_counter_;
-    spec->set_job_id(job_id_.Binary());
-    spec->set_parent_task_id(current_task_id_.Binary());
-    spec->set_parent_counter(counter);
-    spec->set_task_id(TaskID::ForNormalTask(job_id_, current_task_id_, counter).Binary());
-  }
-  spec->set_type(rpc::NORMAL_TASK);
+void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &options,
+                                      const std::vector<TaskArgInput> &args) {
   spec->set_language(rpc::PYTHON);
   auto *fd = spec->mutable_function_descriptor();
   fd->set_module_name(options.function.module_name);
@@ -485,7 +532,6 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   spec->set_serialized_retry_exception_allowlist(options.serialized_retry_exception_allowlist);
   spec->set_name(options.name);
   spec->set_max_calls(options.max_calls);
-
   for (const auto &arg : args) {
     auto *out = spec->add_args();
     if (arg.is_ref) {
@@ -503,6 +549,24 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
       FillNestedRefs(arg.value.nested_refs, out->mutable_nested_refs());
     }
   }
+}
+
+Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
+                                    const std::vector<TaskArgInput> &args,
+                                    std::vector<ObjectRefInfo> *returns) {
+  if (!connected_ || shut_down_) return Status::Disconnected("the core worker is not connected");
+  auto spec = std::make_shared<rpc::TaskSpec>();
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    TaskContext &ctx = Context();
+    uint64_t counter = ++ctx.task_counter;
+    spec->set_job_id(job_id_.Binary());
+    spec->set_parent_task_id(ctx.task_id.Binary());
+    spec->set_parent_counter(counter);
+    spec->set_task_id(TaskID::ForNormalTask(job_id_, ctx.task_id, counter).Binary());
+  }
+  spec->set_type(rpc::NORMAL_TASK);
+  FillCommonSpec(spec.get(), options, args);
   TaskID task_id = TaskID::FromBinary(spec->task_id());
   for (uint64_t i = 1; i <= options.num_returns; ++i) {
     ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
@@ -513,6 +577,98 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   asio::post(io_, [this, spec] {
     ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
       submitter_->SubmitTask(std::move(resolved));
+    });
+  });
+  return Status::OK();
+}
+
+Status CoreWorker::Impl::CreateActor(const TaskOptions &options,
+                                     const ActorCreationOptions &actor_options,
+                                     const std::vector<TaskArgInput> &args,
+                                     std::string *actor_id_out) {
+  if (!connected_ || shut_down_) return Status::Disconnected("the core worker is not connected");
+  auto spec = std::make_shared<rpc::TaskSpec>();
+  ActorID actor_id;
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    TaskContext &ctx = Context();
+    uint64_t counter = ++ctx.task_counter;
+    actor_id = ActorID::Of(job_id_, ctx.task_id, counter);
+    spec->set_job_id(job_id_.Binary());
+    spec->set_parent_task_id(ctx.task_id.Binary());
+    spec->set_parent_counter(counter);
+  }
+  spec->set_task_id(TaskID::ForActorCreationTask(actor_id).Binary());
+  spec->set_type(rpc::ACTOR_CREATION_TASK);
+  TaskOptions creation_options = options;
+  creation_options.num_returns = 1;
+  creation_options.max_retries = 0;
+  FillCommonSpec(spec.get(), creation_options, args);
+  auto *creation = spec->mutable_actor_creation_spec();
+  creation->set_actor_id(actor_id.Binary());
+  creation->set_max_restarts(actor_options.max_restarts);
+  creation->set_max_task_retries(actor_options.max_task_retries);
+  creation->set_max_concurrency(actor_options.max_concurrency);
+  creation->set_is_asyncio(actor_options.is_asyncio);
+  creation->set_name(actor_options.name);
+  creation->set_ray_namespace(actor_options.ray_namespace);
+  creation->set_is_detached(actor_options.is_detached);
+  for (const auto &[group, limit] : actor_options.concurrency_groups) {
+    (*creation->mutable_concurrency_groups())[group] = limit;
+  }
+  CYRAY_RETURN_NOT_OK(gcs_->RegisterActor(spec->SerializeAsString()));
+  reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  std::string id = actor_id.Binary();
+  asio::post(io_, [this, spec, id] {
+    actor_submitter_->AddActor(id);
+    ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
+      auto held = std::make_shared<rpc::TaskSpec>(std::move(resolved));
+      gcs_actor_client_->CreateActor(*held, [this, held](const Status &status) {
+        if (!status.ok()) CYRAY_LOG(ERROR) << "could not create an actor: " << status;
+        reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(*held));
+      });
+    });
+  });
+  *actor_id_out = id;
+  return Status::OK();
+}
+
+void CoreWorker::Impl::AddActorHandle(const std::string &actor_id) {
+  if (!connected_ || shut_down_) return;
+  asio::post(io_, [this, actor_id] { actor_submitter_->AddActor(actor_id); });
+}
+
+Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
+                                         const std::vector<TaskArgInput> &args,
+                                         std::vector<ObjectRefInfo> *returns) {
+  if (!connected_ || shut_down_) return Status::Disconnected("the core worker is not connected");
+  auto spec = std::make_shared<rpc::TaskSpec>();
+  ActorID actor = ActorID::FromBinary(actor_id);
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    TaskContext &ctx = Context();
+    uint64_t counter = ++ctx.task_counter;
+    spec->set_job_id(job_id_.Binary());
+    spec->set_parent_task_id(ctx.task_id.Binary());
+    spec->set_parent_counter(counter);
+    spec->set_task_id(TaskID::ForActorTask(job_id_, ctx.task_id, counter, actor).Binary());
+  }
+  spec->set_type(rpc::ACTOR_TASK);
+  FillCommonSpec(spec.get(), options, args);
+  spec->mutable_actor_task_spec()->set_actor_id(actor_id);
+  spec->mutable_actor_task_spec()->set_concurrency_group(options.concurrency_group);
+  TaskID task_id = TaskID::FromBinary(spec->task_id());
+  for (uint64_t i = 1; i <= options.num_returns; ++i) {
+    ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
+    reference_counter_.AddOwnedObject(id);
+    returns->push_back({id.Binary(), serialized_address_});
+  }
+  reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  asio::post(io_, [this, spec, actor_id] {
+    // Take the call's place in line now; send it once its arguments resolve.
+    uint64_t ticket = actor_submitter_->Enqueue(*spec);
+    ResolveDependencies(spec, [this, actor_id, ticket](rpc::TaskSpec resolved) {
+      actor_submitter_->MarkReady(actor_id, ticket, std::move(resolved));
     });
   });
   return Status::OK();
@@ -574,8 +730,26 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   {
     std::lock_guard<std::mutex> lock(exec_mu_);
     if (!exit_requested_ && !options_.is_driver) {
-      exec_queue_.push_back({request, reply, reactor});
-      exec_cv_.notify_one();
+      PendingExecution pending{request, reply, reactor};
+      const rpc::TaskSpec &spec = request->task_spec();
+      if (spec.type() != rpc::ACTOR_TASK) {
+        EnqueueLocked(pending);
+        return reactor;
+      }
+      // Calls of one caller run in its numbering order, whatever order they arrive in.
+      CallerQueue &queue = caller_queues_[spec.caller_address().worker_id()];
+      uint64_t seq = spec.actor_task_spec().sequence_number();
+      if (seq < queue.next_seq) {
+        EnqueueLocked(pending);
+        return reactor;
+      }
+      queue.buffered.emplace(seq, pending);
+      for (auto it = queue.buffered.find(queue.next_seq); it != queue.buffered.end();
+           it = queue.buffered.find(queue.next_seq)) {
+        EnqueueLocked(it->second);
+        queue.buffered.erase(it);
+        queue.next_seq++;
+      }
       return reactor;
     }
   }
@@ -621,16 +795,33 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ct
   return reactor;
 }
 
-Status CoreWorker::Impl::RunTaskLoop() {
+void CoreWorker::Impl::EnqueueLocked(const PendingExecution &pending) {
+  exec_queue_.push_back(pending);
+  if (idle_executors_ == 0 && num_executors_ < max_executors_) {
+    // A concurrent actor: one more executor thread, for the life of the process.
+    num_executors_++;
+    std::thread([this] { (void)ExecutorLoop(false); }).detach();
+  }
+  exec_cv_.notify_one();
+}
+
+Status CoreWorker::Impl::RunTaskLoop() { return ExecutorLoop(true); }
+
+Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
   const int64_t interval = CyrayConfig::Instance().get_check_signal_interval_ms();
+  TaskContext context;
   while (true) {
     PendingExecution pending{};
     {
       std::unique_lock<std::mutex> lock(exec_mu_);
-      if (!exec_cv_.wait_for(lock, std::chrono::milliseconds(interval),
-                             [this] { return exit_requested_ || !exec_queue_.empty(); })) {
+      idle_executors_++;
+      bool woke = exec_cv_.wait_for(lock, std::chrono::milliseconds(interval), [this] {
+        return exit_requested_ || !exec_queue_.empty();
+      });
+      idle_executors_--;
+      if (!woke) {
         lock.unlock();
-        CYRAY_RETURN_NOT_OK(CheckSignals());
+        if (is_main) CYRAY_RETURN_NOT_OK(CheckSignals());
         continue;
       }
       if (exit_requested_) return Status::OK();
@@ -638,11 +829,18 @@ Status CoreWorker::Impl::RunTaskLoop() {
       exec_queue_.pop_front();
     }
     bool exit_after = false;
+    tls_task_context = &context;
     ExecuteOne(pending, &exit_after);
+    tls_task_context = nullptr;
     if (exit_after) {
-      // Let the reply reach the owner before the process goes.
+      // Let the reply reach the caller before the process goes.
       pending.reactor->WaitDone(1000);
       pending.reactor->Release();
+      {
+        std::lock_guard<std::mutex> lock(exec_mu_);
+        exit_requested_ = true;
+      }
+      exec_cv_.notify_all();
       return Status::OK();
     }
     pending.reactor->Release();
@@ -680,14 +878,27 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     }
     exec.args.push_back(std::move(value));
   }
+  if (spec.type() == rpc::ACTOR_CREATION_TASK) {
+    const auto &creation = spec.actor_creation_spec();
+    exec.actor_id = creation.actor_id();
+    exec.max_concurrency = creation.max_concurrency();
+    exec.is_asyncio = creation.is_asyncio();
+    for (const auto &[group, limit] : creation.concurrency_groups()) {
+      exec.concurrency_groups[group] = limit;
+    }
+  } else if (spec.type() == rpc::ACTOR_TASK) {
+    exec.actor_id = spec.actor_task_spec().actor_id();
+    exec.concurrency_group = spec.actor_task_spec().concurrency_group();
+  }
   {
     std::lock_guard<std::mutex> lock(context_mu_);
     job_id_ = JobID::FromBinary(spec.job_id());
-    current_task_id_ = TaskID::FromBinary(spec.task_id());
-    current_num_returns_ = spec.num_returns();
-    task_counter_ = 0;
-    put_counter_ = 0;
-    executing_task_ = true;
+    TaskContext &ctx = Context();
+    ctx.task_id = TaskID::FromBinary(spec.task_id());
+    ctx.num_returns = spec.num_returns();
+    ctx.task_counter = 0;
+    ctx.put_counter = 0;
+    ctx.executing = true;
   }
   TaskExecutionResult result;
   Status status = options_.execute_task
@@ -695,8 +906,12 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
                       : Status::NotImplemented("this process has no task execution callback");
   {
     std::lock_guard<std::mutex> lock(context_mu_);
-    current_task_id_ = TaskID::Nil();
-    executing_task_ = false;
+    Context().executing = false;
+  }
+  if (spec.type() == rpc::ACTOR_CREATION_TASK && status.ok() && !result.is_application_error) {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    actor_id_ = exec.actor_id;
+    max_executors_ = std::max(1, exec.max_concurrency);
   }
   rpc::PushTaskReply *reply = pending.reply;
   TaskID task_id = TaskID::FromBinary(spec.task_id());
@@ -736,7 +951,30 @@ std::string CoreWorker::NodeId() const { return impl_->node_id_.Binary(); }
 std::string CoreWorker::SerializedAddress() const { return impl_->serialized_address_; }
 std::string CoreWorker::CurrentTaskId() const {
   std::lock_guard<std::mutex> lock(impl_->context_mu_);
-  return impl_->current_task_id_.Binary();
+  return impl_->Context().task_id.Binary();
+}
+std::string CoreWorker::CurrentActorId() const {
+  std::lock_guard<std::mutex> lock(impl_->exec_mu_);
+  return impl_->actor_id_;
+}
+Status CoreWorker::CreateActor(const TaskOptions &options,
+                               const ActorCreationOptions &actor_options,
+                               const std::vector<TaskArgInput> &args, std::string *actor_id) {
+  return impl_->CreateActor(options, actor_options, args, actor_id);
+}
+void CoreWorker::AddActorHandle(const std::string &actor_id) { impl_->AddActorHandle(actor_id); }
+Status CoreWorker::SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
+                                   const std::vector<TaskArgInput> &args,
+                                   std::vector<ObjectRefInfo> *returns) {
+  return impl_->SubmitActorTask(actor_id, options, args, returns);
+}
+Status CoreWorker::KillActor(const std::string &actor_id, bool force_kill, bool no_restart) {
+  return impl_->gcs_->KillActor(actor_id, force_kill, no_restart);
+}
+Status CoreWorker::GetNamedActor(const std::string &name, const std::string &ray_namespace,
+                                 bool *found, std::string *actor_table,
+                                 std::string *creation_spec) {
+  return impl_->gcs_->GetNamedActorInfo(name, ray_namespace, found, actor_table, creation_spec);
 }
 Status CoreWorker::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   return impl_->Put(value, ref);

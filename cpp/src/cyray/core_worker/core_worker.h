@@ -81,6 +81,24 @@ class CoreWorker {
   // lands, they stay for the life of the process. Call while the refs live.
   void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
 
+  // Registers an actor with the GCS (fails with KeyError when its name is
+  // taken) and has it created once its arguments are ready. `options.function`
+  // names the class.
+  Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
+                     const std::vector<TaskArgInput> &args, std::string *actor_id);
+  // Starts following an actor whose handle this process got from elsewhere.
+  void AddActorHandle(const std::string &actor_id);
+  // Calls a method (`options.function.function_name`) of an actor.
+  Status SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
+                         const std::vector<TaskArgInput> &args,
+                         std::vector<ObjectRefInfo> *returns);
+  Status KillActor(const std::string &actor_id, bool force_kill, bool no_restart);
+  // Serialized rpc::ActorTableData and the creation rpc::TaskSpec of a named actor.
+  Status GetNamedActor(const std::string &name, const std::string &ray_namespace, bool *found,
+                       std::string *actor_table, std::string *creation_spec);
+  // The actor this worker runs (empty when none).
+  std::string CurrentActorId() const;
+
   // Worker only: executes pushed tasks until told to exit (max_calls, Exit
   // RPC) or a signal check fails.
   Status RunTaskLoop();

@@ -38,6 +38,40 @@ void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconne
                                [call](grpc::Status) {});
 }
 
+GcsActorClient::GcsActorClient(asio::io_context &io, const std::string &gcs_address)
+    : io_(io), stub_(rpc::ActorInfoGcsService::NewStub(rpc::MakeChannel(gcs_address))) {}
+
+void GcsActorClient::WaitActorStateChange(
+    const std::string &actor_id, int64_t known_version,
+    std::function<void(const Status &, const rpc::ActorTableData &)> callback) {
+  using Call = rpc::AsyncCall<rpc::WaitActorStateChangeRequest, rpc::WaitActorStateChangeReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_actor_id(actor_id);
+  call->request.set_known_version(known_version);
+  stub_->async()->WaitActorStateChange(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [call, callback, status] {
+          Status s = rpc::FromGrpcStatus(status, "WaitActorStateChange");
+          if (s.ok() && !call->reply.found()) s = Status::NotFound("unknown actor");
+          callback(s, call->reply.actor());
+        });
+      });
+}
+
+void GcsActorClient::CreateActor(const rpc::TaskSpec &spec,
+                                 std::function<void(const Status &)> callback) {
+  using Call = rpc::AsyncCall<rpc::CreateActorRequest, rpc::CreateActorReply>;
+  auto call = std::make_shared<Call>();
+  *call->request.mutable_task_spec() = spec;
+  stub_->async()->CreateActor(&call->context, &call->request, &call->reply,
+                              [this, call, callback = std::move(callback)](grpc::Status status) {
+                                asio::post(io_, [callback, status] {
+                                  callback(rpc::FromGrpcStatus(status, "CreateActor"));
+                                });
+                              });
+}
+
 rpc::CoreWorkerService::Stub *CoreWorkerClientPool::GetStub(const rpc::Address &address) {
   std::string target = address.ip_address() + ":" + std::to_string(address.port());
   std::lock_guard<std::mutex> lock(mu_);

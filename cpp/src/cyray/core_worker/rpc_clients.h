@@ -8,8 +8,10 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/task_submitter.h"
 #include "cyray/protobuf/core_worker.grpc.pb.h"
+#include "cyray/protobuf/gcs_service.grpc.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
 
 namespace cyray::core {
@@ -26,6 +28,20 @@ class RayletLeaseClient : public LeaseClientInterface {
  private:
   boost::asio::io_context &io_;
   std::unique_ptr<rpc::NodeManagerService::Stub> stub_;
+};
+
+// Asynchronous calls to the GCS actor service.
+class GcsActorClient : public ActorStateSourceInterface {
+ public:
+  GcsActorClient(boost::asio::io_context &io, const std::string &gcs_address);
+  void WaitActorStateChange(
+      const std::string &actor_id, int64_t known_version,
+      std::function<void(const Status &, const rpc::ActorTableData &)> callback) override;
+  void CreateActor(const rpc::TaskSpec &spec, std::function<void(const Status &)> callback);
+
+ private:
+  boost::asio::io_context &io_;
+  std::unique_ptr<rpc::ActorInfoGcsService::Stub> stub_;
 };
 
 class CoreWorkerClientPool : public WorkerClientInterface {

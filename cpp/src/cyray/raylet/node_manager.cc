@@ -74,7 +74,9 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
 
 NodeManager::~NodeManager() {
   stopping_ = true;
+  report_cv_.notify_all();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (gcs_reporter_thread_.joinable()) gcs_reporter_thread_.join();
 }
 
 Status NodeManager::Start() {
@@ -101,6 +103,7 @@ Status NodeManager::Start() {
   OnTimer();
   worker_pool_.Prestart(config_.num_prestart_workers);
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  gcs_reporter_thread_ = std::thread([this] { GcsReporterLoop(); });
   WriteReadyFile();
   CYRAY_LOG(INFO) << "raylet " << config_.node_id.Hex() << " serving on port "
                   << config_.node_manager_port << " and " << config_.socket_path
@@ -137,6 +140,7 @@ void NodeManager::WriteReadyFile() {
 
 void NodeManager::Stop(const std::string &reason) {
   if (stopping_.exchange(true)) return;
+  report_cv_.notify_all();
   CYRAY_LOG(INFO) << "raylet stopping: " << reason;
   worker_pool_.KillAll();
   (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
@@ -213,9 +217,13 @@ void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type,
     case rpc::REGISTER_CLIENT_REQUEST:
       HandleRegister(conn, body);
       return;
-    case rpc::DISCONNECT_CLIENT:
+    case rpc::DISCONNECT_CLIENT: {
       // The client exits on purpose; its socket closes next.
+      rpc::DisconnectClient msg;
+      WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id);
+      if (worker && msg.ParseFromString(body)) worker->intentional_exit = msg.intentional();
       return;
+    }
     case rpc::NOTIFY_TASK_BLOCKED:
     case rpc::NOTIFY_TASK_UNBLOCKED: {
       WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id);
@@ -278,6 +286,7 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
   if (!worker_pool_.GetWorker(worker->worker_id)) return;  // handled already
   CYRAY_LOG(DEBUG) << (worker->is_driver ? "driver " : "worker ") << worker->pid << " gone: "
                    << why;
+  ReportFailureToGcs(worker, why);
   if (worker->is_driver) {
     worker_pool_.DisconnectWorker(worker, /*kill=*/false);
   } else {
@@ -285,6 +294,37 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
   }
   OnOwnerGone(worker->worker_id);
   if (worker->is_driver) lease_manager_.ScheduleAndDispatch();
+}
+
+void NodeManager::ReportFailureToGcs(const WorkerPtr &worker, const std::string &why) {
+  rpc::ReportWorkerFailureRequest report;
+  report.set_worker_id(worker->worker_id.Binary());
+  report.set_node_id(config_.node_id.Binary());
+  report.set_intentional(worker->intentional_exit);
+  report.set_is_driver(worker->is_driver);
+  report.set_message("(" + why + ")");
+  {
+    std::lock_guard<std::mutex> lock(report_mu_);
+    reports_.push_back(std::move(report));
+  }
+  report_cv_.notify_one();
+}
+
+void NodeManager::GcsReporterLoop() {
+  while (true) {
+    rpc::ReportWorkerFailureRequest report;
+    {
+      std::unique_lock<std::mutex> lock(report_mu_);
+      report_cv_.wait(lock, [this] { return stopping_ || !reports_.empty(); });
+      if (stopping_) return;
+      report = std::move(reports_.front());
+      reports_.pop_front();
+    }
+    Status s = gcs_client_.ReportWorkerFailure(report.worker_id(), report.node_id(),
+                                               report.intentional(), report.is_driver(),
+                                               report.message());
+    if (!s.ok()) CYRAY_LOG(WARNING) << "could not report a worker failure to the GCS: " << s;
+  }
 }
 
 void NodeManager::OnOwnerGone(const WorkerID &owner_id) {

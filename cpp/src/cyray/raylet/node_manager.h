@@ -8,6 +8,8 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <deque>
 #include <map>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "cyray/common/id.h"
+#include "cyray/protobuf/gcs_service.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
 #include "cyray/raylet/lease_manager.h"
 #include "cyray/raylet/process_launcher.h"
@@ -81,6 +84,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   void WaitForChildren();
   void OnTimer();
   void HeartbeatLoop();
+  // Tells the GCS (off the main thread) that a worker or driver is gone, so it
+  // can restart or bury actors.
+  void ReportFailureToGcs(const WorkerPtr &worker, const std::string &why);
+  void GcsReporterLoop();
   Status RegisterWithGcs();
   void WriteReadyFile();
 
@@ -99,6 +106,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   uint64_t next_connection_id_ = 1;
   std::unordered_map<uint64_t, ConnectionPtr> connections_;
   std::thread heartbeat_thread_;
+  std::thread gcs_reporter_thread_;
+  std::mutex report_mu_;
+  std::condition_variable report_cv_;
+  std::deque<rpc::ReportWorkerFailureRequest> reports_;
   std::atomic<bool> stopping_{false};
 };
 

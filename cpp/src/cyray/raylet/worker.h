@@ -20,6 +20,8 @@ struct Worker {
   int64_t startup_token = -1;
   // Opaque handle of its local-socket connection (0 when none).
   uint64_t connection_id = 0;
+  // It announced that it exits on purpose (max_calls, exit_actor).
+  bool intentional_exit = false;
 
   // Lease state: set while an owner holds this worker.
   bool leased = false;

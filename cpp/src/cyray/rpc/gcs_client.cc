@@ -12,6 +12,7 @@ struct GcsClient::Stubs {
   std::unique_ptr<NodeInfoGcsService::Stub> nodes;
   std::unique_ptr<JobInfoGcsService::Stub> jobs;
   std::unique_ptr<InternalKVGcsService::Stub> kv;
+  std::unique_ptr<ActorInfoGcsService::Stub> actors;
 };
 
 namespace {
@@ -26,6 +27,7 @@ GcsClient::GcsClient(const std::string &address, int64_t timeout_ms)
   stubs_->nodes = NodeInfoGcsService::NewStub(stubs_->channel);
   stubs_->jobs = JobInfoGcsService::NewStub(stubs_->channel);
   stubs_->kv = InternalKVGcsService::NewStub(stubs_->channel);
+  stubs_->actors = ActorInfoGcsService::NewStub(stubs_->channel);
 }
 
 GcsClient::~GcsClient() = default;
@@ -83,6 +85,78 @@ Status GcsClient::ReportHeartbeat(const std::string &node_id,
       FromGrpcStatus(stubs_->nodes->ReportHeartbeat(&ctx, req, &reply), "ReportHeartbeat"));
   *alive = reply.alive();
   return Status::OK();
+}
+
+Status GcsClient::ReportWorkerFailure(const std::string &worker_id, const std::string &node_id,
+                                     bool intentional, bool is_driver,
+                                     const std::string &message) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  ReportWorkerFailureRequest req;
+  req.set_worker_id(worker_id);
+  req.set_node_id(node_id);
+  req.set_intentional(intentional);
+  req.set_is_driver(is_driver);
+  req.set_message(message);
+  ReportWorkerFailureReply reply;
+  return FromGrpcStatus(stubs_->nodes->ReportWorkerFailure(&ctx, req, &reply),
+                        "ReportWorkerFailure");
+}
+
+Status GcsClient::RegisterActor(const std::string &serialized_task_spec) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  RegisterActorRequest req;
+  if (!req.mutable_task_spec()->ParseFromString(serialized_task_spec)) {
+    return Status::Invalid("bad actor creation task spec");
+  }
+  RegisterActorReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->actors->RegisterActor(&ctx, req, &reply), "RegisterActor"));
+  if (!reply.success()) return Status::KeyError(reply.error_message());
+  return Status::OK();
+}
+
+Status GcsClient::GetNamedActorInfo(const std::string &name, const std::string &ns, bool *found,
+                                    std::string *serialized_actor,
+                                    std::string *serialized_task_spec) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  GetNamedActorInfoRequest req;
+  req.set_name(name);
+  req.set_ray_namespace(ns);
+  GetNamedActorInfoReply reply;
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->actors->GetNamedActorInfo(&ctx, req, &reply),
+                                     "GetNamedActorInfo"));
+  *found = reply.found();
+  *serialized_actor = reply.actor().SerializeAsString();
+  *serialized_task_spec = reply.task_spec().SerializeAsString();
+  return Status::OK();
+}
+
+Status GcsClient::GetActorInfo(const std::string &actor_id, bool *found,
+                               std::string *serialized_actor) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  GetActorInfoRequest req;
+  req.set_actor_id(actor_id);
+  GetActorInfoReply reply;
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->actors->GetActorInfo(&ctx, req, &reply), "GetActorInfo"));
+  *found = reply.found();
+  *serialized_actor = reply.actor().SerializeAsString();
+  return Status::OK();
+}
+
+Status GcsClient::KillActor(const std::string &actor_id, bool force_kill, bool no_restart) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_ms_);
+  KillActorRequest req;
+  req.set_actor_id(actor_id);
+  req.set_force_kill(force_kill);
+  req.set_no_restart(no_restart);
+  KillActorReply reply;
+  return FromGrpcStatus(stubs_->actors->KillActor(&ctx, req, &reply), "KillActor");
 }
 
 Status GcsClient::GetNextJobID(int *job_id) {

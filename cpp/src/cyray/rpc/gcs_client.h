@@ -30,6 +30,17 @@ class GcsClient {
   Status ReportHeartbeat(const std::string &node_id,
                          const std::map<std::string, double> &available, bool *alive);
 
+  Status ReportWorkerFailure(const std::string &worker_id, const std::string &node_id,
+                             bool intentional, bool is_driver, const std::string &message);
+
+  // Actors. Serialized rpc::TaskSpec / rpc::ActorTableData in and out.
+  // RegisterActor fails with KeyError when the actor's name is taken.
+  Status RegisterActor(const std::string &serialized_task_spec);
+  Status GetNamedActorInfo(const std::string &name, const std::string &ns, bool *found,
+                           std::string *serialized_actor, std::string *serialized_task_spec);
+  Status GetActorInfo(const std::string &actor_id, bool *found, std::string *serialized_actor);
+  Status KillActor(const std::string &actor_id, bool force_kill, bool no_restart);
+
   Status GetNextJobID(int *job_id);
   Status AddJob(const std::string &serialized_job_data);
   Status MarkJobFinished(const std::string &job_id);

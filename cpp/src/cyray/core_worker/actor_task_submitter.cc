@@ -1,0 +1,168 @@
+#include "cyray/core_worker/actor_task_submitter.h"
+
+#include "cyray/common/id.h"
+#include "cyray/common/logging.h"
+
+namespace cyray::core {
+
+namespace {
+constexpr int64_t kPollRetryDelayMs = 200;
+}
+
+ActorTaskSubmitter::ActorTaskSubmitter(WorkerClientInterface &workers,
+                                       ActorStateSourceInterface &states,
+                                       ScheduleAfter schedule_after, OnComplete on_complete,
+                                       OnFail on_fail)
+    : workers_(workers),
+      states_(states),
+      schedule_after_(std::move(schedule_after)),
+      on_complete_(std::move(on_complete)),
+      on_fail_(std::move(on_fail)) {}
+
+void ActorTaskSubmitter::AddActor(const std::string &actor_id) {
+  actors_.try_emplace(actor_id);
+  Poll(actor_id);
+}
+
+bool ActorTaskSubmitter::IsDead(const std::string &actor_id) const {
+  auto it = actors_.find(actor_id);
+  return it != actors_.end() && it->second.dead;
+}
+
+void ActorTaskSubmitter::Poll(const std::string &actor_id) {
+  ActorQueue &queue = actors_[actor_id];
+  if (queue.polling || queue.dead) return;
+  queue.polling = true;
+  states_.WaitActorStateChange(
+      actor_id, queue.version,
+      [this, actor_id](const Status &status, const rpc::ActorTableData &table) {
+        ActorQueue &queue = actors_[actor_id];
+        queue.polling = false;
+        if (!status.ok()) {
+          // The GCS is unreachable for now: ask again a little later.
+          schedule_after_(kPollRetryDelayMs, [this, actor_id] { Poll(actor_id); });
+          return;
+        }
+        OnActorState(actor_id, table);
+        Poll(actor_id);
+      });
+}
+
+bool ActorTaskSubmitter::HasRetriesLeft(const ActorQueue &queue,
+                                        const rpc::TaskSpec &spec) const {
+  return queue.max_task_retries < 0 ||
+         static_cast<int64_t>(spec.attempt_number()) < queue.max_task_retries;
+}
+
+void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
+                                      const rpc::ActorTableData &table) {
+  ActorQueue &queue = actors_[actor_id];
+  if (table.version() <= queue.version && table.state() != rpc::ActorTableData::DEAD) return;
+  queue.version = table.version();
+  queue.max_task_retries = table.max_task_retries();
+  if (table.state() == rpc::ActorTableData::DEAD) {
+    queue.dead = true;
+    queue.alive = false;
+    queue.death_cause = table.death_cause();
+    FailAll(queue);
+    return;
+  }
+  if (table.state() != rpc::ActorTableData::ALIVE) {
+    queue.alive = false;
+    return;
+  }
+  bool new_incarnation = queue.address.worker_id() != table.address().worker_id();
+  queue.address = table.address();
+  queue.alive = true;
+  if (new_incarnation) {
+    // Calls sent to the previous incarnation go first, if they may be retried.
+    std::deque<rpc::TaskSpec> resend;
+    for (auto &[seq, spec] : queue.in_flight) {
+      if (HasRetriesLeft(queue, spec)) {
+        spec.set_attempt_number(spec.attempt_number() + 1);
+        resend.push_back(std::move(spec));
+      } else {
+        on_fail_(spec, rpc::ACTOR_DIED,
+                 "The actor died while running this call, and the call has no retries left "
+                 "(max_task_retries).");
+      }
+    }
+    queue.in_flight.clear();
+    for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
+      queue.pending.push_front(PendingCall{0, true, std::move(*it)});
+    }
+    queue.next_seq = 0;
+  }
+  SendPending(actor_id);
+}
+
+void ActorTaskSubmitter::FailAll(ActorQueue &queue) {
+  std::string cause = queue.death_cause.empty() ? "The actor died." : queue.death_cause;
+  for (auto &[seq, spec] : queue.in_flight) on_fail_(spec, rpc::ACTOR_DIED, cause);
+  queue.in_flight.clear();
+  for (auto &call : queue.pending) on_fail_(call.spec, rpc::ACTOR_DIED, cause);
+  queue.pending.clear();
+}
+
+uint64_t ActorTaskSubmitter::Enqueue(rpc::TaskSpec spec) {
+  std::string actor_id = spec.actor_task_spec().actor_id();
+  ActorQueue &queue = actors_[actor_id];
+  uint64_t ticket = next_ticket_++;
+  if (queue.dead) {
+    on_fail_(spec, rpc::ACTOR_DIED,
+             queue.death_cause.empty() ? "The actor is dead." : queue.death_cause);
+    return ticket;
+  }
+  queue.pending.push_back(PendingCall{ticket, false, std::move(spec)});
+  if (!queue.alive) Poll(actor_id);
+  return ticket;
+}
+
+void ActorTaskSubmitter::MarkReady(const std::string &actor_id, uint64_t ticket,
+                                   rpc::TaskSpec resolved) {
+  ActorQueue &queue = actors_[actor_id];
+  for (auto &call : queue.pending) {
+    if (call.ticket == ticket) {
+      call.ready = true;
+      call.spec = std::move(resolved);
+      break;
+    }
+  }
+  if (queue.alive) SendPending(actor_id);
+}
+
+void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
+  ActorQueue &queue = actors_[actor_id];
+  while (queue.alive && !queue.pending.empty() && queue.pending.front().ready) {
+    rpc::TaskSpec spec = std::move(queue.pending.front().spec);
+    queue.pending.pop_front();
+    uint64_t seq = queue.next_seq++;
+    spec.mutable_actor_task_spec()->set_sequence_number(seq);
+    auto request = std::make_unique<rpc::PushTaskRequest>();
+    request->set_intended_worker_id(queue.address.worker_id());
+    *request->mutable_task_spec() = spec;
+    queue.in_flight.emplace(seq, std::move(spec));
+    std::string incarnation = queue.address.worker_id();
+    workers_.PushTask(
+        queue.address, std::move(request),
+        [this, actor_id, seq, incarnation](const Status &status, const rpc::PushTaskReply &reply) {
+          ActorQueue &queue = actors_[actor_id];
+          // A reply from an incarnation we moved on from: its calls were requeued.
+          if (queue.address.worker_id() != incarnation) return;
+          auto it = queue.in_flight.find(seq);
+          if (it == queue.in_flight.end()) return;
+          if (!status.ok()) {
+            // The actor is probably dead; the GCS says whether it comes back.
+            // Until then nothing more is sent to this incarnation.
+            queue.alive = false;
+            Poll(actor_id);
+            return;
+          }
+          rpc::TaskSpec spec = std::move(it->second);
+          queue.in_flight.erase(it);
+          on_complete_(spec, reply);
+        });
+  }
+}
+
+}  // namespace cyray::core

@@ -1,0 +1,85 @@
+// ActorTaskSubmitter: sends a caller's actor method calls straight to the
+// actor's worker, numbered per actor incarnation so the actor runs them in
+// submission order. It follows each actor's state through the GCS (long
+// polls): calls wait while the actor is being created or restarted, calls in
+// flight when it died are resent to the new incarnation while they have
+// retries left (max_task_retries), and every call to a dead actor fails with
+// its death cause. Not thread-safe: used on the core worker's io thread only.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "cyray/common/status.h"
+#include "cyray/core_worker/task_submitter.h"
+#include "cyray/protobuf/gcs_service.pb.h"
+
+namespace cyray::core {
+
+// The GCS's view of actors, as the submitter needs it (a seam for fakes).
+class ActorStateSourceInterface {
+ public:
+  virtual ~ActorStateSourceInterface() = default;
+  // Answers once the actor's version exceeds `known_version` or it is dead.
+  virtual void WaitActorStateChange(
+      const std::string &actor_id, int64_t known_version,
+      std::function<void(const Status &, const rpc::ActorTableData &)> callback) = 0;
+};
+
+class ActorTaskSubmitter {
+ public:
+  using OnComplete = NormalTaskSubmitter::OnComplete;
+  using OnFail = NormalTaskSubmitter::OnFail;
+  using ScheduleAfter = NormalTaskSubmitter::ScheduleAfter;
+
+  ActorTaskSubmitter(WorkerClientInterface &workers, ActorStateSourceInterface &states,
+                     ScheduleAfter schedule_after, OnComplete on_complete, OnFail on_fail);
+
+  // Starts following an actor (idempotent).
+  void AddActor(const std::string &actor_id);
+  // Takes a call's place in line (in submission order) before its arguments
+  // are resolved; returns a ticket for MarkReady.
+  uint64_t Enqueue(rpc::TaskSpec spec);
+  // The call's arguments are resolved: it may be sent once those before it are.
+  void MarkReady(const std::string &actor_id, uint64_t ticket, rpc::TaskSpec resolved);
+  // True once the GCS reported the actor dead.
+  bool IsDead(const std::string &actor_id) const;
+
+ private:
+  struct PendingCall {
+    uint64_t ticket;
+    bool ready;
+    rpc::TaskSpec spec;
+  };
+  struct ActorQueue {
+    int64_t version = -1;
+    bool alive = false;
+    bool dead = false;
+    std::string death_cause;
+    int max_task_retries = 0;
+    rpc::Address address;
+    bool polling = false;
+    uint64_t next_seq = 0;
+    std::deque<PendingCall> pending;                // not sent to this incarnation
+    std::map<uint64_t, rpc::TaskSpec> in_flight;    // by sequence number
+  };
+
+  void Poll(const std::string &actor_id);
+  void OnActorState(const std::string &actor_id, const rpc::ActorTableData &table);
+  void SendPending(const std::string &actor_id);
+  void FailAll(ActorQueue &queue);
+  bool HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const;
+
+  WorkerClientInterface &workers_;
+  ActorStateSourceInterface &states_;
+  ScheduleAfter schedule_after_;
+  OnComplete on_complete_;
+  OnFail on_fail_;
+  std::unordered_map<std::string, ActorQueue> actors_;
+  uint64_t next_ticket_ = 1;
+};
+
+}  // namespace cyray::core

@@ -1,0 +1,295 @@
+"""The GCS actor manager: registers actors (and their names), places each on a
+node by leasing a worker from its raylet, runs the creation task there, tracks
+the actor's state (ALIVE, RESTARTING, DEAD) for callers that long-poll it, and
+restarts or buries actors when their worker or owner dies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+from typing import Dict, Optional, Tuple
+
+import grpc
+import grpc.aio
+
+from cyray.protobuf import common_pb2
+from cyray.protobuf import core_worker_pb2 as cw_pb2
+from cyray.protobuf import core_worker_pb2_grpc as cw_grpc
+from cyray.protobuf import gcs_service_pb2 as gcs_pb2
+from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
+from cyray.protobuf import node_manager_pb2 as nm_pb2
+from cyray.protobuf import node_manager_pb2_grpc as nm_grpc
+
+logger = logging.getLogger("cyray.gcs")
+
+Actor = gcs_pb2.ActorTableData
+TASK_EXECUTION_EXCEPTION_METADATA = b"E4"
+LEASE_RETRY_DELAY_S = 0.2
+
+
+class ActorEntry:
+    def __init__(self, table: Actor, spec: common_pb2.TaskSpec) -> None:
+        self.table = table
+        self.spec = spec
+        self.raylet_address: Optional[str] = None
+        self.worker_id: bytes = b""
+        self.no_restart = False
+
+
+def _describe_creation_error(ret: common_pb2.ReturnObject) -> str:
+    if ret.metadata == TASK_EXECUTION_EXCEPTION_METADATA:
+        try:
+            return str(pickle.loads(ret.data))
+        except Exception as e:  # the error's class may not load here
+            return f"(the creation error could not be decoded: {e})"
+    return ret.data.decode("utf-8", "replace")
+
+
+class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
+    """Every actor of the cluster. Runs on the GCS event loop; no locks needed."""
+
+    def __init__(self, nodes) -> None:
+        self._nodes = nodes
+        # The lease owner the raylets see for actor workers.
+        self._gcs_worker_id = os.urandom(28)
+        self._actors: Dict[bytes, ActorEntry] = {}
+        self._named: Dict[Tuple[str, str], bytes] = {}
+        self._by_worker: Dict[bytes, bytes] = {}
+        self._changed = asyncio.Condition()
+        self._channels: Dict[str, grpc.aio.Channel] = {}
+        self._tasks = set()
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=[
+                ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
+                ("grpc.enable_http_proxy", 0)])
+            self._channels[address] = channel
+        return channel
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _set_state(self, entry: ActorEntry, state: int, death_cause: str = "") -> None:
+        entry.table.state = state
+        entry.table.version += 1
+        if state == Actor.DEAD:
+            entry.table.death_cause = death_cause
+            key = (entry.table.ray_namespace, entry.table.name)
+            if entry.table.name and self._named.get(key) == entry.table.actor_id:
+                del self._named[key]
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _pick_node(self, entry: ActorEntry):
+        owner_node = entry.table.owner_address.node_id
+        alive = [n for n in self._nodes.alive_nodes()]
+        demand = entry.spec.required_resources
+        fits = [n for n in alive
+                if all(n.resources_total.get(k, 0) >= v for k, v in demand.items())]
+        for node in fits:
+            if node.node_id == owner_node:
+                return node
+        return fits[0] if fits else None
+
+    async def _return_worker(self, entry: ActorEntry, disconnect: bool) -> None:
+        if not entry.raylet_address or not entry.worker_id:
+            return
+        stub = nm_grpc.NodeManagerServiceStub(self._channel(entry.raylet_address))
+        try:
+            await stub.ReturnWorker(nm_pb2.ReturnWorkerRequest(
+                worker_id=entry.worker_id, disconnect_worker=disconnect,
+                disconnect_reason="actor ended"), timeout=5)
+        except grpc.aio.AioRpcError as e:
+            logger.warning("could not return the worker of actor %s: %s",
+                           entry.table.actor_id.hex(), e.details())
+        self._by_worker.pop(entry.worker_id, None)
+        entry.worker_id = b""
+
+    # ---- scheduling ------------------------------------------------------------------
+
+    async def _schedule(self, entry: ActorEntry) -> None:
+        while entry.table.state in (Actor.PENDING_CREATION, Actor.RESTARTING):
+            node = self._pick_node(entry)
+            if node is None:
+                await self._set_state(entry, Actor.DEAD, (
+                    f"The actor {entry.table.class_name} cannot be scheduled: no alive node has "
+                    f"the resources it requires ({dict(entry.spec.required_resources)})."))
+                return
+            address = f"{node.node_manager_address}:{node.node_manager_port}"
+            resource_spec = common_pb2.TaskSpec()
+            resource_spec.CopyFrom(entry.spec)
+            resource_spec.ClearField("args")
+            resource_spec.caller_address.worker_id = self._gcs_worker_id
+            stub = nm_grpc.NodeManagerServiceStub(self._channel(address))
+            try:
+                lease = await stub.RequestWorkerLease(
+                    nm_pb2.RequestWorkerLeaseRequest(resource_spec=resource_spec))
+            except grpc.aio.AioRpcError as e:
+                logger.warning("lease for actor %s failed: %s", entry.table.actor_id.hex(),
+                               e.details())
+                await asyncio.sleep(LEASE_RETRY_DELAY_S)
+                continue
+            if lease.infeasible:
+                await self._set_state(entry, Actor.DEAD, lease.failure_message)
+                return
+            if lease.canceled:
+                await asyncio.sleep(LEASE_RETRY_DELAY_S)
+                continue
+            if entry.table.state == Actor.DEAD:  # killed while waiting for the lease
+                entry.raylet_address, entry.worker_id = address, lease.worker_address.worker_id
+                await self._return_worker(entry, disconnect=False)
+                return
+            entry.raylet_address = address
+            entry.worker_id = lease.worker_address.worker_id
+            self._by_worker[entry.worker_id] = entry.table.actor_id
+            await self._create_on(entry, lease)
+            return
+
+    async def _create_on(self, entry: ActorEntry, lease) -> None:
+        worker = lease.worker_address
+        stub = cw_grpc.CoreWorkerServiceStub(
+            self._channel(f"{worker.ip_address}:{worker.port}"))
+        request = cw_pb2.PushTaskRequest(intended_worker_id=worker.worker_id,
+                                         task_spec=entry.spec)
+        request.resource_mapping.extend(lease.resource_mapping)
+        try:
+            reply = await stub.PushTask(request)
+        except grpc.aio.AioRpcError:
+            # The worker died while creating: handled like any actor worker death
+            # (the raylet reports it).
+            return
+        if reply.is_application_error:
+            cause = _describe_creation_error(reply.return_objects[0]) \
+                if reply.return_objects else "unknown error"
+            await self._set_state(entry, Actor.DEAD,
+                                  f"The actor died because of an error raised in its creation "
+                                  f"task: {cause}")
+            await self._return_worker(entry, disconnect=True)
+            return
+        if entry.table.state == Actor.DEAD:
+            await self._return_worker(entry, disconnect=True)
+            return
+        entry.table.address.CopyFrom(worker)
+        entry.table.pid = lease.worker_pid
+        await self._set_state(entry, Actor.ALIVE)
+
+    # ---- failures ------------------------------------------------------------------
+
+    async def on_worker_failure(self, request: gcs_pb2.ReportWorkerFailureRequest) -> None:
+        actor_id = self._by_worker.pop(request.worker_id, None)
+        if actor_id is not None:
+            entry = self._actors[actor_id]
+            entry.worker_id = b""
+            await self._on_actor_worker_died(entry, request.intentional, request.message)
+        # Non-detached actors share the fate of their owner.
+        for entry in list(self._actors.values()):
+            if (entry.table.owner_address.worker_id == request.worker_id
+                    and not entry.table.is_detached and entry.table.state != Actor.DEAD):
+                await self._kill(entry, "The actor's owner died.")
+
+    async def _on_actor_worker_died(self, entry: ActorEntry, intentional: bool,
+                                    message: str) -> None:
+        table = entry.table
+        if table.state == Actor.DEAD:
+            return
+        if intentional:
+            await self._set_state(entry, Actor.DEAD,
+                                  "The actor exited intentionally (exit_actor or "
+                                  "__ray_terminate__).")
+            return
+        restarts_left = table.max_restarts < 0 or table.num_restarts < table.max_restarts
+        if restarts_left and not entry.no_restart:
+            table.num_restarts += 1
+            table.ClearField("address")
+            await self._set_state(entry, Actor.RESTARTING)
+            self._spawn(self._schedule(entry))
+            return
+        await self._set_state(entry, Actor.DEAD,
+                              f"The actor {table.class_name} died unexpectedly: its worker "
+                              f"process (pid {table.pid}) exited. {message}".strip())
+
+    async def _kill(self, entry: ActorEntry, cause: str) -> None:
+        entry.no_restart = True
+        await self._set_state(entry, Actor.DEAD, cause)
+        await self._return_worker(entry, disconnect=True)
+
+    # ---- RPCs ----------------------------------------------------------------------
+
+    async def RegisterActor(self, request, context):
+        spec = request.task_spec
+        creation = spec.actor_creation_spec
+        if creation.name:
+            key = (creation.ray_namespace, creation.name)
+            if key in self._named:
+                return gcs_pb2.RegisterActorReply(
+                    success=False,
+                    error_message=(f"The name {creation.name!r} (namespace "
+                                   f"{creation.ray_namespace!r}) is already taken by another "
+                                   "actor. Choose another name, or pass get_if_exists=True to "
+                                   "get the existing actor."))
+            self._named[key] = creation.actor_id
+        table = Actor(actor_id=creation.actor_id, state=Actor.DEPENDENCIES_UNREADY,
+                      name=creation.name, ray_namespace=creation.ray_namespace,
+                      max_restarts=creation.max_restarts,
+                      max_task_retries=creation.max_task_retries,
+                      owner_address=spec.caller_address, is_detached=creation.is_detached,
+                      class_name=spec.function_descriptor.class_name, job_id=spec.job_id)
+        self._actors[creation.actor_id] = ActorEntry(table, spec)
+        return gcs_pb2.RegisterActorReply(success=True)
+
+    async def CreateActor(self, request, context):
+        entry = self._actors.get(request.task_spec.actor_creation_spec.actor_id)
+        if entry is None or entry.table.state != Actor.DEPENDENCIES_UNREADY:
+            return gcs_pb2.CreateActorReply()
+        entry.spec = request.task_spec
+        await self._set_state(entry, Actor.PENDING_CREATION)
+        self._spawn(self._schedule(entry))
+        return gcs_pb2.CreateActorReply()
+
+    async def GetActorInfo(self, request, context):
+        entry = self._actors.get(request.actor_id)
+        if entry is None:
+            return gcs_pb2.GetActorInfoReply(found=False)
+        return gcs_pb2.GetActorInfoReply(found=True, actor=entry.table)
+
+    async def WaitActorStateChange(self, request, context):
+        entry = self._actors.get(request.actor_id)
+        if entry is None:
+            return gcs_pb2.WaitActorStateChangeReply(found=False)
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: entry.table.version > request.known_version
+                or entry.table.state == Actor.DEAD)
+        return gcs_pb2.WaitActorStateChangeReply(found=True, actor=entry.table)
+
+    async def GetNamedActorInfo(self, request, context):
+        actor_id = self._named.get((request.ray_namespace, request.name))
+        if actor_id is None:
+            return gcs_pb2.GetNamedActorInfoReply(found=False)
+        entry = self._actors[actor_id]
+        return gcs_pb2.GetNamedActorInfoReply(found=True, actor=entry.table, task_spec=entry.spec)
+
+    async def KillActor(self, request, context):
+        entry = self._actors.get(request.actor_id)
+        if entry is None or entry.table.state == Actor.DEAD:
+            return gcs_pb2.KillActorReply()
+        if request.no_restart:
+            await self._kill(entry, "The actor was killed by cyray.kill().")
+        else:
+            # The raylet reports the death; the actor restarts if it may.
+            await self._return_worker(entry, disconnect=True)
+        return gcs_pb2.KillActorReply()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for channel in self._channels.values():
+            await channel.close()

@@ -1,0 +1,5 @@
+"""cyray.util: helpers built on the core API (as ray.util)."""
+
+from cyray.util.actor_pool import ActorPool
+
+__all__ = ["ActorPool"]
