@@ -19,7 +19,7 @@ from cyray._raylet import (  # noqa: E402
     UniqueID,
     WorkerID,
 )
-from cyray import actor  # noqa: E402
+from cyray import actor, util  # noqa: E402
 from cyray.actor import ActorClass, get_actor, kill, method  # noqa: E402
 from cyray.remote_function import RemoteFunction  # noqa: E402
 from cyray.runtime_context import get_runtime_context  # noqa: E402
@@ -61,6 +61,6 @@ def get_gpu_ids():
 __all__ = [
     "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
-    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor", "RemoteFunction", "ActorID", "JobID",
+    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor", "util", "RemoteFunction", "ActorID", "JobID",
     "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
 ]

@@ -59,12 +59,19 @@ class FunctionActorManager:
         self._num_calls = {}
         # Jobs whose sys.path entries this worker has added.
         self._jobs_seen = set()
+        self._job_namespaces = {}
         # (job_id, function_id) exported by this driver.
         self._exported = set()
 
-    def export_job_config(self, job_id, sys_path):
+    def export_job_config(self, job_id, sys_path, namespace):
         self._worker.core_worker.kv_put(
-            KV_NAMESPACE, job_config_key(job_id), pickle.dumps({"sys_path": sys_path}))
+            KV_NAMESPACE, job_config_key(job_id),
+            pickle.dumps({"sys_path": sys_path, "namespace": namespace}))
+
+    def job_namespace(self, job_id):
+        """The namespace of a job's driver (tasks and actors of the job share it)."""
+        self._prepare_job(job_id)
+        return self._job_namespaces.get(job_id)
 
     def export(self, job_id, descriptor, pickled_function, max_calls):
         key = (job_id, descriptor.function_id)
@@ -85,9 +92,11 @@ class FunctionActorManager:
             return
         raw = self._worker.core_worker.kv_get(KV_NAMESPACE, job_config_key(job_id))
         if raw is not None:
-            for path in reversed(pickle.loads(raw).get("sys_path", [])):
+            config = pickle.loads(raw)
+            for path in reversed(config.get("sys_path", [])):
                 if path and path not in sys.path:
                     sys.path.insert(1, path)
+            self._job_namespaces[job_id] = config.get("namespace")
         self._jobs_seen.add(job_id)
 
     def get_execution_info(self, job_id, descriptor):

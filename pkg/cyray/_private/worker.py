@@ -60,6 +60,8 @@ class Worker:
         _setproctitle.setproctitle(title)
 
     def begin_task(self, task_id, job_id, name, resource_ids):
+        if self.mode == WORKER_MODE:
+            self.namespace = self.function_actor_manager.job_namespace(job_id)
         self.current_task_id = task_id
         self.current_task_name = name
         self.current_resource_ids = resource_ids
@@ -245,7 +247,8 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         worker.namespace = namespace or core_worker.get_job_id().hex()
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ""
         worker.function_actor_manager.export_job_config(
-            core_worker.get_job_id(), [p for p in (script_dir, os.getcwd()) if p])
+            core_worker.get_job_id(), [p for p in (script_dir, os.getcwd()) if p],
+            worker.namespace)
         if log_to_driver:
             from cyray._private.log_monitor import LogMonitor
 

@@ -75,6 +75,7 @@ class ActorPool:
         future = ready[0]
         index, actor = self._future_to_actor.pop(future)
         del self._index_to_future[index]
+        self._next_return_index = max(self._next_return_index, index + 1)
         self._return_actor(actor)
         return cyray.get(future)
 

@@ -797,7 +797,9 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ct
 
 void CoreWorker::Impl::EnqueueLocked(const PendingExecution &pending) {
   exec_queue_.push_back(pending);
-  if (idle_executors_ == 0 && num_executors_ < max_executors_) {
+  // Idle executors may not have woken for earlier tasks yet: compare counts.
+  if (exec_queue_.size() > static_cast<size_t>(idle_executors_) &&
+      num_executors_ < max_executors_) {
     // A concurrent actor: one more executor thread, for the life of the process.
     num_executors_++;
     std::thread([this] { (void)ExecutorLoop(false); }).detach();
