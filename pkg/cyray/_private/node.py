@@ -101,6 +101,9 @@ class LocalNode:
                  f"--resources={resources}", f"--ready-file={ready_file}",
                  f"--parent-pid={parent}"] + (["--head"] if self.head else []), "raylet")
             _wait_for_file(ready_file, self.raylet_process, "raylet")
+            if self.head:
+                with open(_latest_address_file(), "w") as f:
+                    f.write(self.gcs_address)
         except BaseException:
             self.kill_all()
             raise
@@ -126,3 +129,48 @@ class LocalNode:
 
     def remove_session_dir(self):
         shutil.rmtree(self.session_dir, ignore_errors=True)
+
+
+def resolve_address(address):
+    """"host:port" of the GCS for init(address=...); "auto" means the cluster
+    this machine started last."""
+    if address == "auto":
+        address = os.environ.get("CYRAY_ADDRESS") or _read_latest_address()
+        if not address:
+            raise ConnectionError(
+                "init(address='auto') found no running cluster on this machine; start one "
+                "with cyray.init() in another process or pass its GCS address host:port")
+    if address.count(":") != 1 or not address.rsplit(":", 1)[1].isdigit():
+        raise ValueError(f"init(address={address!r}): expected the GCS address as host:port")
+    return address
+
+
+def _latest_address_file():
+    return os.path.join(SESSION_ROOT, "latest_gcs_address")
+
+
+def _read_latest_address():
+    try:
+        with open(_latest_address_file()) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def find_local_node(gcs_address, node_ip_address):
+    """(raylet socket, logs dir) of the alive node at `node_ip_address`."""
+    from cyray._raylet import GcsClient
+    from cyray.protobuf import gcs_service_pb2
+
+    client = GcsClient(gcs_address)
+    try:
+        client.wait_until_ready(5000)
+    except Exception as e:
+        raise ConnectionError(f"could not reach a cyray GCS at {gcs_address}: {e}") from None
+    for raw in client.get_all_node_info():
+        info = gcs_service_pb2.GcsNodeInfo()
+        info.ParseFromString(raw)
+        if info.state == info.ALIVE and info.node_manager_address == node_ip_address:
+            return info.raylet_socket_name, os.path.join(info.session_dir, "logs")
+    raise ConnectionError(f"the cluster at {gcs_address} has no alive node at "
+                          f"{node_ip_address} to connect this driver to")

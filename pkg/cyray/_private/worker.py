@@ -222,28 +222,32 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
             raise ValueError(
                 "When connecting to an existing cluster (address=...), num_cpus, num_gpus "
                 "and resources must not be given: they are set when the cluster starts.")
-        if address is not None:
-            raise NotImplementedError(
-                "connecting to an existing cluster (address=...) is not supported yet; "
-                "call cyray.init() without an address to start a local cluster")
-        node_resources = _node_resources(num_cpus, num_gpus, resources, memory)
-        from cyray._private.node import LocalNode
+        from cyray._private.node import LocalNode, find_local_node, resolve_address
 
-        node = LocalNode(node_resources, node_ip_address=_node_ip_address)
-        node.start()
+        if address is not None:
+            # Join a running cluster through its GCS; start nothing.
+            gcs_address = resolve_address(address)
+            raylet_socket, logs_dir = find_local_node(gcs_address, _node_ip_address)
+            node = None
+        else:
+            node = LocalNode(_node_resources(num_cpus, num_gpus, resources, memory),
+                             node_ip_address=_node_ip_address)
+            node.start()
+            gcs_address, raylet_socket, logs_dir = node.gcs_address, node.raylet_socket, \
+                node.logs_dir
         try:
-            core_worker = CoreWorker(True, node.raylet_socket, node.gcs_address,
-                                     node.node_ip_address, -1, b"", namespace or "",
-                                     " ".join(sys.argv))
+            core_worker = CoreWorker(True, raylet_socket, gcs_address, _node_ip_address, -1, b"",
+                                     namespace or "", " ".join(sys.argv))
             core_worker.connect()
         except BaseException:
-            node.kill_all()
+            if node is not None:
+                node.kill_all()
             raise
         worker.node = node
         worker.core_worker = core_worker
         worker.mode = SCRIPT_MODE
-        worker.gcs_address = node.gcs_address
-        worker.node_ip_address = node.node_ip_address
+        worker.gcs_address = gcs_address
+        worker.node_ip_address = _node_ip_address
         worker.namespace = namespace or core_worker.get_job_id().hex()
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ""
         worker.function_actor_manager.export_job_config(
@@ -252,7 +256,7 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         if log_to_driver:
             from cyray._private.log_monitor import LogMonitor
 
-            worker.log_monitor = LogMonitor(node.logs_dir)
+            worker.log_monitor = LogMonitor(logs_dir)
             worker.log_monitor.start()
         if not _atexit_registered:
             atexit.register(shutdown)
@@ -303,6 +307,8 @@ def shutdown(_exiting_interpreter=False):
             return
         if worker.core_worker is not None:
             worker.core_worker.shutdown()
+            # Handles destroyed from now on must not reach for the old core worker.
+            worker.core_worker = None
         if worker.log_monitor is not None:
             worker.log_monitor.stop()
             worker.log_monitor = None

@@ -112,6 +112,14 @@ struct TaskContext {
 // or threads a task starts) use the process's default context.
 thread_local TaskContext *tls_task_context = nullptr;
 
+// A GetObjectStatus call waiting for its object; answered once, by whichever
+// comes first: the object or shutdown.
+struct PendingObjectRequest {
+  grpc::ServerUnaryReactor *reactor;
+  rpc::GetObjectStatusReply *reply;
+  std::atomic<bool> answered{false};
+};
+
 // Actor calls from one caller, released to the executors in sequence order.
 struct CallerQueue {
   uint64_t next_seq = 0;
@@ -126,7 +134,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
       : options_(options),
         worker_id_(WorkerID::FromRandom()),
         reference_counter_([this](const ObjectID &id) { memory_store_.Delete(id); }),
-        client_pool_(io_) {}
+        client_pool_(io_, call_tracker_) {}
 
   ~Impl() override { Shutdown(); }
 
@@ -168,6 +176,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   MemoryStore memory_store_;
   ReferenceCounter reference_counter_;
   asio::io_context io_;
+  // Declared before the clients that use it, so it outlives them.
+  rpc::CallTracker call_tracker_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread io_thread_;
   CoreWorkerClientPool client_pool_;
@@ -192,6 +202,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   }
   // The actor this worker hosts, once its creation task succeeded.
   std::string actor_id_;
+
+  // GetObjectStatus calls from borrowers still waiting for their objects.
+  std::mutex object_requests_mu_;
+  std::unordered_set<std::shared_ptr<PendingObjectRequest>> object_requests_;
 
   // Borrowed objects being fetched from their owners.
   std::mutex fetch_mu_;
@@ -285,7 +299,7 @@ Status CoreWorker::Impl::Connect() {
   }
 
   lease_client_ = std::make_unique<RayletLeaseClient>(
-      io_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
+      io_, call_tracker_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
   submitter_ = std::make_unique<NormalTaskSubmitter>(
       *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
       static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
@@ -301,7 +315,7 @@ Status CoreWorker::Impl::Connect() {
       [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
         OnTaskFail(spec, error_type, message);
       });
-  gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, options_.gcs_address);
+  gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, call_tracker_, options_.gcs_address);
   actor_submitter_ = std::make_unique<ActorTaskSubmitter>(
       client_pool_, *gcs_actor_client_,
       [this](int64_t delay_ms, std::function<void()> callback) {
@@ -376,36 +390,53 @@ void CoreWorker::Impl::NotifyRaylet(rpc::LocalMessageType type, const std::strin
 
 void CoreWorker::Impl::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  // First answer every call still waiting on us: the server's shutdown waits
+  // for all of them.
+  std::vector<PendingExecution> unanswered;
   {
     std::lock_guard<std::mutex> lock(exec_mu_);
     exit_requested_ = true;
+    unanswered.assign(exec_queue_.begin(), exec_queue_.end());
+    exec_queue_.clear();
+    for (auto &[caller, queue] : caller_queues_) {
+      for (auto &[seq, pending] : queue.buffered) unanswered.push_back(pending);
+      queue.buffered.clear();
+    }
   }
   exec_cv_.notify_all();
-  if (connected_ && options_.is_driver && gcs_) (void)gcs_->MarkJobFinished(job_id_.Binary());
-  if (server_) {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  for (auto &pending : unanswered) {
+    pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker exiting"));
+    pending.reactor->Release();
   }
-  if (work_) work_.reset();
-  io_.stop();
-  if (io_thread_.joinable()) io_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(object_requests_mu_);
+    for (const auto &request : object_requests_) {
+      if (!request->answered.exchange(true)) {
+        request->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "owner exiting"));
+      }
+    }
+    object_requests_.clear();
+  }
   if (raylet_fd_ >= 0) {
     rpc::DisconnectClient msg;
     msg.set_intentional(true);
     NotifyRaylet(rpc::DISCONNECT_CLIENT, msg.SerializeAsString());
-    ::shutdown(raylet_fd_, SHUT_RDWR);
   }
+  if (connected_ && options_.is_driver && gcs_) (void)gcs_->MarkJobFinished(job_id_.Binary());
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  }
+  // No completion callback may run once we return: they point into this object.
+  call_tracker_.CancelAllAndWait(2000);
+  if (work_) work_.reset();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  if (raylet_fd_ >= 0) ::shutdown(raylet_fd_, SHUT_RDWR);
   if (raylet_reader_.joinable()) raylet_reader_.join();
   if (raylet_fd_ >= 0) {
     ::close(raylet_fd_);
     raylet_fd_ = -1;
   }
-  // Answer pushed tasks that will never run, so gRPC can finish them.
-  std::lock_guard<std::mutex> lock(exec_mu_);
-  for (auto &pending : exec_queue_) {
-    pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker exiting"));
-    pending.reactor->Release();
-  }
-  exec_queue_.clear();
 }
 
 void CoreWorker::Impl::PinNestedRefs(const std::vector<ObjectRefInfo> &refs) {
@@ -769,14 +800,29 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  memory_store_.GetAsync(id, [reply, reactor, id](ObjectValuePtr value) {
+  auto request_state = std::make_shared<PendingObjectRequest>();
+  request_state->reactor = reactor;
+  request_state->reply = reply;
+  {
+    std::lock_guard<std::mutex> lock(object_requests_mu_);
+    if (shut_down_) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "owner exiting"));
+      return reactor;
+    }
+    object_requests_.insert(request_state);
+  }
+  memory_store_.GetAsync(id, [this, request_state, id](ObjectValuePtr value) {
+    if (request_state->answered.exchange(true)) return;
+    auto *reply = request_state->reply;
     reply->set_status(rpc::GetObjectStatusReply::CREATED);
     auto *obj = reply->mutable_object();
     obj->set_object_id(id.Binary());
     obj->set_data(value->data);
     obj->set_metadata(value->metadata);
     FillNestedRefs(value->nested_refs, obj->mutable_nested_refs());
-    reactor->Finish(grpc::Status::OK);
+    request_state->reactor->Finish(grpc::Status::OK);
+    std::lock_guard<std::mutex> lock(object_requests_mu_);
+    object_requests_.erase(request_state);
   });
   return reactor;
 }

@@ -8,8 +8,9 @@ namespace cyray::core {
 
 namespace asio = boost::asio;
 
-RayletLeaseClient::RayletLeaseClient(asio::io_context &io, const std::string &raylet_address)
-    : io_(io), stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
+RayletLeaseClient::RayletLeaseClient(asio::io_context &io, rpc::CallTracker &tracker,
+                                     const std::string &raylet_address)
+    : io_(io), tracker_(tracker), stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
 
 void RayletLeaseClient::RequestWorkerLease(
     const rpc::TaskSpec &resource_spec, int64_t backlog,
@@ -18,12 +19,14 @@ void RayletLeaseClient::RequestWorkerLease(
   auto call = std::make_shared<Call>();
   *call->request.mutable_resource_spec() = resource_spec;
   call->request.set_backlog_size(backlog);
+  if (!tracker_.Start(&call->context)) return;
   stub_->async()->RequestWorkerLease(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
         asio::post(io_, [call, callback, status] {
           callback(rpc::FromGrpcStatus(status, "RequestWorkerLease"), call->reply);
         });
+        tracker_.Done(&call->context);
       });
 }
 
@@ -34,12 +37,14 @@ void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconne
   call->request.set_worker_id(worker_id);
   call->request.set_disconnect_worker(disconnect);
   call->request.set_disconnect_reason(reason);
+  if (!tracker_.Start(&call->context)) return;
   stub_->async()->ReturnWorker(&call->context, &call->request, &call->reply,
-                               [call](grpc::Status) {});
+                               [this, call](grpc::Status) { tracker_.Done(&call->context); });
 }
 
-GcsActorClient::GcsActorClient(asio::io_context &io, const std::string &gcs_address)
-    : io_(io), stub_(rpc::ActorInfoGcsService::NewStub(rpc::MakeChannel(gcs_address))) {}
+GcsActorClient::GcsActorClient(asio::io_context &io, rpc::CallTracker &tracker,
+                               const std::string &gcs_address)
+    : io_(io), tracker_(tracker), stub_(rpc::ActorInfoGcsService::NewStub(rpc::MakeChannel(gcs_address))) {}
 
 void GcsActorClient::WaitActorStateChange(
     const std::string &actor_id, int64_t known_version,
@@ -48,6 +53,7 @@ void GcsActorClient::WaitActorStateChange(
   auto call = std::make_shared<Call>();
   call->request.set_actor_id(actor_id);
   call->request.set_known_version(known_version);
+  if (!tracker_.Start(&call->context)) return;
   stub_->async()->WaitActorStateChange(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
@@ -56,6 +62,7 @@ void GcsActorClient::WaitActorStateChange(
           if (s.ok() && !call->reply.found()) s = Status::NotFound("unknown actor");
           callback(s, call->reply.actor());
         });
+        tracker_.Done(&call->context);
       });
 }
 
@@ -64,11 +71,13 @@ void GcsActorClient::CreateActor(const rpc::TaskSpec &spec,
   using Call = rpc::AsyncCall<rpc::CreateActorRequest, rpc::CreateActorReply>;
   auto call = std::make_shared<Call>();
   *call->request.mutable_task_spec() = spec;
+  if (!tracker_.Start(&call->context)) return;
   stub_->async()->CreateActor(&call->context, &call->request, &call->reply,
                               [this, call, callback = std::move(callback)](grpc::Status status) {
                                 asio::post(io_, [callback, status] {
                                   callback(rpc::FromGrpcStatus(status, "CreateActor"));
                                 });
+                                tracker_.Done(&call->context);
                               });
 }
 
@@ -86,12 +95,14 @@ void CoreWorkerClientPool::PushTask(
   using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;
   auto call = std::make_shared<Call>();
   call->request = std::move(*request);
+  if (!tracker_.Start(&call->context)) return;
   GetStub(worker)->async()->PushTask(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
         asio::post(io_, [call, callback, status] {
           callback(rpc::FromGrpcStatus(status, "PushTask"), call->reply);
         });
+        tracker_.Done(&call->context);
       });
 }
 
@@ -102,12 +113,14 @@ void CoreWorkerClientPool::GetObjectStatus(
   auto call = std::make_shared<Call>();
   call->request.set_owner_worker_id(owner.worker_id());
   call->request.set_object_id(object_id);
+  if (!tracker_.Start(&call->context)) return;
   GetStub(owner)->async()->GetObjectStatus(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
         asio::post(io_, [call, callback, status] {
           callback(rpc::FromGrpcStatus(status, "GetObjectStatus"), call->reply);
         });
+        tracker_.Done(&call->context);
       });
 }
 

@@ -13,12 +13,14 @@
 #include "cyray/protobuf/core_worker.grpc.pb.h"
 #include "cyray/protobuf/gcs_service.grpc.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
+#include "cyray/rpc/grpc_util.h"
 
 namespace cyray::core {
 
 class RayletLeaseClient : public LeaseClientInterface {
  public:
-  RayletLeaseClient(boost::asio::io_context &io, const std::string &raylet_address);
+  RayletLeaseClient(boost::asio::io_context &io, rpc::CallTracker &tracker,
+                    const std::string &raylet_address);
   void RequestWorkerLease(
       const rpc::TaskSpec &resource_spec, int64_t backlog,
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) override;
@@ -27,13 +29,15 @@ class RayletLeaseClient : public LeaseClientInterface {
 
  private:
   boost::asio::io_context &io_;
+  rpc::CallTracker &tracker_;
   std::unique_ptr<rpc::NodeManagerService::Stub> stub_;
 };
 
 // Asynchronous calls to the GCS actor service.
 class GcsActorClient : public ActorStateSourceInterface {
  public:
-  GcsActorClient(boost::asio::io_context &io, const std::string &gcs_address);
+  GcsActorClient(boost::asio::io_context &io, rpc::CallTracker &tracker,
+                 const std::string &gcs_address);
   void WaitActorStateChange(
       const std::string &actor_id, int64_t known_version,
       std::function<void(const Status &, const rpc::ActorTableData &)> callback) override;
@@ -41,12 +45,14 @@ class GcsActorClient : public ActorStateSourceInterface {
 
  private:
   boost::asio::io_context &io_;
+  rpc::CallTracker &tracker_;
   std::unique_ptr<rpc::ActorInfoGcsService::Stub> stub_;
 };
 
 class CoreWorkerClientPool : public WorkerClientInterface {
  public:
-  explicit CoreWorkerClientPool(boost::asio::io_context &io) : io_(io) {}
+  CoreWorkerClientPool(boost::asio::io_context &io, rpc::CallTracker &tracker)
+      : io_(io), tracker_(tracker) {}
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
                 std::function<void(const Status &, const rpc::PushTaskReply &)> callback) override;
   void GetObjectStatus(
@@ -57,6 +63,7 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   rpc::CoreWorkerService::Stub *GetStub(const rpc::Address &address);
 
   boost::asio::io_context &io_;
+  rpc::CallTracker &tracker_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> stubs_;
 };

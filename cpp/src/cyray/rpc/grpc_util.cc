@@ -30,6 +30,29 @@ std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,
   return builder.BuildAndStart();
 }
 
+bool CallTracker::Start(grpc::ClientContext *context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  in_flight_.insert(context);
+  return true;
+}
+
+void CallTracker::Done(grpc::ClientContext *context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_.erase(context);
+  cv_.notify_all();
+}
+
+void CallTracker::CancelAllAndWait(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  stopping_ = true;
+  for (grpc::ClientContext *context : in_flight_) context->TryCancel();
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                    [this] { return in_flight_.empty(); })) {
+    CYRAY_LOG(WARNING) << in_flight_.size() << " RPCs still in flight at shutdown";
+  }
+}
+
 Status FromGrpcStatus(const grpc::Status &status, const std::string &what) {
   if (status.ok()) return Status::OK();
   std::string message = what + ": " + status.error_message();

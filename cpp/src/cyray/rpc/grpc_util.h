@@ -6,8 +6,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "cyray/common/status.h"
 
@@ -22,6 +25,23 @@ std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,
                                           const std::vector<grpc::Service *> &services);
 
 Status FromGrpcStatus(const grpc::Status &status, const std::string &what);
+
+// Keeps count of a client's asynchronous calls in flight, so that shutdown can
+// cancel them and wait until no completion callback can run any more (they
+// point into objects about to be destroyed). Thread-safe.
+class CallTracker {
+ public:
+  // Returns false once shutting down: then the call must not be started.
+  bool Start(grpc::ClientContext *context);
+  void Done(grpc::ClientContext *context);
+  void CancelAllAndWait(int64_t timeout_ms);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_set<grpc::ClientContext *> in_flight_;
+  bool stopping_ = false;
+};
 
 // The request, reply and context of one asynchronous call, kept alive until the
 // completion callback ran: create with std::make_shared and capture it.
