@@ -99,7 +99,10 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                 return node
         return fits[0] if fits else None
 
-    async def _return_worker(self, entry: ActorEntry, disconnect: bool) -> None:
+    async def _return_worker(self, entry: ActorEntry, disconnect: bool,
+                             forget: bool = True) -> None:
+        """Gives the actor's worker back to its raylet (killed when `disconnect`).
+        With forget=False the worker's death report still reaches the actor."""
         if not entry.raylet_address or not entry.worker_id:
             return
         stub = nm_grpc.NodeManagerServiceStub(self._channel(entry.raylet_address))
@@ -110,8 +113,9 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         except grpc.aio.AioRpcError as e:
             logger.warning("could not return the worker of actor %s: %s",
                            entry.table.actor_id.hex(), e.details())
-        self._by_worker.pop(entry.worker_id, None)
-        entry.worker_id = b""
+        if forget:
+            self._by_worker.pop(entry.worker_id, None)
+            entry.worker_id = b""
 
     # ---- scheduling ------------------------------------------------------------------
 
@@ -185,6 +189,8 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
 
     async def on_worker_failure(self, request: gcs_pb2.ReportWorkerFailureRequest) -> None:
         actor_id = self._by_worker.pop(request.worker_id, None)
+        logger.debug("worker %s failed (intentional=%s, actor=%s)", request.worker_id.hex()[:8],
+                     request.intentional, actor_id.hex() if actor_id else None)
         if actor_id is not None:
             entry = self._actors[actor_id]
             entry.worker_id = b""
@@ -285,7 +291,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             await self._kill(entry, "The actor was killed by cyray.kill().")
         else:
             # The raylet reports the death; the actor restarts if it may.
-            await self._return_worker(entry, disconnect=True)
+            await self._return_worker(entry, disconnect=True, forget=False)
         return gcs_pb2.KillActorReply()
 
     async def close(self) -> None:

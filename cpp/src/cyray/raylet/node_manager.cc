@@ -435,6 +435,12 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
   asio::post(io_, [this, request, reactor] {
     WorkerPtr worker = worker_pool_.GetWorker(WorkerID::FromBinary(request->worker_id()));
     if (worker && worker->leased) {
+      if (request->disconnect_worker()) {
+        // The pool forgets the worker now, so its exit will not be noticed later:
+        // report it here (an actor killed this way may restart).
+        ReportFailureToGcs(worker, "killed when its lease ended: " +
+                                       request->disconnect_reason());
+      }
       lease_manager_.ReturnWorker(worker, request->disconnect_worker());
     }
     reactor->Finish(grpc::Status::OK);
