@@ -61,6 +61,7 @@ def get_gpu_ids():
 __all__ = [
     "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
-    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor", "util", "RemoteFunction", "ActorID", "JobID",
+    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor",
+    "util", "RemoteFunction", "ActorID", "JobID",
     "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
 ]
