@@ -57,6 +57,59 @@ def bench_task_batch(ray, repeat):
     return _median_rate(run, repeat), "tasks/s"
 
 
+def _make_actors(ray):
+    @ray.remote
+    class Sync:
+        def noop(self):
+            return None
+
+    @ray.remote
+    class Async:
+        async def noop(self):
+            return None
+
+    return Sync.remote(), Async.remote()
+
+
+def _actor_round_trip(ray, repeat, actor):
+    ray.get(actor.noop.remote())
+
+    def run(n=1000):
+        t = time.perf_counter()
+        for _ in range(n):
+            ray.get(actor.noop.remote())
+        return n, time.perf_counter() - t
+
+    return _median_rate(run, repeat), "calls/s"
+
+
+def _actor_batch(ray, repeat, actor):
+    ray.get(actor.noop.remote())
+
+    def run(n=1000):
+        t = time.perf_counter()
+        ray.get([actor.noop.remote() for _ in range(n)])
+        return n, time.perf_counter() - t
+
+    return _median_rate(run, repeat), "calls/s"
+
+
+def bench_actor_round_trip(ray, repeat):
+    return _actor_round_trip(ray, repeat, _make_actors(ray)[0])
+
+
+def bench_actor_batch(ray, repeat):
+    return _actor_batch(ray, repeat, _make_actors(ray)[0])
+
+
+def bench_async_actor_round_trip(ray, repeat):
+    return _actor_round_trip(ray, repeat, _make_actors(ray)[1])
+
+
+def bench_async_actor_batch(ray, repeat):
+    return _actor_batch(ray, repeat, _make_actors(ray)[1])
+
+
 def bench_put_small(ray, repeat):
     def run(n=5000):
         t = time.perf_counter()
@@ -147,6 +200,10 @@ def idle_cluster_memory(ray):
 BENCHMARKS = [
     ("task round trip (submit+get, loop)", bench_task_round_trip),
     ("1000 tasks submitted, then fetched", bench_task_batch),
+    ("actor call + get, in a loop", bench_actor_round_trip),
+    ("1000 actor calls, then all fetched", bench_actor_batch),
+    ("async actor call + get, in a loop", bench_async_actor_round_trip),
+    ("1000 async actor calls, then fetched", bench_async_actor_batch),
     ("put of a small object", bench_put_small),
     ("get of a small object", bench_get_small),
     ("put of a 100 MB array", bench_put_large),

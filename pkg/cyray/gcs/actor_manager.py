@@ -72,6 +72,12 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             self._channels[address] = channel
         return channel
 
+    def _raylet_stub(self, address: str):
+        return nm_grpc.NodeManagerServiceStub(self._channel(address))
+
+    def _worker_stub(self, address: str):
+        return cw_grpc.CoreWorkerServiceStub(self._channel(address))
+
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -105,7 +111,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         With forget=False the worker's death report still reaches the actor."""
         if not entry.raylet_address or not entry.worker_id:
             return
-        stub = nm_grpc.NodeManagerServiceStub(self._channel(entry.raylet_address))
+        stub = self._raylet_stub(entry.raylet_address)
         try:
             await stub.ReturnWorker(nm_pb2.ReturnWorkerRequest(
                 worker_id=entry.worker_id, disconnect_worker=disconnect,
@@ -132,7 +138,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             resource_spec.CopyFrom(entry.spec)
             resource_spec.ClearField("args")
             resource_spec.caller_address.worker_id = self._gcs_worker_id
-            stub = nm_grpc.NodeManagerServiceStub(self._channel(address))
+            stub = self._raylet_stub(address)
             try:
                 lease = await stub.RequestWorkerLease(
                     nm_pb2.RequestWorkerLeaseRequest(resource_spec=resource_spec))
@@ -159,8 +165,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
 
     async def _create_on(self, entry: ActorEntry, lease) -> None:
         worker = lease.worker_address
-        stub = cw_grpc.CoreWorkerServiceStub(
-            self._channel(f"{worker.ip_address}:{worker.port}"))
+        stub = self._worker_stub(f"{worker.ip_address}:{worker.port}")
         request = cw_pb2.PushTaskRequest(intended_worker_id=worker.worker_id,
                                          task_spec=entry.spec)
         request.resource_mapping.extend(lease.resource_mapping)

@@ -1,0 +1,165 @@
+#include "cyray/core_worker/actor_task_submitter.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace cyray::core {
+
+namespace {
+
+using StateCallback = std::function<void(const Status &, const rpc::ActorTableData &)>;
+using PushCallback = std::function<void(const Status &, const rpc::PushTaskReply &)>;
+
+class FakeActorStates : public ActorStateSourceInterface {
+ public:
+  void WaitActorStateChange(const std::string &actor_id, int64_t known_version,
+                            StateCallback callback) override {
+    polls.push_back(std::move(callback));
+  }
+  // Answers the oldest outstanding poll.
+  void Publish(rpc::ActorTableData::ActorState state, int64_t version,
+               const std::string &worker = "w1", const std::string &cause = "",
+               int max_task_retries = 0) {
+    rpc::ActorTableData table;
+    table.set_state(state);
+    table.set_version(version);
+    table.mutable_address()->set_worker_id(worker);
+    table.set_death_cause(cause);
+    table.set_max_task_retries(max_task_retries);
+    ASSERT_FALSE(polls.empty());
+    auto cb = std::move(polls.front());
+    polls.pop_front();
+    cb(Status::OK(), table);
+  }
+  std::deque<StateCallback> polls;
+};
+
+class FakeWorkers : public WorkerClientInterface {
+ public:
+  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+                PushCallback callback) override {
+    pushed.push_back({worker.worker_id(), request->task_spec().name(),
+                      request->task_spec().actor_task_spec().sequence_number(),
+                      request->task_spec().attempt_number()});
+    callbacks.push_back(std::move(callback));
+  }
+  void Reply(size_t i, bool ok = true) {
+    auto cb = std::move(callbacks[i]);
+    cb(ok ? Status::OK() : Status::Disconnected("gone"), rpc::PushTaskReply());
+  }
+  struct Push {
+    std::string worker;
+    std::string name;
+    uint64_t seq;
+    uint32_t attempt;
+  };
+  std::vector<Push> pushed;
+  std::vector<PushCallback> callbacks;
+};
+
+rpc::TaskSpec Call(const std::string &name) {
+  rpc::TaskSpec spec;
+  spec.set_name(name);
+  spec.set_num_returns(1);
+  spec.mutable_actor_task_spec()->set_actor_id("actor");
+  return spec;
+}
+
+}  // namespace
+
+class ActorTaskSubmitterTest : public ::testing::Test {
+ protected:
+  uint64_t Submit(const std::string &name, bool ready = true) {
+    uint64_t ticket = submitter_.Enqueue(Call(name));
+    if (ready) submitter_.MarkReady("actor", ticket, Call(name));
+    return ticket;
+  }
+  FakeActorStates states_;
+  FakeWorkers workers_;
+  std::vector<std::string> completed_;
+  std::vector<std::pair<std::string, std::string>> failed_;  // (name, message)
+  ActorTaskSubmitter submitter_{
+      workers_, states_, [](int64_t, std::function<void()>) {},
+      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
+        completed_.push_back(spec.name());
+      },
+      [this](const rpc::TaskSpec &spec, int, const std::string &message) {
+        failed_.push_back({spec.name(), message});
+      }};
+};
+
+TEST_F(ActorTaskSubmitterTest, CallsWaitForTheActorThenGoInOrder) {
+  submitter_.AddActor("actor");
+  Submit("a");
+  Submit("b");
+  EXPECT_TRUE(workers_.pushed.empty());
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[0].seq, 0u);
+  EXPECT_EQ(workers_.pushed[1].seq, 1u);
+  workers_.Reply(1);
+  workers_.Reply(0);
+  EXPECT_EQ(completed_, (std::vector<std::string>{"b", "a"}));
+}
+
+TEST_F(ActorTaskSubmitterTest, ACallWaitingForArgumentsHoldsBackLaterCalls) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  uint64_t first = Submit("slow_args", /*ready=*/false);
+  Submit("quick");
+  EXPECT_TRUE(workers_.pushed.empty());
+  submitter_.MarkReady("actor", first, Call("slow_args"));
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[0].name, "slow_args");
+  EXPECT_EQ(workers_.pushed[1].name, "quick");
+}
+
+TEST_F(ActorTaskSubmitterTest, DeadActorFailsEverythingWithItsCause) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  Submit("in_flight");
+  states_.Publish(rpc::ActorTableData::DEAD, 2, "w1", "killed by test");
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].second, "killed by test");
+  Submit("later");
+  ASSERT_EQ(failed_.size(), 2u);
+  EXPECT_TRUE(submitter_.IsDead("actor"));
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
+TEST_F(ActorTaskSubmitterTest, RestartResendsRetryableCallsRenumberedFromZero) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", /*max_task_retries=*/1);
+  Submit("a");
+  Submit("b");
+  workers_.Reply(0, /*ok=*/false);  // the actor died
+  Submit("c");                      // waits: the actor is not known alive
+  EXPECT_EQ(workers_.pushed.size(), 2u);
+  states_.Publish(rpc::ActorTableData::RESTARTING, 2, "w1", "", 1);
+  states_.Publish(rpc::ActorTableData::ALIVE, 3, "w2", "", 1);
+  ASSERT_EQ(workers_.pushed.size(), 5u);
+  EXPECT_EQ(workers_.pushed[2].worker, "w2");
+  EXPECT_EQ(workers_.pushed[2].name, "a");
+  EXPECT_EQ(workers_.pushed[2].seq, 0u);
+  EXPECT_EQ(workers_.pushed[2].attempt, 1u);
+  EXPECT_EQ(workers_.pushed[3].name, "b");
+  EXPECT_EQ(workers_.pushed[4].name, "c");
+  EXPECT_EQ(workers_.pushed[4].seq, 2u);
+  // A late reply from the old incarnation is ignored.
+  workers_.Reply(1, /*ok=*/true);
+  EXPECT_TRUE(completed_.empty());
+}
+
+TEST_F(ActorTaskSubmitterTest, RestartFailsCallsWithoutRetries) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", /*max_task_retries=*/0);
+  Submit("a");
+  workers_.Reply(0, /*ok=*/false);
+  states_.Publish(rpc::ActorTableData::ALIVE, 2, "w2");
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].first, "a");
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
+}  // namespace cyray::core
