@@ -88,12 +88,80 @@ cdef void _store_return(CoreWorker core_worker, CTaskExecutionResult *result,
     result.returns.push_back(value)
 
 
+def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
+             bint retry_exceptions, bytes allowlist):
+    """(serialized returns, is_application_error, is_retryable_error, exit_worker) of a
+    call that returned `outputs` or raised `exc`."""
+    from cyray.actor import _ActorExit
+    from cyray.exceptions import RayTaskError
+
+    serialization = worker.serialization
+    if exc is None:
+        try:
+            if num_returns == 1:
+                outputs = (outputs,)
+            elif num_returns == 0:
+                outputs = ()
+            else:
+                outputs = tuple(outputs)
+                if len(outputs) != num_returns:
+                    raise ValueError(
+                        f"Task {name} declared num_returns={num_returns} but returned "
+                        f"{len(outputs)} values.")
+            return [serialization.serialize(value) for value in outputs], False, False, False
+        except Exception as e:
+            exc = e
+    if isinstance(exc, _ActorExit):
+        return [serialization.serialize(None)] * num_returns, False, False, True
+    if isinstance(exc, RayTaskError):
+        # An argument was an upstream task's error: pass it on unchanged.
+        error = exc
+    else:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
+        error = RayTaskError(name, tb, exc, title, os.getpid(), worker.node_ip_address)
+    data, metadata = serialization.serialize_error(error)
+    retryable = retry_exceptions and (
+        not allowlist or isinstance(exc, tuple(pickle.loads(allowlist))))
+    return [(data, metadata, [])] * num_returns, True, retryable, False
+
+
+cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, tuple outcome):
+    serialized, is_application_error, is_retryable_error, exit_worker = outcome
+    result.returns.clear()
+    for item in serialized:
+        _store_return(core_worker, result, item)
+    result.is_application_error = is_application_error
+    result.is_retryable_error = is_retryable_error
+    result.exit_worker = exit_worker
+
+
+cdef class _DeferredCompletion:
+    """Reports the result of an async actor call once its coroutine is done."""
+    cdef uint64_t token
+    cdef object worker, name, title
+    cdef uint64_t num_returns
+
+    def __init__(self, worker, str name, str title, uint64_t num_returns):
+        self.worker = worker
+        self.name = name
+        self.title = title
+        self.num_returns = num_returns
+
+    def done(self, outputs=None, exc=None):
+        cdef CTaskExecutionResult result
+        cdef CoreWorker core_worker = self.worker.core_worker
+        outcome = _outcome(self.worker, self.name, self.title, self.num_returns, outputs, exc,
+                           False, b"")
+        _apply_outcome(core_worker, &result, outcome)
+        with nogil:
+            core_worker.core_worker.CompleteDeferred(self.token, result)
+
+
 cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     worker = _global_worker()
     serialization = worker.serialization
     from cyray._private.function_manager import FunctionDescriptor
     from cyray.actor import _ActorExit
-    from cyray.exceptions import RayTaskError
 
     cdef int task_type = spec.task_type
     job_id = JobID(spec.job_id)
@@ -103,6 +171,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     resource_ids = {k.decode(): list(v) for k, v in c_resource_ids}
     cdef uint64_t num_returns = spec.num_returns
     cdef c_map[c_string, int] c_groups
+    cdef _DeferredCompletion completion
 
     # What runs: a function, an actor's class (creation) or one of its methods.
     if task_type == ACTOR_TASK:
@@ -124,7 +193,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             idle_title = "cyray::IDLE"
     worker.begin_task(TaskID(spec.task_id), job_id, name, resource_ids)
     worker.set_proctitle(title)
-    exit_worker = False
+    outputs, exc = None, None
     try:
         try:
             args, kwargs = _split_args(_deserialize_args(spec, serialization))
@@ -133,60 +202,30 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                 groups = {k.decode(): v for k, v in c_groups}
                 worker.actor = execution_info.function(*args, **kwargs)
                 worker.setup_actor(class_name, spec.is_asyncio, groups)
-                outputs = (None,)
+                outputs = None
             elif task_type == ACTOR_TASK:
                 if function_name == "__ray_terminate__":
                     raise _ActorExit()
+                if worker.is_coroutine_method(function_name):
+                    # Runs on the actor's event loop; the executor moves on.
+                    completion = _DeferredCompletion(worker, name, title, num_returns)
+                    completion.token = spec.execution_token
+                    worker.start_actor_coroutine(function_name, spec.concurrency_group.decode(),
+                                                 args, kwargs, completion.done)
+                    result.deferred = True
+                    return
                 outputs = worker.run_actor_method(
                     function_name, spec.concurrency_group.decode(), args, kwargs)
             else:
                 outputs = execution_info.function(*args, **kwargs)
-            if task_type != ACTOR_CREATION_TASK:
-                if num_returns == 1:
-                    outputs = (outputs,)
-                elif num_returns == 0:
-                    outputs = ()
-                else:
-                    outputs = tuple(outputs)
-                    if len(outputs) != num_returns:
-                        raise ValueError(
-                            f"Task {name} declared num_returns={num_returns} but returned "
-                            f"{len(outputs)} values.")
-            serialized = [serialization.serialize(value) for value in outputs]
-            for item in serialized:
-                _store_return(worker.core_worker, result, item)
-        except _ActorExit:
-            result.returns.clear()
-            for _ in range(num_returns):
-                _store_return(worker.core_worker, result, serialization.serialize(None))
-            exit_worker = True
         except Exception as e:
-            result.returns.clear()
-            if isinstance(e, RayTaskError):
-                # An argument was an upstream task's error: pass it on unchanged.
-                error = e
-            else:
-                tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))
-                error = RayTaskError(name, tb, e, title, os.getpid(), worker.node_ip_address)
-            data, metadata = serialization.serialize_error(error)
-            for _ in range(num_returns):
-                _store_return(worker.core_worker, result, (data, metadata, []))
-            result.is_application_error = True
-            result.is_retryable_error = _is_retryable(spec, e)
+            exc = e
+        outcome = _outcome(worker, name, title, num_returns, outputs, exc,
+                           spec.retry_exceptions, spec.serialized_retry_exception_allowlist)
+        _apply_outcome(worker.core_worker, result, outcome)
     finally:
         worker.end_task()
         worker.set_proctitle(idle_title)
-    if exit_worker:
-        result.exit_worker = True
     if spec.max_calls > 0:
         if worker.function_actor_manager.count_call(spec.function.function_id) >= spec.max_calls:
             result.exit_worker = True
-
-
-cdef bint _is_retryable(const CTaskExecutionSpec &spec, exc) except -1:
-    if not spec.retry_exceptions:
-        return False
-    if spec.serialized_retry_exception_allowlist.empty():
-        return True
-    allowlist = pickle.loads(spec.serialized_retry_exception_allowlist)
-    return isinstance(exc, tuple(allowlist))

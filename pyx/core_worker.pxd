@@ -72,12 +72,14 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         int max_concurrency
         c_bool is_asyncio
         c_map[c_string, int] concurrency_groups
+        uint64_t execution_token
 
     cdef cppclass CTaskExecutionResult "cyray::core::TaskExecutionResult":
         vector[CObjectValue] returns
         c_bool is_application_error
         c_bool is_retryable_error
         c_bool exit_worker
+        c_bool deferred
 
     int ErrorTypeOf(const c_string &metadata)
 
@@ -119,6 +121,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                            vector[CObjectRefInfo] *returns)
         CStatus RunTaskLoop()
         void PinNestedRefs(const vector[CObjectRefInfo] &refs)
+        void CompleteDeferred(uint64_t execution_token, CTaskExecutionResult result)
         CStatus CreateActor(const CTaskOptions &options,
                             const CActorCreationOptions &actor_options,
                             const vector[CTaskArgInput] &args, c_string *actor_id)

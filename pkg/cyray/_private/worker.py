@@ -90,6 +90,30 @@ class Worker:
         else:
             self._group_semaphores = {g: threading.Semaphore(n) for g, n in groups.items()}
 
+    def is_coroutine_method(self, name):
+        import inspect
+
+        return self._actor_loop is not None and inspect.iscoroutinefunction(
+            getattr(type(self.actor), name, None))
+
+    def start_actor_coroutine(self, name, group, args, kwargs, done):
+        """Schedules an async method on the actor's loop; `done(outputs, exc)` runs
+        on the loop when it finishes."""
+        import asyncio
+
+        semaphore = self._group_semaphores.get(group or "_default")
+
+        async def run():
+            try:
+                async with semaphore if semaphore is not None else _no_limit():
+                    outputs = await getattr(self.actor, name)(*args, **kwargs)
+            except BaseException as e:  # noqa: B036 - reported as the call's error
+                done(None, e if isinstance(e, Exception) else RuntimeError(repr(e)))
+                return
+            done(outputs, None)
+
+        asyncio.run_coroutine_threadsafe(run(), self._actor_loop)
+
     def run_actor_method(self, name, group, args, kwargs):
         method = getattr(self.actor, name)
         semaphore = self._group_semaphores.get(group or "_default")

@@ -96,6 +96,8 @@ struct TaskExecutionSpec {
   int max_concurrency = 1;
   bool is_asyncio = false;
   std::map<std::string, int> concurrency_groups;
+  // Names this execution for CoreWorker::CompleteDeferred.
+  uint64_t execution_token = 0;
 };
 
 struct TaskExecutionResult {
@@ -104,6 +106,9 @@ struct TaskExecutionResult {
   bool is_retryable_error = false;
   // The worker must exit after replying (max_calls reached).
   bool exit_worker = false;
+  // The callback started the work (e.g. a coroutine on an event loop) and will
+  // report its result later through CoreWorker::CompleteDeferred.
+  bool deferred = false;
 };
 
 }  // namespace cyray::core

@@ -148,6 +148,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
+  void CompleteDeferred(uint64_t token, TaskExecutionResult result);
   void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
   Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
                      const std::vector<TaskArgInput> &args, std::string *actor_id);
@@ -217,6 +218,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::deque<PendingExecution> exec_queue_;
   bool exit_requested_ = false;
   std::unordered_map<std::string, CallerQueue> caller_queues_;
+  // Executions whose results come later (async actor calls), by token.
+  std::mutex deferred_mu_;
+  std::unordered_map<uint64_t, PendingExecution> deferred_;
+  std::atomic<uint64_t> next_execution_token_{1};
   // Executor threads: the main thread, plus up to max_executors_ - 1 more that
   // start on demand for actors with max_concurrency > 1.
   int max_executors_ = 1;
@@ -237,7 +242,11 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   void OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
   void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
   Status CheckSignals();
-  void ExecuteOne(const PendingExecution &pending, bool *exit_after);
+  // Runs one task; *deferred when its result comes later via CompleteDeferred.
+  void ExecuteOne(const PendingExecution &pending, bool *exit_after, bool *deferred);
+  // Fills the reply of a finished execution and sends it.
+  void FinishExecution(const PendingExecution &pending, const Status &status,
+                       TaskExecutionResult &result);
   // Runs queued tasks until exit; the main thread also checks signals.
   Status ExecutorLoop(bool is_main);
   // Queues a pushed task for the executors (exec_mu_ held).
@@ -404,6 +413,11 @@ void CoreWorker::Impl::Shutdown() {
     }
   }
   exec_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    for (auto &[token, pending] : deferred_) unanswered.push_back(pending);
+    deferred_.clear();
+  }
   for (auto &pending : unanswered) {
     pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker exiting"));
     pending.reactor->Release();
@@ -877,9 +891,11 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
       exec_queue_.pop_front();
     }
     bool exit_after = false;
+    bool deferred = false;
     tls_task_context = &context;
-    ExecuteOne(pending, &exit_after);
+    ExecuteOne(pending, &exit_after, &deferred);
     tls_task_context = nullptr;
+    if (deferred) continue;  // CompleteDeferred answers and lets go of it
     if (exit_after) {
       // Let the reply reach the caller before the process goes.
       pending.reactor->WaitDone(1000);
@@ -895,7 +911,8 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
   }
 }
 
-void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after) {
+void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after,
+                                  bool *deferred) {
   const rpc::TaskSpec &spec = pending.request->task_spec();
   TaskExecutionSpec exec;
   exec.task_type = spec.type();
@@ -948,6 +965,12 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     ctx.put_counter = 0;
     ctx.executing = true;
   }
+  exec.execution_token = next_execution_token_++;
+  {
+    // Registered first: the deferred result may come before the callback returns.
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    deferred_[exec.execution_token] = pending;
+  }
   TaskExecutionResult result;
   Status status = options_.execute_task
                       ? options_.execute_task(exec, &result)
@@ -961,6 +984,21 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     actor_id_ = exec.actor_id;
     max_executors_ = std::max(1, exec.max_concurrency);
   }
+  if (status.ok() && result.deferred) {
+    *deferred = true;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    deferred_.erase(exec.execution_token);
+  }
+  *exit_after = result.exit_worker;
+  FinishExecution(pending, status, result);
+}
+
+void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const Status &status,
+                                       TaskExecutionResult &result) {
+  const rpc::TaskSpec &spec = pending.request->task_spec();
   rpc::PushTaskReply *reply = pending.reply;
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   if (!status.ok()) {
@@ -979,8 +1017,28 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   reply->set_is_application_error(result.is_application_error);
   reply->set_is_retryable_error(result.is_retryable_error);
   reply->set_worker_exiting(result.exit_worker);
-  *exit_after = result.exit_worker;
   pending.reactor->Finish(grpc::Status::OK);
+}
+
+void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult result) {
+  PendingExecution pending{};
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    auto it = deferred_.find(token);
+    if (it == deferred_.end()) return;  // answered at shutdown already
+    pending = it->second;
+    deferred_.erase(it);
+  }
+  FinishExecution(pending, Status::OK(), result);
+  if (result.exit_worker) {
+    pending.reactor->WaitDone(1000);
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exit_requested_ = true;
+    }
+    exec_cv_.notify_all();
+  }
+  pending.reactor->Release();
 }
 
 // ---- CoreWorker: forwards to Impl -------------------------------------------
@@ -1011,6 +1069,9 @@ Status CoreWorker::CreateActor(const TaskOptions &options,
   return impl_->CreateActor(options, actor_options, args, actor_id);
 }
 void CoreWorker::AddActorHandle(const std::string &actor_id) { impl_->AddActorHandle(actor_id); }
+void CoreWorker::CompleteDeferred(uint64_t execution_token, TaskExecutionResult result) {
+  impl_->CompleteDeferred(execution_token, std::move(result));
+}
 Status CoreWorker::SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
                                    const std::vector<TaskArgInput> &args,
                                    std::vector<ObjectRefInfo> *returns) {

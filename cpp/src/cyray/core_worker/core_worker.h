@@ -99,6 +99,9 @@ class CoreWorker {
   // The actor this worker runs (empty when none).
   std::string CurrentActorId() const;
 
+  // Reports the result of an execution the callback deferred (any thread).
+  void CompleteDeferred(uint64_t execution_token, TaskExecutionResult result);
+
   // Worker only: executes pushed tasks until told to exit (max_calls, Exit
   // RPC) or a signal check fails.
   Status RunTaskLoop();
