@@ -50,7 +50,10 @@ def build_cpp():
             cmd += ["-G", "Ninja"]
         subprocess.check_call(cmd)
     jobs = os.environ.get("CYRAY_BUILD_JOBS", str(os.cpu_count() or 2))
-    subprocess.check_call(["cmake", "--build", CMAKE_BUILD_DIR, "--", f"-j{jobs}"])
+    # Paths under the checkout hash as relative ones, so every clone on this
+    # machine shares the compiler cache.
+    env = dict(os.environ, CCACHE_BASEDIR=os.environ.get("CCACHE_BASEDIR", ROOT))
+    subprocess.check_call(["cmake", "--build", CMAKE_BUILD_DIR, "--", f"-j{jobs}"], env=env)
 
 
 def generate_python_protos(package_root):
