@@ -57,8 +57,12 @@ cdef list _deserialize_args(const CTaskExecutionSpec &spec, serialization):
     cdef size_t i
     args = []
     for i in range(spec.args.size()):
-        data = spec.args[i].data
-        metadata = spec.args[i].metadata
+        if spec.args[i].in_plasma:
+            data, metadata, _ = _value_tuple(
+                <shared_ptr[const CObjectValue]>make_shared[CObjectValue](spec.args[i]))
+        else:
+            data = spec.args[i].data
+            metadata = spec.args[i].metadata
         if metadata == b"KW":
             args.append(_KeywordNames(pickle.loads(data)))
         else:

@@ -1,5 +1,5 @@
 # Declarations of the C++ core worker (cpp/src/cyray/core_worker) for Cython.
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libcpp cimport bool as c_bool
 from libcpp.map cimport map as c_map
 from libcpp.memory cimport shared_ptr
@@ -18,6 +18,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_string data
         c_string metadata
         vector[CObjectRefInfo] nested_refs
+        c_bool in_plasma
 
     cdef cppclass CTaskArgInput "cyray::core::TaskArgInput":
         CTaskArgInput()
@@ -82,6 +83,9 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool deferred
 
     int ErrorTypeOf(const c_string &metadata)
+    const uint8_t *ValueData(const CObjectValue &value)
+    size_t ValueDataSize(const CObjectValue &value)
+    c_string ValueMetadata(const CObjectValue &value)
 
 
 cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil:

@@ -1,6 +1,7 @@
 # CoreWorker: owns the C++ core worker of this process (driver or worker).
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.exc cimport PyErr_CheckSignals
-from libcpp.memory cimport shared_ptr
+from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.vector cimport vector
 
 # The exception a signal handler raised while C++ was waiting, re-raised by
@@ -18,11 +19,40 @@ cdef CStatus check_signals_callback() noexcept with gil:
     return CStatus.OK()
 
 
-cdef tuple _value_tuple(const CObjectValue &value):
+cdef class SharedMemoryValue:
+    """Read-only bytes of a value in the node's shared-memory store. Numpy arrays
+    read from it point into the store, which keeps the value while they live."""
+    cdef shared_ptr[const CObjectValue] value
+    cdef const uint8_t *data
+    cdef size_t size
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("values in the object store are immutable (read-only)")
+        PyBuffer_FillInfo(view, self, <void *>self.data, self.size, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+    def __len__(self):
+        return self.size
+
+
+cdef tuple _value_tuple(shared_ptr[const CObjectValue] value):
+    """(data, metadata, nested refs): data is bytes, or a read-only memoryview of
+    shared memory for a value in the object store."""
     cdef size_t i
-    nested = [(value.nested_refs[i].object_id, value.nested_refs[i].owner_address)
-              for i in range(value.nested_refs.size())]
-    return (value.data, value.metadata, nested)
+    cdef const CObjectValue *v = value.get()
+    cdef SharedMemoryValue shared
+    nested = [(v.nested_refs[i].object_id, v.nested_refs[i].owner_address)
+              for i in range(v.nested_refs.size())]
+    if v.in_plasma:
+        shared = SharedMemoryValue.__new__(SharedMemoryValue)
+        shared.value = value
+        shared.data = ValueData(v[0])
+        shared.size = ValueDataSize(v[0])
+        return (memoryview(shared), ValueMetadata(v[0]), nested)
+    return (v.data, v.metadata, nested)
 
 
 cdef void _fill_value(CObjectValue *out, bytes data, bytes metadata, list nested_refs):
@@ -179,7 +209,7 @@ cdef class CoreWorker:
         with nogil:
             status = self.core_worker.Get(ids, timeout_ms, &values)
         check_status(status)
-        return [_value_tuple(values[i].get()[0]) for i in range(values.size())]
+        return [_value_tuple(values[i]) for i in range(values.size())]
 
     def wait(self, list object_refs, int num_returns, int64_t timeout_ms):
         cdef vector[c_string] ids = _id_vector(object_refs)

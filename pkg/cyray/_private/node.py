@@ -24,6 +24,18 @@ def raylet_binary():
     return path
 
 
+def default_object_store_memory():
+    """30% of the machine's memory (as Ray), at most what /dev/shm has free."""
+    import psutil
+
+    size = int(psutil.virtual_memory().total * 0.3)
+    try:
+        size = min(size, shutil.disk_usage("/dev/shm").free)
+    except OSError:
+        pass
+    return max(size, 64 << 20)
+
+
 def detect_num_gpus():
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -52,8 +64,10 @@ def _wait_for_file(path, process, what, timeout=STARTUP_TIMEOUT_S):
 class LocalNode:
     """The processes of one node started by this driver (head node with GCS)."""
 
-    def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None):
+    def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
+                 object_store_memory=None):
         self.resources = resources
+        self.object_store_memory = object_store_memory or default_object_store_memory()
         self.node_ip_address = node_ip_address
         self.head = head
         self.gcs_address = gcs_address
@@ -99,7 +113,9 @@ class LocalNode:
                  f"--python-executable={sys.executable}", f"--session-dir={self.session_dir}",
                  f"--node-ip-address={self.node_ip_address}", f"--node-id={self.node_id.hex()}",
                  f"--resources={resources}", f"--ready-file={ready_file}",
-                 f"--parent-pid={parent}"] + (["--head"] if self.head else []), "raylet")
+                 f"--parent-pid={parent}",
+                 f"--object-store-memory={self.object_store_memory}"]
+                + (["--head"] if self.head else []), "raylet")
             _wait_for_file(ready_file, self.raylet_process, "raylet")
             if self.head:
                 with open(_latest_address_file(), "w") as f:

@@ -254,8 +254,13 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
             raylet_socket, logs_dir = find_local_node(gcs_address, _node_ip_address)
             node = None
         else:
+            if object_store_memory is not None:
+                from cyray._private.options import check_resource_amount
+
+                check_resource_amount("object_store_memory", object_store_memory)
             node = LocalNode(_node_resources(num_cpus, num_gpus, resources, memory),
-                             node_ip_address=_node_ip_address)
+                             node_ip_address=_node_ip_address,
+                             object_store_memory=object_store_memory)
             node.start()
             gcs_address, raylet_socket, logs_dir = node.gcs_address, node.raylet_socket, \
                 node.logs_dir

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "cyray/core_worker/plasma_client.h"
+
 namespace cyray::core {
 
 std::string ErrorMetadata(int error_type) { return "E" + std::to_string(error_type); }
@@ -16,6 +18,23 @@ ObjectValuePtr MakeErrorObject(int error_type, const std::string &message) {
   value->data = message;
   value->metadata = ErrorMetadata(error_type);
   return value;
+}
+
+const uint8_t *ValueData(const ObjectValue &value) {
+  if (value.plasma) return value.plasma->data();
+  return reinterpret_cast<const uint8_t *>(value.data.data());
+}
+
+size_t ValueDataSize(const ObjectValue &value) {
+  return value.plasma ? value.plasma->data_size() : value.data.size();
+}
+
+std::string ValueMetadata(const ObjectValue &value) {
+  if (value.plasma) {
+    return std::string(reinterpret_cast<const char *>(value.plasma->metadata()),
+                       value.plasma->metadata_size());
+  }
+  return value.metadata;
 }
 
 }  // namespace cyray::core

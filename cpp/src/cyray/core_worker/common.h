@@ -16,13 +16,24 @@ struct ObjectRefInfo {
   std::string owner_address;  // serialized rpc::Address
 };
 
+class PlasmaBuffer;
+
 // A value as stored: serialized bytes plus metadata that says how to read them
-// ("E<n>" marks an error object of rpc::ErrorType n).
+// ("E<n>" marks an error object of rpc::ErrorType n). Large values live in the
+// node's shared-memory store instead: `in_plasma` marks them, and `plasma`
+// holds them mapped once read (data and metadata are then empty).
 struct ObjectValue {
   std::string data;
   std::string metadata;
   std::vector<ObjectRefInfo> nested_refs;
+  bool in_plasma = false;
+  std::shared_ptr<PlasmaBuffer> plasma;
 };
+
+// The bytes of a value wherever they live (in-process or shared memory).
+const uint8_t *ValueData(const ObjectValue &value);
+size_t ValueDataSize(const ObjectValue &value);
+std::string ValueMetadata(const ObjectValue &value);
 
 using ObjectValuePtr = std::shared_ptr<const ObjectValue>;
 

@@ -17,6 +17,7 @@
 #include "cyray/common/logging.h"
 #include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/memory_store.h"
+#include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
 #include "cyray/core_worker/task_submitter.h"
@@ -34,6 +35,7 @@ namespace {
 
 ObjectValuePtr ValueFromReturn(const rpc::ReturnObject &ret) {
   auto value = std::make_shared<ObjectValue>();
+  value->in_plasma = ret.in_plasma();
   value->data = ret.data();
   value->metadata = ret.metadata();
   for (const auto &ref : ret.nested_refs()) {
@@ -133,7 +135,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   explicit Impl(const CoreWorkerOptions &options)
       : options_(options),
         worker_id_(WorkerID::FromRandom()),
-        reference_counter_([this](const ObjectID &id) { memory_store_.Delete(id); }),
+        reference_counter_([this](const ObjectID &id, bool owned) { OnObjectOutOfScope(id, owned); }),
         client_pool_(io_, call_tracker_) {}
 
   ~Impl() override { Shutdown(); }
@@ -188,6 +190,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::unique_ptr<GcsActorClient> gcs_actor_client_;
   std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   std::unique_ptr<grpc::Server> server_;
+  // The node's shared-memory object store, for values above the inline limit.
+  std::shared_ptr<PlasmaClient> plasma_;
+  size_t max_inline_size_ = 0;
 
   // The raylet connection: registration, blocked/unblocked notices, liveness.
   int raylet_fd_ = -1;
@@ -242,6 +247,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   void OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
   void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
   Status CheckSignals();
+  void OnObjectOutOfScope(const ObjectID &id, bool owned);
+  // The value itself for a shared-memory marker (mapped, zero-copy); others as is.
+  ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value);
   // Runs one task; *deferred when its result comes later via CompleteDeferred.
   void ExecuteOne(const PendingExecution &pending, bool *exit_after, bool *deferred);
   // Fills the reply of a finished execution and sends it.
@@ -291,6 +299,10 @@ Status CoreWorker::Impl::Connect() {
 
   int node_manager_port = 0;
   CYRAY_RETURN_NOT_OK(RegisterWithRaylet(&node_manager_port));
+  auto plasma = PlasmaClient::Connect(options_.raylet_socket);
+  if (!plasma.ok()) return plasma.status();
+  plasma_ = *plasma;
+  max_inline_size_ = static_cast<size_t>(config.max_direct_call_object_size());
   address_.set_node_id(node_id_.Binary());
   serialized_address_ = address_.SerializeAsString();
 
@@ -471,10 +483,40 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   }
   reference_counter_.AddOwnedObject(id);
   PinNestedRefs(value.nested_refs);
-  memory_store_.Put(id, std::make_shared<ObjectValue>(value));
+  if (value.data.size() > max_inline_size_) {
+    CYRAY_RETURN_NOT_OK(plasma_->Put(id, value.data, value.metadata));
+    auto marker = std::make_shared<ObjectValue>();
+    marker->in_plasma = true;
+    marker->nested_refs = value.nested_refs;
+    memory_store_.Put(id, marker);
+  } else {
+    memory_store_.Put(id, std::make_shared<ObjectValue>(value));
+  }
   ref->object_id = id.Binary();
   ref->owner_address = serialized_address_;
   return Status::OK();
+}
+
+void CoreWorker::Impl::OnObjectOutOfScope(const ObjectID &id, bool owned) {
+  ObjectValuePtr value = memory_store_.GetIfExists(id);
+  memory_store_.Delete(id);
+  // The owner frees the shared-memory copy; borrowers only drop their marker.
+  if (owned && value && value->in_plasma && plasma_) plasma_->Delete({id});
+}
+
+ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectValuePtr &value) {
+  if (!value || !value->in_plasma || value->plasma) return value;
+  auto buffer = plasma_->Get(id);
+  if (!buffer.ok() || !*buffer) {
+    return MakeErrorObject(rpc::OBJECT_LOST,
+                           "Object " + id.Hex() + " is no longer in the shared-memory store" +
+                               (buffer.ok() ? "." : ": " + buffer.status().ToString()));
+  }
+  auto mapped = std::make_shared<ObjectValue>();
+  mapped->in_plasma = true;
+  mapped->plasma = *buffer;
+  mapped->nested_refs = value->nested_refs;
+  return mapped;
 }
 
 void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_address) {
@@ -541,6 +583,9 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
                                [this] { return CheckSignals(); },
                                CyrayConfig::Instance().get_check_signal_interval_ms(), out);
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
+  if (s.ok()) {
+    for (size_t i = 0; i < out->size(); ++i) (*out)[i] = Materialize(object_ids[i], (*out)[i]);
+  }
   return s;
 }
 
@@ -724,7 +769,7 @@ void CoreWorker::Impl::ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
   auto remaining = std::make_shared<int>(0);
   std::vector<int> ref_args;
   for (int i = 0; i < spec->args_size(); ++i) {
-    if (!spec->args(i).is_inline()) ref_args.push_back(i);
+    if (!spec->args(i).is_inline() && !spec->args(i).in_plasma()) ref_args.push_back(i);
   }
   if (ref_args.empty()) return done(std::move(*spec));
   *remaining = static_cast<int>(ref_args.size());
@@ -736,11 +781,16 @@ void CoreWorker::Impl::ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
     }
     memory_store_.GetAsync(id, [this, spec, i, remaining, shared_done](ObjectValuePtr value) {
       asio::post(io_, [spec, i, remaining, shared_done, value] {
-        // Inline the value, keeping the reference so its count can be released.
+        // Inline the value, keeping the reference so its count can be released;
+        // a large value stays in shared memory and the executor maps it.
         auto *arg = spec->mutable_args(i);
-        arg->set_is_inline(true);
-        arg->set_data(value->data);
-        arg->set_metadata(value->metadata);
+        if (value->in_plasma) {
+          arg->set_in_plasma(true);
+        } else {
+          arg->set_is_inline(true);
+          arg->set_data(value->data);
+          arg->set_metadata(value->metadata);
+        }
         FillNestedRefs(value->nested_refs, arg->mutable_nested_refs());
         if (--*remaining == 0) (*shared_done)(std::move(*spec));
       });
@@ -831,6 +881,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
     reply->set_status(rpc::GetObjectStatusReply::CREATED);
     auto *obj = reply->mutable_object();
     obj->set_object_id(id.Binary());
+    obj->set_in_plasma(value->in_plasma);
     obj->set_data(value->data);
     obj->set_metadata(value->metadata);
     FillNestedRefs(value->nested_refs, obj->mutable_nested_refs());
@@ -936,8 +987,15 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   }
   for (const auto &arg : spec.args()) {
     ObjectValue value;
-    value.data = arg.data();
-    value.metadata = arg.metadata();
+    if (arg.in_plasma()) {
+      ObjectID id = ObjectID::FromBinary(arg.object_ref().object_id());
+      auto marker = std::make_shared<ObjectValue>();
+      marker->in_plasma = true;
+      value = *Materialize(id, marker);
+    } else {
+      value.data = arg.data();
+      value.metadata = arg.metadata();
+    }
     for (const auto &ref : arg.nested_refs()) {
       value.nested_refs.push_back({ref.object_id(), ref.owner_address().SerializeAsString()});
     }
@@ -1009,10 +1067,25 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   }
   for (size_t i = 0; i < result.returns.size(); ++i) {
     auto *ret = reply->add_return_objects();
-    ret->set_object_id(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1)).Binary());
-    ret->set_data(std::move(result.returns[i].data));
-    ret->set_metadata(std::move(result.returns[i].metadata));
-    FillNestedRefs(result.returns[i].nested_refs, ret->mutable_nested_refs());
+    ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1));
+    ret->set_object_id(id.Binary());
+    ObjectValue &value = result.returns[i];
+    Status stored = Status::Invalid("inline");
+    if (value.data.size() > max_inline_size_) {
+      // Large: written once into the node's shared memory; the owner frees it.
+      stored = plasma_->Put(id, value.data, value.metadata);
+      if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
+        value = *MakeErrorObject(rpc::SYSTEM_ERROR, "could not store the return value: " +
+                                                        stored.ToString());
+      }
+    }
+    if (stored.ok()) {
+      ret->set_in_plasma(true);
+    } else {
+      ret->set_data(std::move(value.data));
+      ret->set_metadata(std::move(value.metadata));
+    }
+    FillNestedRefs(value.nested_refs, ret->mutable_nested_refs());
   }
   reply->set_is_application_error(result.is_application_error);
   reply->set_is_retryable_error(result.is_retryable_error);

@@ -28,14 +28,16 @@ bool ReferenceCounter::EraseIfUnreferencedLocked(const ObjectID &id) {
 
 void ReferenceCounter::RemoveLocalReference(const ObjectID &id) {
   bool erased;
+  bool owned;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = refs_.find(id);
     if (it == refs_.end()) return;
     if (it->second.local_refs > 0) it->second.local_refs--;
+    owned = it->second.owned;
     erased = EraseIfUnreferencedLocked(id);
   }
-  if (erased) on_delete_(id);
+  if (erased) on_delete_(id, owned);
 }
 
 void ReferenceCounter::AddSubmittedTaskReferences(const std::vector<ObjectID> &ids) {
@@ -44,17 +46,18 @@ void ReferenceCounter::AddSubmittedTaskReferences(const std::vector<ObjectID> &i
 }
 
 void ReferenceCounter::RemoveSubmittedTaskReferences(const std::vector<ObjectID> &ids) {
-  std::vector<ObjectID> erased;
+  std::vector<std::pair<ObjectID, bool>> erased;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto &id : ids) {
       auto it = refs_.find(id);
       if (it == refs_.end()) continue;
       if (it->second.submitted_task_refs > 0) it->second.submitted_task_refs--;
-      if (EraseIfUnreferencedLocked(id)) erased.push_back(id);
+      bool owned = it->second.owned;
+      if (EraseIfUnreferencedLocked(id)) erased.push_back({id, owned});
     }
   }
-  for (const auto &id : erased) on_delete_(id);
+  for (const auto &[id, owned] : erased) on_delete_(id, owned);
 }
 
 bool ReferenceCounter::Has(const ObjectID &id) const {

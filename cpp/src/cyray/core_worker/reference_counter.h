@@ -19,7 +19,8 @@ namespace cyray::core {
 
 class ReferenceCounter {
  public:
-  using OnDelete = std::function<void(const ObjectID &)>;
+  // Called with the object and whether this process owned it.
+  using OnDelete = std::function<void(const ObjectID &, bool owned)>;
   explicit ReferenceCounter(OnDelete on_delete) : on_delete_(std::move(on_delete)) {}
 
   void AddOwnedObject(const ObjectID &id);

@@ -13,7 +13,7 @@ ObjectID Id(uint32_t i) {
 class ReferenceCounterTest : public ::testing::Test {
  protected:
   std::vector<ObjectID> deleted_;
-  ReferenceCounter counter_{[this](const ObjectID &id) { deleted_.push_back(id); }};
+  ReferenceCounter counter_{[this](const ObjectID &id, bool) { deleted_.push_back(id); }};
 };
 
 TEST_F(ReferenceCounterTest, LastLocalReferenceDeletes) {

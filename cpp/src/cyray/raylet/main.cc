@@ -20,7 +20,8 @@ constexpr const char *kUsage = R"(usage: raylet --gcs-address=HOST:PORT --raylet
     --python-executable=PATH --session-dir=DIR [--node-ip-address=IP]
     [--node-manager-port=N] [--node-id=HEX] [--resources=CPU=2,GPU=0,name=amount]
     [--num-prestart-workers=N] [--maximum-startup-concurrency=N] [--head]
-    [--ready-file=PATH] [--node-name=NAME] [--parent-pid=PID])";
+    [--ready-file=PATH] [--node-name=NAME] [--parent-pid=PID]
+    [--object-store-memory=BYTES])";
 
 std::map<std::string, std::string> ParseFlags(int argc, char **argv) {
   std::map<std::string, std::string> flags;
@@ -104,6 +105,8 @@ int main(int argc, char **argv) {
   nm.is_head = flags.count("head") > 0;
   nm.ready_file = Get(flags, "ready-file", "");
   nm.node_name = Get(flags, "node-name", "");
+  std::string store_memory = Get(flags, "object-store-memory", "");
+  if (!store_memory.empty()) nm.object_store_memory = std::strtoull(store_memory.c_str(), nullptr, 10);
   double cpus = nm.resources.count("CPU") ? nm.resources["CPU"] : 1;
   int prestart = static_cast<int>(config.num_prestart_workers());
   nm.num_prestart_workers =

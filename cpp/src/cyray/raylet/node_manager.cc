@@ -1,10 +1,13 @@
 #include "cyray/raylet/node_manager.h"
 
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <future>
 
@@ -62,6 +65,8 @@ void FillAllocation(const ResourceAllocation &alloc,
 NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
     : io_(io),
       config_(std::move(config)),
+      store_allocator_(config_.object_store_memory),
+      object_store_(store_allocator_),
       resources_(config_.resources),
       launcher_(config_.worker_argv, config_.log_dir),
       worker_pool_(launcher_, config_.maximum_startup_concurrency, NowMs),
@@ -73,6 +78,7 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
       timer_(io) {}
 
 NodeManager::~NodeManager() {
+  if (store_fd_ >= 0) ::close(store_fd_);
   stopping_ = true;
   report_cv_.notify_all();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
@@ -80,6 +86,12 @@ NodeManager::~NodeManager() {
 }
 
 Status NodeManager::Start() {
+  store_fd_ = ::memfd_create("cyray_object_store", MFD_CLOEXEC);
+  if (store_fd_ < 0 ||
+      ::ftruncate(store_fd_, static_cast<off_t>(store_allocator_.capacity())) != 0) {
+    return Status::IOError(std::string("cannot create the shared-memory object store: ") +
+                           std::strerror(errno));
+  }
   std::vector<grpc::Service *> services{this};
   grpc_server_ = rpc::StartServer("0.0.0.0", &config_.node_manager_port, services);
   if (!grpc_server_ || config_.node_manager_port == 0) {
@@ -236,6 +248,10 @@ void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type,
       return;
     }
     default:
+      if (type >= rpc::PLASMA_CONNECT_REQUEST && type <= rpc::PLASMA_STATS_REPLY) {
+        HandlePlasma(conn, type, body);
+        return;
+      }
       CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": unknown message type "
                          << type;
       CloseConnection(conn);
@@ -271,12 +287,121 @@ void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &b
   if (status.ok() && !worker->is_driver) lease_manager_.ScheduleAndDispatch();
 }
 
+Status NodeManager::SendWithFd(const ConnectionPtr &conn, uint32_t type, const std::string &body,
+                               int fd) {
+  std::string frame(kFrameHeaderSize, '\0');
+  EncodeFrameHeader(type, static_cast<uint32_t>(body.size()),
+                    reinterpret_cast<uint8_t *>(&frame[0]));
+  frame += body;
+  iovec iov{frame.data(), frame.size()};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  int native = conn->socket.native_handle();
+  // The socket is non-blocking under asio; the reply is small, so a short
+  // write is unexpected but handled by closing the connection.
+  ssize_t sent = ::sendmsg(native, &msg, MSG_NOSIGNAL);
+  if (sent != static_cast<ssize_t>(frame.size())) {
+    return Status::IOError(std::string("sending the object store fd: ") + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type,
+                               const std::string &body) {
+  auto object_id = [](const std::string &binary) { return ObjectID::FromBinary(binary); };
+  switch (type) {
+    case rpc::PLASMA_CONNECT_REQUEST: {
+      rpc::PlasmaConnectReply reply;
+      reply.set_capacity(store_allocator_.capacity());
+      Status s = SendWithFd(conn, rpc::PLASMA_CONNECT_REPLY, reply.SerializeAsString(),
+                            store_fd_);
+      if (!s.ok()) {
+        CYRAY_LOG(WARNING) << s;
+        CloseConnection(conn);
+      }
+      return;
+    }
+    case rpc::PLASMA_CREATE_REQUEST: {
+      rpc::PlasmaCreateRequest request;
+      rpc::PlasmaCreateReply reply;
+      if (!request.ParseFromString(body)) return CloseConnection(conn);
+      object_store::ObjectLocation location;
+      Status s = object_store_.Create(object_id(request.object_id()), request.data_size(),
+                                      request.metadata_size(), conn->id, &location);
+      reply.set_ok(s.ok());
+      reply.set_store_full(s.code() == StatusCode::kObjectStoreFull);
+      reply.set_error(s.message());
+      reply.set_offset(location.offset);
+      Send(conn, rpc::PLASMA_CREATE_REPLY, reply.SerializeAsString());
+      return;
+    }
+    case rpc::PLASMA_SEAL_REQUEST: {
+      rpc::PlasmaSealRequest request;
+      rpc::PlasmaSealReply reply;
+      if (!request.ParseFromString(body)) return CloseConnection(conn);
+      Status s = object_store_.Seal(object_id(request.object_id()), conn->id);
+      reply.set_ok(s.ok());
+      reply.set_error(s.message());
+      Send(conn, rpc::PLASMA_SEAL_REPLY, reply.SerializeAsString());
+      return;
+    }
+    case rpc::PLASMA_GET_REQUEST: {
+      rpc::PlasmaGetRequest request;
+      rpc::PlasmaGetReply reply;
+      if (!request.ParseFromString(body)) return CloseConnection(conn);
+      object_store::ObjectLocation location;
+      auto result = object_store_.Get(object_id(request.object_id()), conn->id, &location);
+      reply.set_found(result == object_store::ObjectStore::GetResult::kFound);
+      reply.set_offset(location.offset);
+      reply.set_data_size(location.data_size);
+      reply.set_metadata_size(location.metadata_size);
+      Send(conn, rpc::PLASMA_GET_REPLY, reply.SerializeAsString());
+      return;
+    }
+    case rpc::PLASMA_RELEASE: {
+      rpc::PlasmaRelease request;
+      if (!request.ParseFromString(body)) return CloseConnection(conn);
+      object_store_.Release(object_id(request.object_id()), conn->id);
+      return;
+    }
+    case rpc::PLASMA_DELETE: {
+      rpc::PlasmaDelete request;
+      if (!request.ParseFromString(body)) return CloseConnection(conn);
+      for (const auto &id : request.object_ids()) object_store_.Delete(object_id(id));
+      return;
+    }
+    case rpc::PLASMA_STATS_REQUEST: {
+      auto stats = object_store_.Stats();
+      rpc::PlasmaStatsReply reply;
+      reply.set_capacity(stats.capacity);
+      reply.set_used(stats.used);
+      reply.set_num_objects(stats.num_objects);
+      Send(conn, rpc::PLASMA_STATS_REPLY, reply.SerializeAsString());
+      return;
+    }
+    default:
+      CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": unexpected message "
+                         << type;
+      CloseConnection(conn);
+  }
+}
+
 void NodeManager::CloseConnection(const ConnectionPtr &conn) {
   if (conn->closed) return;
   conn->closed = true;
   boost::system::error_code ignored;
   conn->socket.close(ignored);
   connections_.erase(conn->id);
+  object_store_.DisconnectClient(conn->id);
   if (WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id)) {
     OnClientGone(worker, "its connection closed");
   }

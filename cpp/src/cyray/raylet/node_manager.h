@@ -21,6 +21,7 @@
 #include "cyray/common/id.h"
 #include "cyray/protobuf/gcs_service.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
+#include "cyray/object_store/object_store.h"
 #include "cyray/raylet/lease_manager.h"
 #include "cyray/raylet/process_launcher.h"
 #include "cyray/raylet/worker_pool.h"
@@ -45,6 +46,8 @@ struct NodeManagerConfig {
   std::string node_name;
   // Written with the gRPC port once the raylet serves.
   std::string ready_file;
+  // Bytes of the node's shared-memory object store.
+  size_t object_store_memory = 256 << 20;
 };
 
 class NodeManager : public rpc::NodeManagerService::CallbackService {
@@ -75,6 +78,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   void ReadHeader(const ConnectionPtr &conn);
   void HandleMessage(const ConnectionPtr &conn, uint32_t type, const std::string &body);
   void HandleRegister(const ConnectionPtr &conn, const std::string &body);
+  // The shared-memory object store's requests (PLASMA_*).
+  void HandlePlasma(const ConnectionPtr &conn, uint32_t type, const std::string &body);
+  // Sends a frame with the store's fd attached (SCM_RIGHTS); synchronous.
+  Status SendWithFd(const ConnectionPtr &conn, uint32_t type, const std::string &body, int fd);
   void Send(const ConnectionPtr &conn, uint32_t type, const std::string &body);
   void CloseConnection(const ConnectionPtr &conn);
   // A worker or driver went away (socket closed or process exited).
@@ -93,6 +100,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
 
   boost::asio::io_context &io_;
   NodeManagerConfig config_;
+  // The object store's shared memory (a memfd) and what is in it.
+  int store_fd_ = -1;
+  object_store::Allocator store_allocator_;
+  object_store::ObjectStore object_store_;
   NodeResources resources_;
   ProcessLauncher launcher_;
   WorkerPool worker_pool_;

@@ -1,0 +1,182 @@
+#include "cyray/core_worker/plasma_client.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cyray/common/local_socket.h"
+#include "cyray/common/logging.h"
+#include "cyray/protobuf/local_protocol.pb.h"
+
+namespace cyray::core {
+
+namespace {
+
+// Reads one frame whose first bytes carry a file descriptor (SCM_RIGHTS).
+Status ReadFrameWithFd(int sock, uint32_t *type, std::string *payload, int *fd) {
+  uint8_t header[kFrameHeaderSize];
+  iovec iov{header, kFrameHeaderSize};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+  if (n != static_cast<ssize_t>(kFrameHeaderSize)) {
+    return Status::IOError("reading the object store handshake failed");
+  }
+  *fd = -1;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  uint32_t length = 0;
+  CYRAY_RETURN_NOT_OK(DecodeFrameHeader(header, type, &length));
+  payload->resize(length);
+  size_t got = 0;
+  while (got < length) {
+    ssize_t r = ::read(sock, &(*payload)[got], length - got);
+    if (r <= 0) return Status::IOError("reading the object store handshake failed");
+    got += static_cast<size_t>(r);
+  }
+  return *fd >= 0 ? Status::OK() : Status::IOError("the raylet sent no object store fd");
+}
+
+}  // namespace
+
+PlasmaBuffer::~PlasmaBuffer() { client_->Release(id_); }
+
+StatusOr<std::shared_ptr<PlasmaClient>> PlasmaClient::Connect(const std::string &socket_path) {
+  auto sock = ConnectUnixSocket(socket_path);
+  if (!sock.ok()) return sock.status();
+  std::shared_ptr<PlasmaClient> client(new PlasmaClient());
+  client->fd_ = *sock;
+  CYRAY_RETURN_NOT_OK(WriteFrame(client->fd_, rpc::PLASMA_CONNECT_REQUEST, ""));
+  uint32_t type = 0;
+  std::string body;
+  int store_fd = -1;
+  CYRAY_RETURN_NOT_OK(ReadFrameWithFd(client->fd_, &type, &body, &store_fd));
+  rpc::PlasmaConnectReply reply;
+  if (type != rpc::PLASMA_CONNECT_REPLY || !reply.ParseFromString(body)) {
+    ::close(store_fd);
+    return Status::IOError("bad object store handshake");
+  }
+  client->capacity_ = reply.capacity();
+  void *base = ::mmap(nullptr, client->capacity_, PROT_READ | PROT_WRITE, MAP_SHARED, store_fd, 0);
+  ::close(store_fd);
+  if (base == MAP_FAILED) {
+    return Status::IOError(std::string("mapping the object store: ") + std::strerror(errno));
+  }
+  client->base_ = static_cast<uint8_t *>(base);
+  return client;
+}
+
+PlasmaClient::~PlasmaClient() {
+  if (base_ != nullptr) ::munmap(base_, capacity_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status PlasmaClient::Request(uint32_t type, const std::string &body, uint32_t reply_type,
+                             std::string *reply) {
+  CYRAY_RETURN_NOT_OK(WriteFrame(fd_, type, body));
+  if (reply == nullptr) return Status::OK();
+  uint32_t got_type = 0;
+  CYRAY_RETURN_NOT_OK(ReadFrame(fd_, &got_type, reply));
+  if (got_type != reply_type) return Status::IOError("unexpected reply from the object store");
+  return Status::OK();
+}
+
+Status PlasmaClient::Create(const ObjectID &id, size_t data_size, size_t metadata_size,
+                            uint8_t **address) {
+  rpc::PlasmaCreateRequest request;
+  request.set_object_id(id.Binary());
+  request.set_data_size(data_size);
+  request.set_metadata_size(metadata_size);
+  std::string raw;
+  rpc::PlasmaCreateReply reply;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_CREATE_REQUEST, request.SerializeAsString(),
+                                rpc::PLASMA_CREATE_REPLY, &raw));
+  }
+  if (!reply.ParseFromString(raw)) return Status::IOError("bad create reply");
+  if (!reply.ok()) {
+    return reply.store_full() ? Status::ObjectStoreFull(reply.error())
+                              : Status::Invalid(reply.error());
+  }
+  *address = base_ + reply.offset();
+  return Status::OK();
+}
+
+Status PlasmaClient::Seal(const ObjectID &id) {
+  rpc::PlasmaSealRequest request;
+  request.set_object_id(id.Binary());
+  std::string raw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_SEAL_REQUEST, request.SerializeAsString(),
+                                rpc::PLASMA_SEAL_REPLY, &raw));
+  }
+  rpc::PlasmaSealReply reply;
+  if (!reply.ParseFromString(raw)) return Status::IOError("bad seal reply");
+  return reply.ok() ? Status::OK() : Status::Invalid(reply.error());
+}
+
+StatusOr<std::shared_ptr<PlasmaBuffer>> PlasmaClient::Get(const ObjectID &id) {
+  rpc::PlasmaGetRequest request;
+  request.set_object_id(id.Binary());
+  std::string raw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_GET_REQUEST, request.SerializeAsString(),
+                                rpc::PLASMA_GET_REPLY, &raw));
+  }
+  rpc::PlasmaGetReply reply;
+  if (!reply.ParseFromString(raw)) return Status::IOError("bad get reply");
+  if (!reply.found()) return std::shared_ptr<PlasmaBuffer>();
+  return std::make_shared<PlasmaBuffer>(shared_from_this(), id, base_ + reply.offset(),
+                                        reply.data_size(), reply.metadata_size());
+}
+
+void PlasmaClient::Release(const ObjectID &id) {
+  rpc::PlasmaRelease request;
+  request.set_object_id(id.Binary());
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)Request(rpc::PLASMA_RELEASE, request.SerializeAsString(), 0, nullptr);
+}
+
+void PlasmaClient::Delete(const std::vector<ObjectID> &ids) {
+  rpc::PlasmaDelete request;
+  for (const auto &id : ids) request.add_object_ids(id.Binary());
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)Request(rpc::PLASMA_DELETE, request.SerializeAsString(), 0, nullptr);
+}
+
+Status PlasmaClient::Put(const ObjectID &id, const std::string &data,
+                         const std::string &metadata) {
+  uint8_t *address = nullptr;
+  CYRAY_RETURN_NOT_OK(Create(id, data.size(), metadata.size(), &address));
+  std::memcpy(address, data.data(), data.size());
+  std::memcpy(address + data.size(), metadata.data(), metadata.size());
+  return Seal(id);
+}
+
+Status PlasmaClient::Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects) {
+  std::string raw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_STATS_REQUEST, "", rpc::PLASMA_STATS_REPLY, &raw));
+  }
+  rpc::PlasmaStatsReply reply;
+  if (!reply.ParseFromString(raw)) return Status::IOError("bad stats reply");
+  *capacity = reply.capacity();
+  *used = reply.used();
+  *num_objects = reply.num_objects();
+  return Status::OK();
+}
+
+}  // namespace cyray::core
