@@ -115,6 +115,9 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         c_string SerializedAddress()
         c_string CurrentTaskId()
         CStatus Put(const CObjectValue &value, CObjectRefInfo *ref)
+        CStatus CreatePut(size_t data_size, const c_string &metadata, CObjectRefInfo *ref,
+                          uint8_t **address)
+        CStatus SealPut(const CObjectRefInfo &ref, const vector[CObjectRefInfo] &nested_refs)
         CStatus Get(const vector[c_string] &ids, int64_t timeout_ms,
                     vector[shared_ptr[const CObjectValue]] *out)
         CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,
@@ -141,6 +144,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus KVPut(const c_string &ns, const c_string &key, const c_string &value,
                       c_bool overwrite, c_bool *added)
         CStatus GetAllNodeInfo(vector[c_string] *nodes)
+        CStatus ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects)
         size_t NumObjectsInMemoryStore()
         size_t NumReferences()
 

@@ -1,6 +1,7 @@
 # CoreWorker: owns the C++ core worker of this process (driver or worker).
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.exc cimport PyErr_CheckSignals
+from libc.string cimport memcpy
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.vector cimport vector
 
@@ -201,6 +202,35 @@ cdef class CoreWorker:
         check_status(status)
         return ObjectRef(ref.object_id, ref.owner_address)
 
+    def put_in_place(self, size_t data_size, list parts, bytes metadata, list nested_refs):
+        """Puts a large value written straight into shared memory: `parts` are
+        (offset, buffer) pairs covering its `data_size` bytes (one copy)."""
+        cdef CObjectRefInfo ref
+        cdef vector[CObjectRefInfo] nested
+        cdef CObjectRefInfo info
+        cdef uint8_t *address = NULL
+        cdef c_string c_metadata = metadata
+        cdef CStatus status
+        cdef const uint8_t[::1] view
+        cdef size_t offset, n
+        with nogil:
+            status = self.core_worker.CreatePut(data_size, c_metadata, &ref, &address)
+        check_status(status)
+        for offset, part in parts:
+            view = memoryview(part).cast("B")
+            n = view.shape[0]
+            if n:
+                with nogil:
+                    memcpy(address + offset, &view[0], n)
+        for r in nested_refs:
+            info.object_id = (<ObjectRef>r)._binary
+            info.owner_address = (<ObjectRef>r)._owner_address
+            nested.push_back(info)
+        with nogil:
+            status = self.core_worker.SealPut(ref, nested)
+        check_status(status)
+        return ObjectRef(ref.object_id, ref.owner_address)
+
     def get_objects(self, list object_refs, int64_t timeout_ms):
         """[(data, metadata, nested)] of `object_refs`; raises on timeout."""
         cdef vector[c_string] ids = _id_vector(object_refs)
@@ -346,6 +376,15 @@ cdef class CoreWorker:
             status = self.core_worker.GetAllNodeInfo(&nodes)
         check_status(status)
         return [nodes[i] for i in range(nodes.size())]
+
+    def object_store_stats(self):
+        cdef uint64_t capacity = 0, used = 0, num_objects = 0
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.ObjectStoreStats(&capacity, &used, &num_objects)
+        check_status(status)
+        return {"capacity_bytes": capacity, "used_bytes": used, "num_objects": num_objects,
+                "spilled_bytes": 0}
 
     def stats(self):
         return {

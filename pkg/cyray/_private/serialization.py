@@ -50,6 +50,14 @@ class DeserializationError(exceptions.RaySystemError):
 
 def serialize(value):
     """(data, metadata, nested_refs) of `value`; TypeError if it cannot be pickled."""
+    payload, raws, metadata, nested = serialize_parts(value)
+    if not raws:
+        return payload, metadata, nested
+    return _frame(payload, raws), metadata, nested
+
+
+def serialize_parts(value):
+    """(payload, out-of-band buffers, metadata, nested_refs), before framing."""
     buffers = []
     with NestedRefRecorder() as nested:
         try:
@@ -60,8 +68,20 @@ def serialize(value):
                 f"{type(e).__name__}: {e}. Pass only values that pickle can serialize "
                 "(no locks, sockets, open files or generators).") from e
     if not buffers:
-        return payload, METADATA_PICKLE, nested
-    return _frame(payload, [b.raw() for b in buffers]), METADATA_PICKLE5, nested
+        return payload, [], METADATA_PICKLE, nested
+    return payload, [b.raw() for b in buffers], METADATA_PICKLE5, nested
+
+
+def frame_layout(payload, raws):
+    """(total size, [(offset, part)]) of the framed value, to write it in place."""
+    header = struct.pack(f"<IQ{len(raws)}Q", len(raws), len(payload), *[r.nbytes for r in raws])
+    parts = [(0, header), (len(header), payload)]
+    offset = len(header) + len(payload)
+    for raw in raws:
+        offset += -offset % ALIGNMENT
+        parts.append((offset, raw))
+        offset += raw.nbytes
+    return offset, parts
 
 
 def _short_repr(value, limit=80):

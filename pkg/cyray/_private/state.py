@@ -52,3 +52,10 @@ def cluster_resources():
 def available_resources():
     """Resources free now, as last reported by each raylet (about every 0.5 s)."""
     return {k: v for k, v in _sum("resources_available").items() if v > 0}
+
+
+def object_store_stats():
+    """This node's shared-memory object store: capacity_bytes, used_bytes,
+    num_objects, spilled_bytes (spilling is not built yet: always 0)."""
+    global_worker.check_connected()
+    return global_worker.core_worker.object_store_stats()

@@ -30,6 +30,7 @@ class Worker:
         self.namespace = None
         self.log_monitor = None
         self.serialization = serialization
+        self.max_inline_size = _max_inline_size()
         self.function_actor_manager = FunctionActorManager(self)
         self.lock = threading.RLock()
         # Context of the task this worker process is running (main thread).
@@ -156,8 +157,15 @@ class Worker:
             raise TypeError(
                 "Calling 'put' on an ObjectRef is not allowed. If you really want to do "
                 "this, wrap it in a list: cyray.put([ref]).")
-        data, metadata, nested = serialization.serialize(value)
-        return self.core_worker.put_serialized(data, metadata, nested)
+        payload, raws, metadata, nested = serialization.serialize_parts(value)
+        if raws:
+            size, parts = serialization.frame_layout(payload, raws)
+            if size > self.max_inline_size:
+                # Large: written once, straight into shared memory.
+                return self.core_worker.put_in_place(size, parts, metadata, nested)
+            return self.core_worker.put_serialized(
+                serialization._frame(payload, raws), metadata, nested)
+        return self.core_worker.put_serialized(payload, metadata, nested)
 
     def get(self, object_refs, timeout=None):
         timeout_ms = _timeout_ms(timeout, "get")
@@ -182,6 +190,12 @@ class _no_limit:
 
     async def __aexit__(self, *exc):
         return False
+
+
+def _max_inline_size():
+    from cyray._raylet import config
+
+    return int(config()["max_direct_call_object_size"][0])
 
 
 def _timeout_ms(timeout, what):

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <boost/asio.hpp>
 #include <condition_variable>
 #include <deque>
@@ -143,6 +144,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status Connect();
   void Shutdown();
   Status Put(const ObjectValue &value, ObjectRefInfo *ref);
+  Status CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
+                   uint8_t **address);
+  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs);
+  ObjectID NextPutId();
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
   Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
@@ -473,14 +478,38 @@ void CoreWorker::Impl::PinNestedRefs(const std::vector<ObjectRefInfo> &refs) {
   }
 }
 
-Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
-  ObjectID id;
-  {
-    std::lock_guard<std::mutex> lock(context_mu_);
-    TaskContext &ctx = Context();
-    id = ObjectID::FromIndex(ctx.task_id,
+ObjectID CoreWorker::Impl::NextPutId() {
+  std::lock_guard<std::mutex> lock(context_mu_);
+  TaskContext &ctx = Context();
+  return ObjectID::FromIndex(ctx.task_id,
                              static_cast<uint32_t>(ctx.num_returns + ++ctx.put_counter));
-  }
+}
+
+Status CoreWorker::Impl::CreatePut(size_t data_size, const std::string &metadata,
+                                   ObjectRefInfo *ref, uint8_t **address) {
+  ObjectID id = NextPutId();
+  CYRAY_RETURN_NOT_OK(plasma_->Create(id, data_size, metadata.size(), address));
+  std::memcpy(*address + data_size, metadata.data(), metadata.size());
+  ref->object_id = id.Binary();
+  ref->owner_address = serialized_address_;
+  return Status::OK();
+}
+
+Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
+                                 const std::vector<ObjectRefInfo> &nested_refs) {
+  ObjectID id = ObjectID::FromBinary(ref.object_id);
+  CYRAY_RETURN_NOT_OK(plasma_->Seal(id));
+  reference_counter_.AddOwnedObject(id);
+  PinNestedRefs(nested_refs);
+  auto marker = std::make_shared<ObjectValue>();
+  marker->in_plasma = true;
+  marker->nested_refs = nested_refs;
+  memory_store_.Put(id, marker);
+  return Status::OK();
+}
+
+Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
+  ObjectID id = NextPutId();
   reference_counter_.AddOwnedObject(id);
   PinNestedRefs(value.nested_refs);
   if (value.data.size() > max_inline_size_) {
@@ -1161,6 +1190,14 @@ Status CoreWorker::GetNamedActor(const std::string &name, const std::string &ray
 Status CoreWorker::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   return impl_->Put(value, ref);
 }
+Status CoreWorker::CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
+                             uint8_t **address) {
+  return impl_->CreatePut(data_size, metadata, ref, address);
+}
+Status CoreWorker::SealPut(const ObjectRefInfo &ref,
+                           const std::vector<ObjectRefInfo> &nested_refs) {
+  return impl_->SealPut(ref, nested_refs);
+}
 Status CoreWorker::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
                        std::vector<ObjectValuePtr> *out) {
   return impl_->Get(ids, timeout_ms, out);
@@ -1202,6 +1239,10 @@ Status CoreWorker::KVPut(const std::string &ns, const std::string &key, const st
 }
 Status CoreWorker::GetAllNodeInfo(std::vector<std::string> *nodes) {
   return impl_->gcs_->GetAllNodeInfo(nodes);
+}
+Status CoreWorker::ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects) {
+  if (!impl_->plasma_) return Status::Disconnected("not connected to the object store");
+  return impl_->plasma_->Stats(capacity, used, num_objects);
 }
 size_t CoreWorker::NumObjectsInMemoryStore() const { return impl_->memory_store_.Size(); }
 size_t CoreWorker::NumReferences() const { return impl_->reference_counter_.Size(); }

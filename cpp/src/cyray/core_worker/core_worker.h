@@ -61,6 +61,11 @@ class CoreWorker {
   std::string CurrentTaskId() const;
 
   Status Put(const ObjectValue &value, ObjectRefInfo *ref);
+  // A put written in place: reserves `data_size` bytes in the shared-memory
+  // store for the caller to fill, then SealPut makes it the object `ref`.
+  Status CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
+                   uint8_t **address);
+  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs);
   // Waits for all `ids`; `timeout_ms` < 0 waits forever.
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
@@ -112,6 +117,9 @@ class CoreWorker {
                bool overwrite, bool *added);
   // Serialized rpc::GcsNodeInfo of every node.
   Status GetAllNodeInfo(std::vector<std::string> *nodes);
+
+  // The node's shared-memory store: bytes in total, in use, and objects.
+  Status ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects);
 
   // Counts for tests and introspection.
   size_t NumObjectsInMemoryStore() const;

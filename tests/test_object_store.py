@@ -1,0 +1,102 @@
+"""The shared-memory object store: zero-copy reads, freeing, limits."""
+
+import gc
+import os
+
+import numpy as np
+import psutil
+import pytest
+
+import cyray as ray
+from cyray._private.state import object_store_stats
+
+MB = 1 << 20
+
+
+def wait_for_used(predicate, timeout=10):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        used = object_store_stats()["used_bytes"]
+        if predicate(used):
+            return used
+        time.sleep(0.05)
+    return object_store_stats()["used_bytes"]
+
+
+def test_large_put_is_read_zero_copy_and_read_only(ray_start_shared):
+    array = np.arange(4 * MB, dtype=np.uint8)
+    ref = ray.put(array)
+    first, second = ray.get(ref), ray.get(ref)
+    assert np.array_equal(first, array)
+    assert not first.flags.writeable
+    # Both reads map the same shared memory: no copy was made.
+    assert np.shares_memory(first, second)
+    with pytest.raises(ValueError):
+        first[0] = 1
+
+
+def test_small_values_stay_in_process(ray_start_shared):
+    before = object_store_stats()["num_objects"]
+    ref = ray.put(np.zeros(10))
+    assert ray.get(ref).sum() == 0
+    assert object_store_stats()["num_objects"] == before
+
+
+def test_deleting_the_last_ref_frees_the_store(ray_start_shared):
+    gc.collect()
+    base = wait_for_used(lambda used: True)
+    ref = ray.put(np.ones(8 * MB, dtype=np.uint8))
+    assert object_store_stats()["used_bytes"] >= base + 8 * MB
+    value = ray.get(ref)
+    del ref
+    gc.collect()
+    # A reader still maps it: kept until the array goes too.
+    assert object_store_stats()["used_bytes"] >= base + 8 * MB
+    del value
+    gc.collect()
+    assert wait_for_used(lambda used: used <= base) <= base
+
+
+def test_large_task_arguments_and_returns_travel_through_the_store(ray_start_shared):
+    @ray.remote
+    def checksum(x):
+        return int(x.sum()), x.flags.writeable
+
+    @ray.remote
+    def make(n):
+        return np.ones(n, dtype=np.uint8)
+
+    array = np.ones(3 * MB, dtype=np.uint8)
+    assert ray.get(checksum.remote(ray.put(array))) == (3 * MB, False)
+    assert ray.get(checksum.remote(array)) == (3 * MB, False)
+    made = ray.get(make.remote(5 * MB))
+    assert made.shape == (5 * MB,) and not made.flags.writeable
+    assert ray.get(checksum.remote(make.remote(2 * MB)))[0] == 2 * MB
+
+
+def test_many_readers_share_one_copy(ray_start_shared):
+    @ray.remote
+    def rss_growth(x):
+        process = psutil.Process(os.getpid())
+        before = process.memory_info().rss
+        total = int(x.sum())  # touches every page
+        return total, process.memory_info().rss - before
+
+    ref = ray.put(np.ones(64 * MB, dtype=np.uint8))
+    results = ray.get([rss_growth.remote(ref) for _ in range(4)])
+    for total, growth in results:
+        assert total == 64 * MB
+        # Shared pages are counted once mapped, but nothing is copied into the
+        # heap: growth stays near the array's size, never a multiple of it.
+        assert growth < 80 * MB
+
+
+def test_object_larger_than_the_store_is_a_clear_error(ray_start):
+    ray.shutdown()
+    ray.init(num_cpus=1, object_store_memory=64 * MB)
+    with pytest.raises(ray.exceptions.ObjectStoreFullError, match="object_store_memory"):
+        ray.put(np.ones(100 * MB, dtype=np.uint8))
+    # The store still works afterwards.
+    assert ray.get(ray.put(np.ones(MB, dtype=np.uint8))).sum() == MB
