@@ -100,3 +100,46 @@ def test_object_larger_than_the_store_is_a_clear_error(ray_start):
         ray.put(np.ones(100 * MB, dtype=np.uint8))
     # The store still works afterwards.
     assert ray.get(ray.put(np.ones(MB, dtype=np.uint8))).sum() == MB
+
+
+def test_object_of_a_dead_owner_raises_owner_died(ray_start_shared):
+    @ray.remote(max_calls=1)
+    def make_and_exit():
+        # Owned by this worker, which exits after the call (max_calls=1).
+        return [ray.put(np.ones(2 * MB, dtype=np.uint8)), ray.put("small")]
+
+    large, small = ray.get(make_and_exit.remote())
+    import time
+
+    time.sleep(1.0)
+    for ref in (large, small):
+        with pytest.raises(ray.exceptions.OwnerDiedError):
+            ray.get(ref, timeout=30)
+
+
+def test_garbage_on_the_raylet_socket_closes_only_that_client(ray_start_shared):
+    import socket
+    import struct
+
+    from cyray._private.worker import global_worker
+
+    path = global_worker.node.raylet_socket
+    for junk in (struct.pack("<II", 12, 3) + b"abc",          # bad create request
+                 struct.pack("<II", 999, 0),                   # unknown message type
+                 struct.pack("<II", 1, 1 << 30)):              # absurd frame length
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(path)
+            s.sendall(junk)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+
+    @ray.remote
+    def still_fine():
+        return "ok"
+
+    assert ray.get(still_fine.remote(), timeout=30) == "ok"
+    assert ray.get(ray.put(np.ones(2 * MB, dtype=np.uint8))).sum() == 2 * MB
