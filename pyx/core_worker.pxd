@@ -144,7 +144,8 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus KVPut(const c_string &ns, const c_string &key, const c_string &value,
                       c_bool overwrite, c_bool *added)
         CStatus GetAllNodeInfo(vector[c_string] *nodes)
-        CStatus ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects)
+        CStatus ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
+                                 uint64_t *spilled_bytes)
         size_t NumObjectsInMemoryStore()
         size_t NumReferences()
 

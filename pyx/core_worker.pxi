@@ -378,13 +378,13 @@ cdef class CoreWorker:
         return [nodes[i] for i in range(nodes.size())]
 
     def object_store_stats(self):
-        cdef uint64_t capacity = 0, used = 0, num_objects = 0
+        cdef uint64_t capacity = 0, used = 0, num_objects = 0, spilled = 0
         cdef CStatus status
         with nogil:
-            status = self.core_worker.ObjectStoreStats(&capacity, &used, &num_objects)
+            status = self.core_worker.ObjectStoreStats(&capacity, &used, &num_objects, &spilled)
         check_status(status)
         return {"capacity_bytes": capacity, "used_bytes": used, "num_objects": num_objects,
-                "spilled_bytes": 0}
+                "spilled_bytes": spilled}
 
     def stats(self):
         return {

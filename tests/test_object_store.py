@@ -143,3 +143,29 @@ def test_garbage_on_the_raylet_socket_closes_only_that_client(ray_start_shared):
 
     assert ray.get(still_fine.remote(), timeout=30) == "ok"
     assert ray.get(ray.put(np.ones(2 * MB, dtype=np.uint8))).sum() == 2 * MB
+
+
+def test_more_data_than_the_store_holds_spills_and_restores(ray_start):
+    ray.shutdown()
+    ray.init(num_cpus=1, object_store_memory=64 * MB)
+    refs = [ray.put(np.full(20 * MB, i, dtype=np.uint8)) for i in range(8)]  # 160 MB
+    stats = object_store_stats()
+    assert stats["spilled_bytes"] >= 80 * MB, stats
+    assert stats["used_bytes"] <= 64 * MB
+    for i, ref in enumerate(refs):
+        value = ray.get(ref)
+        assert value[0] == i and value[-1] == i
+        del value
+
+
+def test_full_store_of_objects_in_use_fails_after_a_bounded_wait(ray_start):
+    import time
+
+    ray.shutdown()
+    ray.init(num_cpus=1, object_store_memory=64 * MB)
+    held = [ray.get(ray.put(np.ones(25 * MB, dtype=np.uint8))) for _ in range(2)]
+    start = time.monotonic()
+    with pytest.raises(ray.exceptions.ObjectStoreFullError, match="in use"):
+        ray.put(np.ones(30 * MB, dtype=np.uint8))
+    assert time.monotonic() - start < 30
+    del held

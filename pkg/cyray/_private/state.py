@@ -56,6 +56,6 @@ def available_resources():
 
 def object_store_stats():
     """This node's shared-memory object store: capacity_bytes, used_bytes,
-    num_objects, spilled_bytes (spilling is not built yet: always 0)."""
+    num_objects, spilled_bytes (objects moved to disk to make room)."""
     global_worker.check_connected()
     return global_worker.core_worker.object_store_stats()

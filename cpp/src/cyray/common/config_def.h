@@ -34,5 +34,7 @@ CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 4,
              "Tasks an owner pipelines to one leased worker when more wait than leases come.")
 CYRAY_CONFIG(int64_t, lease_idle_linger_ms, 10,
              "An owner keeps a drained lease this long for the next task of the same shape.")
+CYRAY_CONFIG(int64_t, object_store_full_timeout_ms, 3000,
+             "A put waits this long for room in a full object store before failing.")
 CYRAY_CONFIG(bool, kill_idle_workers_of_dead_owner, true,
              "End workers leased by an owner whose connection to the raylet closed.")

@@ -1240,9 +1240,10 @@ Status CoreWorker::KVPut(const std::string &ns, const std::string &key, const st
 Status CoreWorker::GetAllNodeInfo(std::vector<std::string> *nodes) {
   return impl_->gcs_->GetAllNodeInfo(nodes);
 }
-Status CoreWorker::ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects) {
+Status CoreWorker::ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
+                                    uint64_t *spilled_bytes) {
   if (!impl_->plasma_) return Status::Disconnected("not connected to the object store");
-  return impl_->plasma_->Stats(capacity, used, num_objects);
+  return impl_->plasma_->Stats(capacity, used, num_objects, spilled_bytes);
 }
 size_t CoreWorker::NumObjectsInMemoryStore() const { return impl_->memory_store_.Size(); }
 size_t CoreWorker::NumReferences() const { return impl_->reference_counter_.Size(); }

@@ -119,7 +119,8 @@ class CoreWorker {
   Status GetAllNodeInfo(std::vector<std::string> *nodes);
 
   // The node's shared-memory store: bytes in total, in use, and objects.
-  Status ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects);
+  Status ObjectStoreStats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
+                          uint64_t *spilled_bytes);
 
   // Counts for tests and introspection.
   size_t NumObjectsInMemoryStore() const;

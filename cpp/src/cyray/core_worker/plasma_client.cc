@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
+
+#include "cyray/common/config.h"
 
 #include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
@@ -98,12 +102,23 @@ Status PlasmaClient::Create(const ObjectID &id, size_t data_size, size_t metadat
   request.set_metadata_size(metadata_size);
   std::string raw;
   rpc::PlasmaCreateReply reply;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_CREATE_REQUEST, request.SerializeAsString(),
-                                rpc::PLASMA_CREATE_REPLY, &raw));
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(CyrayConfig::Instance().object_store_full_timeout_ms());
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_CREATE_REQUEST, request.SerializeAsString(),
+                                  rpc::PLASMA_CREATE_REPLY, &raw));
+    }
+    if (!reply.ParseFromString(raw)) return Status::IOError("bad create reply");
+    // Readers may release objects soon; an object larger than the store never fits.
+    bool may_fit = data_size + metadata_size <= capacity_;
+    if (reply.ok() || !reply.store_full() || !may_fit ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (!reply.ParseFromString(raw)) return Status::IOError("bad create reply");
   if (!reply.ok()) {
     return reply.store_full() ? Status::ObjectStoreFull(reply.error())
                               : Status::Invalid(reply.error());
@@ -165,7 +180,8 @@ Status PlasmaClient::Put(const ObjectID &id, const std::string &data,
   return Seal(id);
 }
 
-Status PlasmaClient::Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects) {
+Status PlasmaClient::Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
+                          uint64_t *spilled_bytes) {
   std::string raw;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -176,6 +192,7 @@ Status PlasmaClient::Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_obj
   *capacity = reply.capacity();
   *used = reply.used();
   *num_objects = reply.num_objects();
+  if (spilled_bytes) *spilled_bytes = reply.spilled_bytes();
   return Status::OK();
 }
 

@@ -46,7 +46,8 @@ class PlasmaClient : public std::enable_shared_from_this<PlasmaClient> {
   static StatusOr<std::shared_ptr<PlasmaClient>> Connect(const std::string &socket_path);
 
   // Room for an object; write data then metadata at the returned address, then
-  // Seal. ObjectStoreFull when there is no room.
+  // Seal. A full store (everything in use, nothing to spill) is retried for
+  // object_store_full_timeout_ms, then ObjectStoreFull.
   Status Create(const ObjectID &id, size_t data_size, size_t metadata_size, uint8_t **address);
   Status Seal(const ObjectID &id);
   // A sealed object, or nullptr when the store does not have it.
@@ -55,7 +56,8 @@ class PlasmaClient : public std::enable_shared_from_this<PlasmaClient> {
   void Delete(const std::vector<ObjectID> &ids);
   // Puts a whole object (data + metadata) in one step.
   Status Put(const ObjectID &id, const std::string &data, const std::string &metadata);
-  Status Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects);
+  Status Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
+               uint64_t *spilled_bytes = nullptr);
 
  private:
   PlasmaClient() = default;

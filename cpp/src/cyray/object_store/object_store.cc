@@ -12,7 +12,7 @@ Status ObjectStore::Create(const ObjectID &id, size_t data_size, size_t metadata
         " bytes, more than the whole object store (" + std::to_string(allocator_.capacity()) +
         " bytes); start cyray with a larger object_store_memory");
   }
-  auto offset = allocator_.Allocate(total);
+  auto offset = AllocateSpilling(total, id);
   if (!offset) {
     return Status::ObjectStoreFull(
         "no room for object " + id.Hex() + " of " + std::to_string(total) + " bytes: " +
@@ -23,6 +23,7 @@ Status ObjectStore::Create(const ObjectID &id, size_t data_size, size_t metadata
   Entry entry;
   entry.location = ObjectLocation{*offset, data_size, metadata_size};
   entry.creator = client;
+  entry.last_used = ++clock_;
   objects_.emplace(id, entry);
   client_objects_[client].insert(id);
   *location = entry.location;
@@ -47,6 +48,8 @@ ObjectStore::GetResult ObjectStore::Get(const ObjectID &id, ClientId client,
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.delete_pending) return GetResult::kMissing;
   if (!it->second.sealed) return GetResult::kNotSealed;
+  if (it->second.spilled && !Restore(it->second, id).ok()) return GetResult::kMissing;
+  it->second.last_used = ++clock_;
   it->second.readers[client]++;
   client_objects_[client].insert(id);
   *location = it->second.location;
@@ -92,7 +95,61 @@ void ObjectStore::DisconnectClient(ClientId client) {
   }
 }
 
+std::optional<size_t> ObjectStore::AllocateSpilling(size_t size, const ObjectID &keep) {
+  while (true) {
+    if (auto offset = allocator_.Allocate(size)) return offset;
+    if (!SpillOne(keep)) return std::nullopt;
+  }
+}
+
+bool ObjectStore::SpillOne(const ObjectID &keep) {
+  if (spill_ == nullptr || base_ == nullptr) return false;
+  ObjectID victim;
+  Entry *best = nullptr;
+  for (auto &[id, entry] : objects_) {
+    if (id == keep || !entry.sealed || entry.spilled || !entry.readers.empty()) continue;
+    if (best == nullptr || entry.last_used < best->last_used) {
+      best = &entry;
+      victim = id;
+    }
+  }
+  if (best == nullptr) return false;
+  size_t size = best->location.data_size + best->location.metadata_size;
+  if (!spill_->Write(victim, base_ + best->location.offset, size).ok()) return false;
+  allocator_.Free(best->location.offset);
+  best->spilled = true;
+  spilled_bytes_ += size;
+  return true;
+}
+
+Status ObjectStore::Restore(Entry &entry, const ObjectID &id) {
+  size_t size = entry.location.data_size + entry.location.metadata_size;
+  auto offset = AllocateSpilling(size, id);
+  if (!offset) {
+    return Status::ObjectStoreFull("no room to restore spilled object " + id.Hex());
+  }
+  Status s = spill_->Read(id, base_ + *offset, size);
+  if (!s.ok()) {
+    allocator_.Free(*offset);
+    return s;
+  }
+  spill_->Remove(id);
+  entry.location.offset = *offset;
+  entry.spilled = false;
+  spilled_bytes_ -= size;
+  return Status::OK();
+}
+
 void ObjectStore::Free(std::unordered_map<ObjectID, Entry>::iterator it) {
+  if (it->second.spilled) {
+    spill_->Remove(it->first);
+    spilled_bytes_ -= it->second.location.data_size + it->second.location.metadata_size;
+    for (const auto &[client, count] : it->second.readers) {
+      client_objects_[client].erase(it->first);
+    }
+    objects_.erase(it);
+    return;
+  }
   allocator_.Free(it->second.location.offset);
   for (const auto &[client, count] : it->second.readers) client_objects_[client].erase(it->first);
   objects_.erase(it);
@@ -103,7 +160,11 @@ StoreStats ObjectStore::Stats() const {
   stats.capacity = allocator_.capacity();
   stats.used = allocator_.used();
   stats.num_objects = objects_.size();
-  for (const auto &[id, entry] : objects_) stats.num_unsealed += entry.sealed ? 0 : 1;
+  for (const auto &[id, entry] : objects_) {
+    stats.num_unsealed += entry.sealed ? 0 : 1;
+    stats.num_spilled += entry.spilled ? 1 : 0;
+  }
+  stats.spilled_bytes = spilled_bytes_;
   return stats;
 }
 

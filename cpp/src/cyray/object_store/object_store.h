@@ -3,18 +3,23 @@
 // writes -> Seal (immutable, visible to readers) -> Get/Release by readers ->
 // Delete (space freed once no reader holds it). An object whose creator
 // disconnects before sealing is aborted: never visible, its space freed.
-// Waiting for an object to be sealed is the caller's business (see
-// `on_sealed`). Not thread-safe: owned by the raylet's main thread.
+// When a new object does not fit, sealed objects that no reader holds are
+// spilled (least recently used first) to a SpillStorageInterface and restored
+// transparently by the next Get. Waiting for an object to be sealed is the
+// caller's business (see `on_sealed`). Not thread-safe: owned by the raylet's
+// main thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"
 #include "cyray/object_store/allocator.h"
+#include "cyray/object_store/spill_storage.h"
 
 namespace cyray::object_store {
 
@@ -31,13 +36,25 @@ struct StoreStats {
   size_t used = 0;
   size_t num_objects = 0;
   size_t num_unsealed = 0;
+  size_t num_spilled = 0;
+  size_t spilled_bytes = 0;
 };
 
 class ObjectStore {
  public:
   enum class GetResult { kFound, kNotSealed, kMissing };
 
-  explicit ObjectStore(Allocator &allocator) : allocator_(allocator) {}
+  // `base` is the region the allocator's offsets point into; with no
+  // `spill`, a full store refuses new objects.
+  ObjectStore(Allocator &allocator, uint8_t *base = nullptr,
+              SpillStorageInterface *spill = nullptr)
+      : allocator_(allocator), base_(base), spill_(spill) {}
+
+  // The region and spill storage, when known only after construction.
+  void SetRegion(uint8_t *base, SpillStorageInterface *spill) {
+    base_ = base;
+    spill_ = spill;
+  }
 
   // Called once per object when it is sealed.
   void set_on_sealed(std::function<void(const ObjectID &)> callback) {
@@ -68,13 +85,24 @@ class ObjectStore {
     ObjectLocation location;
     bool sealed = false;
     bool delete_pending = false;
+    bool spilled = false;
+    uint64_t last_used = 0;
     ClientId creator = 0;
     // Readers and how many references each holds.
     std::unordered_map<ClientId, int> readers;
   };
   void Free(std::unordered_map<ObjectID, Entry>::iterator it);
+  // Allocates `size` bytes, spilling idle objects (never `keep`) as needed.
+  std::optional<size_t> AllocateSpilling(size_t size, const ObjectID &keep);
+  // Spills the least recently used idle object; false when there is none.
+  bool SpillOne(const ObjectID &keep);
+  Status Restore(Entry &entry, const ObjectID &id);
 
   Allocator &allocator_;
+  uint8_t *base_;
+  SpillStorageInterface *spill_;
+  uint64_t clock_ = 0;
+  size_t spilled_bytes_ = 0;
   std::unordered_map<ObjectID, Entry> objects_;
   std::unordered_map<ClientId, std::unordered_set<ObjectID>> client_objects_;
   std::function<void(const ObjectID &)> on_sealed_;

@@ -66,6 +66,7 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
     : io_(io),
       config_(std::move(config)),
       store_allocator_(config_.object_store_memory),
+      spill_storage_(config_.session_dir + "/spill"),
       object_store_(store_allocator_),
       resources_(config_.resources),
       launcher_(config_.worker_argv, config_.log_dir),
@@ -78,6 +79,7 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
       timer_(io) {}
 
 NodeManager::~NodeManager() {
+  if (store_base_ != nullptr) ::munmap(store_base_, store_allocator_.capacity());
   if (store_fd_ >= 0) ::close(store_fd_);
   stopping_ = true;
   report_cv_.notify_all();
@@ -92,6 +94,14 @@ Status NodeManager::Start() {
     return Status::IOError(std::string("cannot create the shared-memory object store: ") +
                            std::strerror(errno));
   }
+  // The raylet maps the region too, to spill and restore objects.
+  void *base = ::mmap(nullptr, store_allocator_.capacity(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                      store_fd_, 0);
+  if (base == MAP_FAILED) {
+    return Status::IOError(std::string("cannot map the object store: ") + std::strerror(errno));
+  }
+  store_base_ = static_cast<uint8_t *>(base);
+  object_store_.SetRegion(store_base_, &spill_storage_);
   std::vector<grpc::Service *> services{this};
   grpc_server_ = rpc::StartServer("0.0.0.0", &config_.node_manager_port, services);
   if (!grpc_server_ || config_.node_manager_port == 0) {
@@ -385,6 +395,7 @@ void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type,
       reply.set_capacity(stats.capacity);
       reply.set_used(stats.used);
       reply.set_num_objects(stats.num_objects);
+      reply.set_spilled_bytes(stats.spilled_bytes);
       Send(conn, rpc::PLASMA_STATS_REPLY, reply.SerializeAsString());
       return;
     }

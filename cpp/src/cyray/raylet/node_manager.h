@@ -102,7 +102,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   NodeManagerConfig config_;
   // The object store's shared memory (a memfd) and what is in it.
   int store_fd_ = -1;
+  uint8_t *store_base_ = nullptr;
   object_store::Allocator store_allocator_;
+  object_store::FileSpillStorage spill_storage_;
   object_store::ObjectStore object_store_;
   NodeResources resources_;
   ProcessLauncher launcher_;
