@@ -190,7 +190,10 @@ cdef class CoreWorker:
         return self.core_worker.SerializedAddress()
 
     def add_local_reference(self, bytes object_id, bytes owner_address):
-        self.core_worker.AddLocalReference(object_id, owner_address)
+        cdef c_string c_id = object_id, c_owner = owner_address
+        with nogil:
+            # May tell a remote owner about the borrow (a blocking RPC).
+            self.core_worker.AddLocalReference(c_id, c_owner)
 
     def put_serialized(self, bytes data, bytes metadata, list nested_refs):
         cdef CObjectValue value

@@ -169,3 +169,25 @@ def test_full_store_of_objects_in_use_fails_after_a_bounded_wait(ray_start):
         ray.put(np.ones(30 * MB, dtype=np.uint8))
     assert time.monotonic() - start < 30
     del held
+
+
+def test_a_borrower_keeps_the_object_after_the_owner_drops_it(ray_start_shared):
+    @ray.remote
+    class Keeper:
+        def keep(self, refs):
+            self.refs = refs  # borrowed: refs nested in an argument stay refs
+            return True
+
+        def read(self):
+            return [int(ray.get(r).sum()) for r in self.refs]
+
+    keeper = Keeper.remote()
+    big, small = ray.put(np.ones(2 * MB, dtype=np.uint8)), ray.put(np.ones(10, dtype=np.uint8))
+    assert ray.get(keeper.keep.remote([big, small]), timeout=30)
+    del big, small
+    gc.collect()
+    import time
+
+    time.sleep(0.5)
+    assert ray.get(keeper.read.remote(), timeout=30) == [2 * MB, 10]
+    ray.kill(keeper)

@@ -170,6 +170,14 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *GetObjectStatus(grpc::CallbackServerContext *ctx,
                                             const rpc::GetObjectStatusRequest *request,
                                             rpc::GetObjectStatusReply *reply) override;
+  grpc::ServerUnaryReactor *AddBorrower(grpc::CallbackServerContext *ctx,
+                                        const rpc::AddBorrowerRequest *request,
+                                        rpc::AddBorrowerReply *reply) override;
+  grpc::ServerUnaryReactor *WaitForRefRemoved(grpc::CallbackServerContext *ctx,
+                                              const rpc::WaitForRefRemovedRequest *request,
+                                              rpc::WaitForRefRemovedReply *reply) override;
+  // A Python ObjectRef appeared; tells a remote owner about the borrow.
+  void AddLocalReference(const std::string &object_id, const std::string &owner_address);
   grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx,
                                  const rpc::ExitRequest *request,
                                  rpc::ExitReply *reply) override;
@@ -213,6 +221,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   }
   // The actor this worker hosts, once its creation task succeeded.
   std::string actor_id_;
+
+  // WaitForRefRemoved calls from owners, answered when our borrow ends.
+  std::mutex ref_removed_mu_;
+  std::unordered_map<ObjectID, std::vector<grpc::ServerUnaryReactor *>> ref_removed_waiters_;
 
   // GetObjectStatus calls from borrowers still waiting for their objects.
   std::mutex object_requests_mu_;
@@ -440,6 +452,13 @@ void CoreWorker::Impl::Shutdown() {
     pending.reactor->Release();
   }
   {
+    std::lock_guard<std::mutex> lock(ref_removed_mu_);
+    for (auto &[id, waiters] : ref_removed_waiters_) {
+      for (auto *reactor : waiters) reactor->Finish(grpc::Status::OK);
+    }
+    ref_removed_waiters_.clear();
+  }
+  {
     std::lock_guard<std::mutex> lock(object_requests_mu_);
     for (const auto &request : object_requests_) {
       if (!request->answered.exchange(true)) {
@@ -529,6 +548,18 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
 void CoreWorker::Impl::OnObjectOutOfScope(const ObjectID &id, bool owned) {
   ObjectValuePtr value = memory_store_.GetIfExists(id);
   memory_store_.Delete(id);
+  if (!owned) {
+    std::vector<grpc::ServerUnaryReactor *> waiters;
+    {
+      std::lock_guard<std::mutex> lock(ref_removed_mu_);
+      auto it = ref_removed_waiters_.find(id);
+      if (it != ref_removed_waiters_.end()) {
+        waiters = std::move(it->second);
+        ref_removed_waiters_.erase(it);
+      }
+    }
+    for (auto *reactor : waiters) reactor->Finish(grpc::Status::OK);
+  }
   // The owner frees the shared-memory copy; borrowers only drop their marker.
   if (owned && value && value->in_plasma && plasma_) plasma_->Delete({id});
 }
@@ -921,6 +952,55 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
   return reactor;
 }
 
+grpc::ServerUnaryReactor *CoreWorker::Impl::AddBorrower(grpc::CallbackServerContext *ctx,
+                                                        const rpc::AddBorrowerRequest *request,
+                                                        rpc::AddBorrowerReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  ObjectID id = ObjectID::FromBinary(request->object_id());
+  bool found = !shut_down_ && reference_counter_.AddBorrower(id);
+  reply->set_found(found);
+  if (found) {
+    // The borrow lasts until the borrower says so, or is gone.
+    client_pool_.WaitForRefRemoved(request->borrower_address(), request->object_id(),
+                                   [this, id](const Status &) {
+                                     reference_counter_.RemoveBorrower(id);
+                                   });
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::WaitForRefRemoved(
+    grpc::CallbackServerContext *ctx, const rpc::WaitForRefRemovedRequest *request,
+    rpc::WaitForRefRemovedReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  ObjectID id = ObjectID::FromBinary(request->object_id());
+  {
+    std::lock_guard<std::mutex> lock(ref_removed_mu_);
+    if (!shut_down_ && reference_counter_.Has(id)) {
+      ref_removed_waiters_[id].push_back(reactor);
+      return reactor;
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+void CoreWorker::Impl::AddLocalReference(const std::string &object_id,
+                                         const std::string &owner_address) {
+  ObjectID id = ObjectID::FromBinary(object_id);
+  bool borrowed = !owner_address.empty() && owner_address != serialized_address_;
+  bool tell_owner = borrowed && reference_counter_.AddBorrowedObject(id, owner_address);
+  reference_counter_.AddLocalReference(id);
+  if (tell_owner && connected_ && !shut_down_) {
+    rpc::Address owner;
+    owner.ParseFromString(owner_address);
+    bool found = false;
+    // Failures need no handling here: a later get reports the lost owner.
+    (void)client_pool_.AddBorrower(owner, object_id, address_, &found);
+  }
+}
+
 grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ctx,
                                                  const rpc::ExitRequest *request,
                                                  rpc::ExitReply *reply) {
@@ -1208,11 +1288,7 @@ Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, in
 }
 void CoreWorker::AddLocalReference(const std::string &object_id,
                                    const std::string &owner_address) {
-  ObjectID id = ObjectID::FromBinary(object_id);
-  if (!owner_address.empty() && owner_address != impl_->serialized_address_) {
-    impl_->reference_counter_.AddBorrowedObject(id, owner_address);
-  }
-  impl_->reference_counter_.AddLocalReference(id);
+  impl_->AddLocalReference(object_id, owner_address);
 }
 void CoreWorker::RemoveLocalReference(const std::string &object_id) {
   impl_->reference_counter_.RemoveLocalReference(ObjectID::FromBinary(object_id));

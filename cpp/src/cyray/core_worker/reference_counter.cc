@@ -7,10 +7,36 @@ void ReferenceCounter::AddOwnedObject(const ObjectID &id) {
   refs_[id].owned = true;
 }
 
-void ReferenceCounter::AddBorrowedObject(const ObjectID &id, const std::string &owner_address) {
+bool ReferenceCounter::AddBorrowedObject(const ObjectID &id, const std::string &owner_address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto &entry = refs_[id];
-  if (!entry.owned && entry.owner_address.empty()) entry.owner_address = owner_address;
+  if (entry.owned) return false;
+  if (entry.owner_address.empty()) entry.owner_address = owner_address;
+  bool first = !entry.owner_told;
+  entry.owner_told = true;
+  return first;
+}
+
+bool ReferenceCounter::AddBorrower(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = refs_.find(id);
+  if (it == refs_.end()) return false;
+  it->second.borrowers++;
+  return true;
+}
+
+void ReferenceCounter::RemoveBorrower(const ObjectID &id) {
+  bool erased;
+  bool owned;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = refs_.find(id);
+    if (it == refs_.end()) return;
+    if (it->second.borrowers > 0) it->second.borrowers--;
+    owned = it->second.owned;
+    erased = EraseIfUnreferencedLocked(id);
+  }
+  if (erased) on_delete_(id, owned);
 }
 
 void ReferenceCounter::AddLocalReference(const ObjectID &id) {
@@ -21,7 +47,10 @@ void ReferenceCounter::AddLocalReference(const ObjectID &id) {
 bool ReferenceCounter::EraseIfUnreferencedLocked(const ObjectID &id) {
   auto it = refs_.find(id);
   if (it == refs_.end()) return false;
-  if (it->second.local_refs > 0 || it->second.submitted_task_refs > 0) return false;
+  if (it->second.local_refs > 0 || it->second.submitted_task_refs > 0 ||
+      it->second.borrowers > 0) {
+    return false;
+  }
   refs_.erase(it);
   return true;
 }

@@ -24,8 +24,12 @@ class ReferenceCounter {
   explicit ReferenceCounter(OnDelete on_delete) : on_delete_(std::move(on_delete)) {}
 
   void AddOwnedObject(const ObjectID &id);
-  // Records the owner of an object this process learned about (no-op if known).
-  void AddBorrowedObject(const ObjectID &id, const std::string &owner_address);
+  // Records the owner of an object this process learned about. Returns true
+  // the first time (until the entry goes): then the owner must be told.
+  bool AddBorrowedObject(const ObjectID &id, const std::string &owner_address);
+  // Other processes that hold references to an owned object keep it too.
+  bool AddBorrower(const ObjectID &id);
+  void RemoveBorrower(const ObjectID &id);
   void AddLocalReference(const ObjectID &id);
   void RemoveLocalReference(const ObjectID &id);
   void AddSubmittedTaskReferences(const std::vector<ObjectID> &ids);
@@ -43,6 +47,8 @@ class ReferenceCounter {
     std::string owner_address;
     int local_refs = 0;
     int submitted_task_refs = 0;
+    int borrowers = 0;
+    bool owner_told = false;
   };
   // Erases `id` when unreferenced; returns whether it did (call without mu_).
   bool EraseIfUnreferencedLocked(const ObjectID &id);

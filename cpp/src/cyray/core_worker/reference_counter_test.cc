@@ -48,6 +48,25 @@ TEST_F(ReferenceCounterTest, BorrowedObjectsRememberTheirOwner) {
   EXPECT_TRUE(counter_.IsOwned(Id(3)));
 }
 
+TEST_F(ReferenceCounterTest, BorrowersKeepOwnedObjectsAlive) {
+  counter_.AddOwnedObject(Id(4));
+  counter_.AddLocalReference(Id(4));
+  ASSERT_TRUE(counter_.AddBorrower(Id(4)));
+  counter_.RemoveLocalReference(Id(4));
+  EXPECT_TRUE(counter_.Has(Id(4)));
+  counter_.RemoveBorrower(Id(4));
+  EXPECT_FALSE(counter_.Has(Id(4)));
+  EXPECT_FALSE(counter_.AddBorrower(Id(4))) << "gone objects take no borrowers";
+}
+
+TEST_F(ReferenceCounterTest, OwnerIsToldOncePerBorrow) {
+  EXPECT_TRUE(counter_.AddBorrowedObject(Id(5), "owner"));
+  counter_.AddLocalReference(Id(5));
+  EXPECT_FALSE(counter_.AddBorrowedObject(Id(5), "owner"));
+  counter_.RemoveLocalReference(Id(5));
+  EXPECT_TRUE(counter_.AddBorrowedObject(Id(5), "owner")) << "a new borrow after the last";
+}
+
 TEST_F(ReferenceCounterTest, RemovingUnknownReferencesIsHarmless) {
   counter_.RemoveLocalReference(Id(9));
   counter_.RemoveSubmittedTaskReferences({Id(9)});

@@ -124,4 +124,35 @@ void CoreWorkerClientPool::GetObjectStatus(
       });
 }
 
+Status CoreWorkerClientPool::AddBorrower(const rpc::Address &owner, const std::string &object_id,
+                                         const rpc::Address &borrower, bool *found) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  rpc::AddBorrowerRequest request;
+  request.set_object_id(object_id);
+  *request.mutable_borrower_address() = borrower;
+  rpc::AddBorrowerReply reply;
+  Status s = rpc::FromGrpcStatus(GetStub(owner)->AddBorrower(&context, request, &reply),
+                                 "AddBorrower");
+  *found = s.ok() && reply.found();
+  return s;
+}
+
+void CoreWorkerClientPool::WaitForRefRemoved(const rpc::Address &borrower,
+                                             const std::string &object_id,
+                                             std::function<void(const Status &)> callback) {
+  using Call = rpc::AsyncCall<rpc::WaitForRefRemovedRequest, rpc::WaitForRefRemovedReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_object_id(object_id);
+  if (!tracker_.Start(&call->context)) return;
+  GetStub(borrower)->async()->WaitForRefRemoved(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [callback, status] {
+          callback(rpc::FromGrpcStatus(status, "WaitForRefRemoved"));
+        });
+        tracker_.Done(&call->context);
+      });
+}
+
 }  // namespace cyray::core

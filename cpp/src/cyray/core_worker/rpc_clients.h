@@ -58,6 +58,12 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   void GetObjectStatus(
       const rpc::Address &owner, const std::string &object_id,
       std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback);
+  // Blocking: tells `owner` that this process borrows `object_id`.
+  Status AddBorrower(const rpc::Address &owner, const std::string &object_id,
+                     const rpc::Address &borrower, bool *found);
+  // Calls back once `borrower` no longer holds the object (or is gone).
+  void WaitForRefRemoved(const rpc::Address &borrower, const std::string &object_id,
+                         std::function<void(const Status &)> callback);
 
  private:
   rpc::CoreWorkerService::Stub *GetStub(const rpc::Address &address);
