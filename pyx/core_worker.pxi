@@ -304,6 +304,11 @@ cdef class CoreWorker:
         check_status(status)
         return ActorID(actor_id)
 
+    def track_actor_handles(self, ActorID actor_id):
+        """The ObjectRef every handle of a new actor carries (see the C++ docs)."""
+        cdef CObjectRefInfo ref = self.core_worker.TrackActorHandles(actor_id._binary)
+        return ObjectRef(ref.object_id, ref.owner_address)
+
     def add_actor_handle(self, ActorID actor_id):
         self.core_worker.AddActorHandle(actor_id._binary)
 

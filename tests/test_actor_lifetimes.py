@@ -154,9 +154,6 @@ def test_actor_exits_when_handle_goes_out_of_scope(ray_start_shared):
         f"actor process {pid} still runs 10 s after its only handle was deleted")
 
 
-@pytest.mark.xfail(reason="distributed reference counting of actor handles is not built yet: "
-                   "a handle once passed to another process keeps its actor alive until the "
-                   "owner exits", strict=True)
 def test_actor_lives_while_a_task_holds_its_handle(ray_start_shared, tmp_path):
     Crasher = make_crasher_class()
     release = str(tmp_path / "release")

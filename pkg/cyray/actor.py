@@ -144,8 +144,12 @@ class ActorClass:
             lifetime == "detached",
             # The default group's limit travels with the others.
             {"_default": max_concurrency, **groups})
+        # Unnamed, non-detached actors end when their last handle goes.
+        handle_ref = None
+        if not name and lifetime != "detached":
+            handle_ref = worker.core_worker.track_actor_handles(actor_id)
         return ActorHandle(actor_id, descriptor.module_name, self.__name__, self._meta,
-                           original=not name and lifetime != "detached")
+                           handle_ref)
 
 
 def _actor_resources(options):
@@ -211,14 +215,14 @@ class ActorMethod:
 class ActorHandle:
     """A handle to an actor: call its methods with `handle.method.remote(...)`."""
 
-    def __init__(self, actor_id, module, class_name, meta, original=False):
+    def __init__(self, actor_id, module, class_name, meta, handle_ref=None):
         self._actor_id = actor_id
         self._module = module
         self._class_name = class_name
         self._meta = meta
-        # The handle `.remote()` returned, never shared with another process: when
-        # it goes away the actor ends (after the calls already made).
-        self._original = original
+        # Counted by the actor's creator like an ObjectRef (borrowed by other
+        # processes): when every handle is gone, the actor ends.
+        self._handle_ref = handle_ref
 
     def __getattr__(self, name):
         meta = self.__dict__.get("_meta", {})
@@ -240,26 +244,14 @@ class ActorHandle:
         return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
 
     def __reduce__(self):
-        self._original = False  # shared now: its lifetime is no longer this handle's
         return _rebuild_actor_handle, (self._actor_id.binary(), self._module, self._class_name,
-                                       self._meta)
-
-    def __del__(self):
-        if not self.__dict__.get("_original"):
-            return
-        try:
-            from cyray._private.worker import global_worker
-
-            if global_worker.connected:
-                self.__ray_terminate__.remote()
-        except Exception:  # interpreter shutdown or a dead cluster: nothing to end
-            pass
+                                       self._meta, self._handle_ref)
 
 
-def _rebuild_actor_handle(actor_id, module, class_name, meta):
+def _rebuild_actor_handle(actor_id, module, class_name, meta, handle_ref=None):
     from cyray._private.worker import global_worker
 
-    handle = ActorHandle(ActorID(actor_id), module, class_name, meta)
+    handle = ActorHandle(ActorID(actor_id), module, class_name, meta, handle_ref)
     if global_worker.connected:
         global_worker.core_worker.add_actor_handle(handle._actor_id)
     return handle

@@ -222,6 +222,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   // The actor this worker hosts, once its creation task succeeded.
   std::string actor_id_;
 
+  // Handle refs of actors this process created (see TrackActorHandles).
+  std::mutex actor_handles_mu_;
+  std::unordered_map<ObjectID, std::string> actor_handles_;
+
   // WaitForRefRemoved calls from owners, answered when our borrow ends.
   std::mutex ref_removed_mu_;
   std::unordered_map<ObjectID, std::vector<grpc::ServerUnaryReactor *>> ref_removed_waiters_;
@@ -546,6 +550,27 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
 }
 
 void CoreWorker::Impl::OnObjectOutOfScope(const ObjectID &id, bool owned) {
+  if (owned) {
+    std::string actor_id;
+    {
+      std::lock_guard<std::mutex> lock(actor_handles_mu_);
+      auto it = actor_handles_.find(id);
+      if (it != actor_handles_.end()) {
+        actor_id = it->second;
+        actor_handles_.erase(it);
+      }
+    }
+    if (!actor_id.empty()) {
+      // Every handle is gone: the actor ends after the calls already made.
+      TaskOptions terminate;
+      terminate.function.function_name = "__ray_terminate__";
+      terminate.name = "__ray_terminate__";
+      terminate.num_returns = 0;
+      std::vector<ObjectRefInfo> no_returns;
+      (void)SubmitActorTask(actor_id, terminate, {}, &no_returns);
+      return;
+    }
+  }
   ObjectValuePtr value = memory_store_.GetIfExists(id);
   memory_store_.Delete(id);
   if (!owned) {
@@ -1251,6 +1276,17 @@ Status CoreWorker::CreateActor(const TaskOptions &options,
   return impl_->CreateActor(options, actor_options, args, actor_id);
 }
 void CoreWorker::AddActorHandle(const std::string &actor_id) { impl_->AddActorHandle(actor_id); }
+ObjectRefInfo CoreWorker::TrackActorHandles(const std::string &actor_id) {
+  // Index 0 of the creation task: an object ID nothing else uses.
+  ObjectID id =
+      ObjectID::FromIndex(TaskID::ForActorCreationTask(ActorID::FromBinary(actor_id)), 0);
+  {
+    std::lock_guard<std::mutex> lock(impl_->actor_handles_mu_);
+    impl_->actor_handles_[id] = actor_id;
+  }
+  impl_->reference_counter_.AddOwnedObject(id);
+  return {id.Binary(), impl_->serialized_address_};
+}
 void CoreWorker::CompleteDeferred(uint64_t execution_token, TaskExecutionResult result) {
   impl_->CompleteDeferred(execution_token, std::move(result));
 }

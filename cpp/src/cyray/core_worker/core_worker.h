@@ -91,6 +91,11 @@ class CoreWorker {
   // names the class.
   Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
                      const std::vector<TaskArgInput> &args, std::string *actor_id);
+  // Makes the handles of an actor this process created count like an object
+  // reference: the returned ref lives in every handle (borrowed by other
+  // processes that get one); when the last goes, the actor is told to end
+  // once the calls already made are done.
+  ObjectRefInfo TrackActorHandles(const std::string &actor_id);
   // Starts following an actor whose handle this process got from elsewhere.
   void AddActorHandle(const std::string &actor_id);
   // Calls a method (`options.function.function_name`) of an actor.
