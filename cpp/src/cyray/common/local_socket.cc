@@ -101,4 +101,54 @@ Status ReadFrame(int fd, uint32_t *type, std::string *payload) {
   return ReadAll(fd, &(*payload)[0], length);
 }
 
+Status WriteFrameWithFd(int sock, uint32_t type, const std::string &payload, int fd_to_send) {
+  std::string frame(kFrameHeaderSize, '\0');
+  EncodeFrameHeader(type, static_cast<uint32_t>(payload.size()),
+                    reinterpret_cast<uint8_t *>(&frame[0]));
+  frame += payload;
+  iovec iov{frame.data(), frame.size()};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd_to_send, sizeof(int));
+  ssize_t sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  if (sent != static_cast<ssize_t>(frame.size())) {
+    return Status::IOError(std::string("sending a descriptor: ") + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+Status ReadFrameWithFd(int sock, uint32_t *type, std::string *payload, int *received_fd) {
+  uint8_t header[kFrameHeaderSize];
+  iovec iov{header, kFrameHeaderSize};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+  if (n != static_cast<ssize_t>(kFrameHeaderSize)) {
+    return Status::IOError("reading a frame with a descriptor failed");
+  }
+  *received_fd = -1;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  uint32_t length = 0;
+  CYRAY_RETURN_NOT_OK(DecodeFrameHeader(header, type, &length));
+  payload->resize(length);
+  if (length > 0) CYRAY_RETURN_NOT_OK(ReadAll(sock, &(*payload)[0], length));
+  return *received_fd >= 0 ? Status::OK() : Status::IOError("the frame carried no descriptor");
+}
+
 }  // namespace cyray

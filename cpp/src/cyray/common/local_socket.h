@@ -27,4 +27,10 @@ Status WriteFrame(int fd, uint32_t type, const std::string &payload);
 // Blocks until a whole frame arrives; Disconnected on EOF.
 Status ReadFrame(int fd, uint32_t *type, std::string *payload);
 
+// A frame with a file descriptor attached (SCM_RIGHTS), written in one
+// sendmsg: meant for a small reply on an otherwise idle socket.
+Status WriteFrameWithFd(int sock, uint32_t type, const std::string &payload, int fd_to_send);
+// Reads such a frame; *received_fd is the descriptor (close it when done).
+Status ReadFrameWithFd(int sock, uint32_t *type, std::string *payload, int *received_fd);
+
 }  // namespace cyray

@@ -41,6 +41,25 @@ TEST(LocalSocketTest, FramesCrossASocketPairAndEofIsDisconnected) {
   ::close(fds[1]);
 }
 
+TEST(LocalSocketTest, DescriptorsTravelWithAFrame) {
+  int fds[2], pipe_fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  ASSERT_TRUE(WriteFrameWithFd(fds[0], 11, "cap", pipe_fds[1]).ok());
+  uint32_t type;
+  std::string payload;
+  int received = -1;
+  ASSERT_TRUE(ReadFrameWithFd(fds[1], &type, &payload, &received).ok());
+  EXPECT_EQ(type, 11u);
+  EXPECT_EQ(payload, "cap");
+  // The received descriptor is the pipe's write end: bytes written reach the pipe.
+  ASSERT_EQ(::write(received, "x", 1), 1);
+  char c = 0;
+  ASSERT_EQ(::read(pipe_fds[0], &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+  for (int fd : {fds[0], fds[1], pipe_fds[0], pipe_fds[1], received}) ::close(fd);
+}
+
 TEST(LocalSocketTest, ConnectToMissingSocketFails) {
   auto fd = ConnectUnixSocket("/nonexistent/cyray.sock");
   EXPECT_FALSE(fd.ok());

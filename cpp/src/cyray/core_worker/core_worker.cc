@@ -340,38 +340,29 @@ Status CoreWorker::Impl::Connect() {
     CYRAY_RETURN_NOT_OK(gcs_->AddJob(job.SerializeAsString()));
   }
 
+  // Both submitters run on the io thread and report results the same way.
+  auto schedule_after = [this](int64_t delay_ms, std::function<void()> callback) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
+    timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
+      if (!ec) callback();
+    });
+  };
+  auto on_complete = [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
+    OnTaskComplete(spec, reply);
+  };
+  auto on_fail = [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
+    OnTaskFail(spec, error_type, message);
+  };
   lease_client_ = std::make_unique<RayletLeaseClient>(
       io_, call_tracker_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
   submitter_ = std::make_unique<NormalTaskSubmitter>(
       *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
       static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
-      [this](int64_t delay_ms, std::function<void()> callback) {
-        auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
-        timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
-          if (!ec) callback();
-        });
-      },
-      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
-        OnTaskComplete(spec, reply);
-      },
-      [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
-        OnTaskFail(spec, error_type, message);
-      });
+      schedule_after, on_complete, on_fail);
   gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, call_tracker_, options_.gcs_address);
   actor_submitter_ = std::make_unique<ActorTaskSubmitter>(
       client_pool_, *gcs_actor_client_,
-      [this](int64_t delay_ms, std::function<void()> callback) {
-        auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
-        timer->async_wait([timer, callback = std::move(callback)](const boost::system::error_code &ec) {
-          if (!ec) callback();
-        });
-      },
-      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
-        OnTaskComplete(spec, reply);
-      },
-      [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
-        OnTaskFail(spec, error_type, message);
-      });
+      schedule_after, on_complete, on_fail);
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io_.get_executor());
   io_thread_ = std::thread([this] { io_.run(); });

@@ -16,42 +16,6 @@
 
 namespace cyray::core {
 
-namespace {
-
-// Reads one frame whose first bytes carry a file descriptor (SCM_RIGHTS).
-Status ReadFrameWithFd(int sock, uint32_t *type, std::string *payload, int *fd) {
-  uint8_t header[kFrameHeaderSize];
-  iovec iov{header, kFrameHeaderSize};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
-  if (n != static_cast<ssize_t>(kFrameHeaderSize)) {
-    return Status::IOError("reading the object store handshake failed");
-  }
-  *fd = -1;
-  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-    }
-  }
-  uint32_t length = 0;
-  CYRAY_RETURN_NOT_OK(DecodeFrameHeader(header, type, &length));
-  payload->resize(length);
-  size_t got = 0;
-  while (got < length) {
-    ssize_t r = ::read(sock, &(*payload)[got], length - got);
-    if (r <= 0) return Status::IOError("reading the object store handshake failed");
-    got += static_cast<size_t>(r);
-  }
-  return *fd >= 0 ? Status::OK() : Status::IOError("the raylet sent no object store fd");
-}
-
-}  // namespace
-
 PlasmaBuffer::~PlasmaBuffer() { client_->Release(id_); }
 
 StatusOr<std::shared_ptr<PlasmaClient>> PlasmaClient::Connect(const std::string &socket_path) {
