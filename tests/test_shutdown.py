@@ -136,3 +136,53 @@ def test_driver_killed_with_sigkill(tmp_path):
     finally:
         run.stop()
         kill_processes(procs)
+
+
+CTRL_C_DRIVER = """
+import json
+import time
+
+import psutil
+
+import cyray as ray
+
+ray.init(num_cpus=1)
+
+
+@ray.remote
+def forever():
+    time.sleep(600)
+
+
+ref = forever.remote()
+pids = [[p.pid, p.create_time()] for p in psutil.Process().children(recursive=True)]
+print("PIDS", json.dumps(pids), flush=True)
+try:
+    ray.get(ref)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+ray.shutdown()
+print("SHUT_DOWN", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_get_and_shutdown_still_cleans_up(tmp_path):
+    import time
+
+    run = DriverRun(tmp_path, CTRL_C_DRIVER)
+    procs = []
+    try:
+        procs = processes_from_records(json.loads(run.read_tagged_line("PIDS", timeout=60)))
+        time.sleep(0.5)
+        run.popen.send_signal(signal.SIGINT)
+        run.wait(timeout=30)
+        assert "INTERRUPTED" in run.stdout, run.stderr
+        assert "SHUT_DOWN" in run.stdout, run.stderr
+        assert not wait_until_gone(procs, 15), "processes outlived shutdown after Ctrl-C"
+    finally:
+        run.stop()
+        for proc in procs:
+            try:
+                proc.kill()
+            except Exception:
+                pass
