@@ -65,8 +65,11 @@ class LocalNode:
     """The processes of one node started by this driver (head node with GCS)."""
 
     def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
-                 object_store_memory=None):
+                 object_store_memory=None, die_with_parent=True, gcs_port=0):
         self.resources = resources
+        # Started by a driver: end with it. Started by `cyray start`: outlive it.
+        self.die_with_parent = die_with_parent
+        self.gcs_port = gcs_port
         self.object_store_memory = object_store_memory or default_object_store_memory()
         self.node_ip_address = node_ip_address
         self.head = head
@@ -95,12 +98,12 @@ class LocalNode:
             err.close()
 
     def start(self):
-        parent = str(os.getpid())
+        parent = ["--parent-pid", str(os.getpid())] if self.die_with_parent else []
         gcs_port_file = os.path.join(self.session_dir, "gcs_port")
         if self.head:
             self.gcs_process = self._spawn(
-                [sys.executable, "-m", "cyray.gcs.server", "--port", "0",
-                 "--port-file", gcs_port_file, "--parent-pid", parent], "gcs_server")
+                [sys.executable, "-m", "cyray.gcs.server", "--port", str(self.gcs_port),
+                 "--port-file", gcs_port_file, *parent], "gcs_server")
         resources = ",".join(f"{k}={v}" for k, v in self.resources.items())
         ready_file = os.path.join(self.session_dir, "raylet_ready")
         try:
@@ -113,7 +116,7 @@ class LocalNode:
                  f"--python-executable={sys.executable}", f"--session-dir={self.session_dir}",
                  f"--node-ip-address={self.node_ip_address}", f"--node-id={self.node_id.hex()}",
                  f"--resources={resources}", f"--ready-file={ready_file}",
-                 f"--parent-pid={parent}",
+                 *(["--parent-pid=" + parent[1]] if parent else []),
                  f"--object-store-memory={self.object_store_memory}"]
                 + (["--head"] if self.head else []), "raylet")
             _wait_for_file(ready_file, self.raylet_process, "raylet")

@@ -1,0 +1,117 @@
+"""The `cyray` command: start, stop and inspect clusters that outlive one driver.
+
+    cyray start --head [--num-cpus N] [--num-gpus N] [--resources '{"x": 1}'] [--port P]
+    cyray start --address HOST:PORT     # another raylet joining that cluster
+    cyray status [--address HOST:PORT]
+    cyray stop
+"""
+
+import argparse
+import glob
+import json
+import os
+import signal
+import sys
+
+PIDS_FILE = "cli_pids.json"
+
+
+def _start(args):
+    from cyray._private.node import LocalNode, resolve_address
+    from cyray._private.worker import _node_resources
+
+    if not args.head and not args.address:
+        sys.exit("cyray start: pass --head to start a new cluster, or --address HOST:PORT "
+                 "to join one")
+    resources = json.loads(args.resources) if args.resources else None
+    node = LocalNode(_node_resources(args.num_cpus, args.num_gpus, resources, None),
+                     head=args.head,
+                     gcs_address=None if args.head else resolve_address(args.address),
+                     object_store_memory=args.object_store_memory, die_with_parent=False,
+                     gcs_port=args.port)
+    node.start()
+    pids = [p.pid for p in (node.gcs_process, node.raylet_process) if p is not None]
+    with open(os.path.join(node.session_dir, PIDS_FILE), "w") as f:
+        json.dump(pids, f)
+    print(f"cyray started: node {node.node_id.hex()[:12]} in {node.session_dir}")
+    print(f"  GCS address: {node.gcs_address}")
+    print(f"  connect a driver with cyray.init(address='{node.gcs_address}') "
+          "or cyray.init(address='auto'); end it with `cyray stop`")
+
+
+
+def _stop(args):
+    import psutil
+
+    from cyray._private.node import SESSION_ROOT
+
+    stopped = 0
+    for pids_file in glob.glob(os.path.join(SESSION_ROOT, "*", PIDS_FILE)):
+        with open(pids_file) as f:
+            pids = json.load(f)
+        procs = []
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                if any(k in " ".join(proc.cmdline()) for k in ("raylet", "cyray.gcs.server")):
+                    procs.append(proc)
+            except psutil.Error:
+                pass
+        for proc in procs:  # the raylet first: it ends its workers
+            proc.send_signal(signal.SIGTERM)
+        gone, alive = psutil.wait_procs(procs, timeout=args.grace)
+        for proc in alive:
+            proc.kill()
+        stopped += len(procs)
+        os.remove(pids_file)
+    print(f"cyray stop: ended {stopped} process(es)")
+
+
+def _status(args):
+    from cyray._private.node import resolve_address
+    from cyray._raylet import GcsClient
+    from cyray.protobuf import gcs_service_pb2
+
+    address = resolve_address(args.address or "auto")
+    client = GcsClient(address)
+    try:
+        client.wait_until_ready(3000)
+        raw_nodes = client.get_all_node_info()
+    except Exception as e:
+        sys.exit(f"cyray status: no cluster answers at {address}: {e}")
+    print(f"cluster at {address}")
+    for raw in raw_nodes:
+        info = gcs_service_pb2.GcsNodeInfo()
+        info.ParseFromString(raw)
+        state = "ALIVE" if info.state == info.ALIVE else f"DEAD ({info.death_reason})"
+        total = dict(info.resources_total)
+        free = dict(info.resources_available)
+        print(f"  node {info.node_id.hex()[:12]} {info.node_manager_address} {state}"
+              f"{' head' if info.is_head_node else ''}")
+        for name in sorted(total):
+            print(f"    {name}: {free.get(name, 0):g} of {total[name]:g} free")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cyray", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start", help="start a node (and with --head, a cluster)")
+    start.add_argument("--head", action="store_true")
+    start.add_argument("--address", help="GCS address HOST:PORT of the cluster to join")
+    start.add_argument("--port", type=int, default=0, help="GCS port (head; 0 picks one)")
+    start.add_argument("--num-cpus", type=float)
+    start.add_argument("--num-gpus", type=float)
+    start.add_argument("--resources", help='custom resources as JSON, e.g. \'{"ssd": 1}\'')
+    start.add_argument("--object-store-memory", type=int)
+    stop = sub.add_parser("stop", help="end every node started by `cyray start`")
+    stop.add_argument("--grace", type=float, default=5.0,
+                      help="seconds to wait after SIGTERM before SIGKILL")
+    status = sub.add_parser("status", help="show the cluster's nodes and resources")
+    status.add_argument("--address")
+    args = parser.parse_args(argv)
+    {"start": _start, "stop": _stop, "status": _status}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The `cyray` command: start a cluster that outlives the command, use it, stop it."""
+
+import subprocess
+import sys
+
+from conftest import DriverRun
+
+import cyray as ray
+
+
+def cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "cyray.scripts.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_start_status_connect_stop(tmp_path):
+    if ray.is_initialized():
+        ray.shutdown()
+    started = cli("start", "--head", "--num-cpus", "1")
+    try:
+        assert started.returncode == 0, started.stderr
+        address = started.stdout.split("GCS address:")[1].split()[0]
+        status = cli("status", "--address", address)
+        assert status.returncode == 0, status.stderr
+        assert "ALIVE" in status.stdout and "CPU: " in status.stdout
+        run = DriverRun(tmp_path, f"""
+            import cyray as ray
+            ray.init(address="{address}")
+            print("SUM", sum(ray.get([ray.remote(lambda x: x + 1).remote(i) for i in range(10)])))
+            ray.shutdown()
+        """)
+        try:
+            run.wait(60)
+        finally:
+            run.stop()
+        assert "SUM 55" in run.stdout, run.stderr
+        # The cluster outlived that driver.
+        assert cli("status", "--address", address).returncode == 0
+    finally:
+        stopped = cli("stop")
+    assert stopped.returncode == 0 and "ended 2 process" in stopped.stdout, stopped.stdout
+    assert cli("status", "--address", address, timeout=60).returncode != 0
