@@ -77,6 +77,7 @@ class LocalNode:
         self.node_id = cyray.NodeID.from_random()
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         os.makedirs(SESSION_ROOT, exist_ok=True)
+        prune_old_sessions()
         self.session_dir = tempfile.mkdtemp(prefix=f"session_{stamp}_{os.getpid()}_",
                                             dir=SESSION_ROOT)
         self.logs_dir = os.path.join(self.session_dir, "logs")
@@ -148,6 +149,30 @@ class LocalNode:
 
     def remove_session_dir(self):
         shutil.rmtree(self.session_dir, ignore_errors=True)
+
+
+KEEP_OLD_SESSIONS = 10
+
+
+def prune_old_sessions(keep=KEEP_OLD_SESSIONS):
+    """Removes the session dirs of clusters that are gone (their logs kept for the
+    `keep` most recent), so killed drivers do not fill the disk."""
+    import glob
+
+    import psutil
+
+    dead = []
+    for path in glob.glob(os.path.join(SESSION_ROOT, "session_*")):
+        parts = os.path.basename(path).split("_")
+        try:
+            pid = int(parts[3])
+        except (IndexError, ValueError):
+            continue
+        alive = psutil.pid_exists(pid) or os.path.exists(os.path.join(path, "cli_pids.json"))
+        if not alive:
+            dead.append((os.path.getmtime(path), path))
+    for _, path in sorted(dead)[:-keep] if len(dead) > keep else []:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def resolve_address(address):

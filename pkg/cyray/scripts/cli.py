@@ -10,6 +10,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import signal
 import sys
 
@@ -63,7 +64,7 @@ def _stop(args):
         for proc in alive:
             proc.kill()
         stopped += len(procs)
-        os.remove(pids_file)
+        shutil.rmtree(os.path.dirname(pids_file), ignore_errors=True)
     print(f"cyray stop: ended {stopped} process(es)")
 
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -165,6 +166,11 @@ void NodeManager::Stop(const std::string &reason) {
   report_cv_.notify_all();
   CYRAY_LOG(INFO) << "raylet stopping: " << reason;
   worker_pool_.KillAll();
+  // Spilled objects die with the node.
+  std::error_code ignored;
+  if (!config_.session_dir.empty()) {
+    std::filesystem::remove_all(config_.session_dir + "/spill", ignored);
+  }
   (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
   ::unlink(config_.socket_path.c_str());
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() +
