@@ -1,5 +1,6 @@
 #include "cyray/core_worker/memory_store.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace cyray::core {
@@ -14,8 +15,17 @@ void MemoryStore::Put(const ObjectID &id, ObjectValuePtr value) {
       waiters = std::move(it->second);
       async_waiters_.erase(it);
     }
+    for (GetWaiter *waiter : get_waiters_) {
+      auto missing = waiter->missing.find(id);
+      if (missing == waiter->missing.end()) continue;
+      for (size_t index : missing->second) {
+        (*waiter->out)[index] = value;
+        if (waiter->still_needed > 0) waiter->still_needed--;
+      }
+      waiter->missing.erase(missing);
+      if (waiter->still_needed == 0) waiter->cv.notify_one();
+    }
   }
-  cv_.notify_all();
   for (auto &waiter : waiters) waiter(value);
 }
 
@@ -36,33 +46,47 @@ Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required,
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   out->assign(ids.size(), nullptr);
+  GetWaiter waiter;
+  waiter.out = out;
   std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    size_t found = 0;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (!(*out)[i]) {
-        auto it = objects_.find(ids[i]);
-        if (it != objects_.end()) (*out)[i] = it->second;
-      }
-      found += (*out)[i] ? 1 : 0;
+  size_t found = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = objects_.find(ids[i]);
+    if (it != objects_.end()) {
+      (*out)[i] = it->second;
+      found++;
+    } else {
+      waiter.missing[ids[i]].push_back(i);
     }
-    if (found >= num_required) return Status::OK();
+  }
+  if (found >= num_required) return Status::OK();
+  waiter.still_needed = num_required - found;
+  get_waiters_.push_back(&waiter);
+  Status status = Status::OK();
+  while (waiter.still_needed > 0) {
     auto now = Clock::now();
     if (timeout_ms >= 0 && now >= deadline) {
-      return Status::TimedOut("Get timed out: " + std::to_string(found) + " of " +
-                              std::to_string(num_required) + " objects ready after " +
-                              std::to_string(timeout_ms) + " ms");
+      size_t ready = num_required - waiter.still_needed;
+      status = Status::TimedOut("Get timed out: " + std::to_string(ready) + " of " +
+                                std::to_string(num_required) + " objects ready after " +
+                                std::to_string(timeout_ms) + " ms");
+      break;
     }
     auto wake = now + std::chrono::milliseconds(check_interval_ms);
     if (timeout_ms >= 0 && deadline < wake) wake = deadline;
-    cv_.wait_until(lock, wake);
-    if (check_signals) {
+    waiter.cv.wait_until(lock, wake);
+    if (waiter.still_needed > 0 && check_signals) {
       lock.unlock();
       Status s = check_signals();
       lock.lock();
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        status = s;
+        break;
+      }
     }
   }
+  get_waiters_.erase(std::find(get_waiters_.begin(), get_waiters_.end(), &waiter));
+  return status;
 }
 
 void MemoryStore::GetAsync(const ObjectID &id, std::function<void(ObjectValuePtr)> callback) {

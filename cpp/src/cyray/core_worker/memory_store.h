@@ -9,6 +9,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+#include <vector>
 
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"
@@ -37,9 +38,19 @@ class MemoryStore {
   size_t Size() const;
 
  private:
+  // One blocked Get: which of its objects are missing (id -> positions in its
+  // output) and how many more it needs. Put fills it in, so a Get never
+  // rescans its whole list.
+  struct GetWaiter {
+    std::unordered_map<ObjectID, std::vector<size_t>> missing;
+    size_t still_needed = 0;
+    std::vector<ObjectValuePtr> *out = nullptr;
+    std::condition_variable cv;
+  };
+
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::unordered_map<ObjectID, ObjectValuePtr> objects_;
+  std::vector<GetWaiter *> get_waiters_;
   std::unordered_map<ObjectID, std::vector<std::function<void(ObjectValuePtr)>>> async_waiters_;
 };
 
