@@ -38,11 +38,16 @@ class FakeActorStates : public ActorStateSourceInterface {
 class FakeWorkers : public WorkerClientInterface {
  public:
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-                PushCallback callback) override {
+                PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name(),
                       request->task_spec().actor_task_spec().sequence_number(),
                       request->task_spec().attempt_number()});
-    callbacks.push_back(std::move(callback));
+    // As the real client: the reply-thread callback first, then the other.
+    callbacks.push_back([callback = std::move(callback), on_reply_thread = std::move(
+                             on_reply_thread)](const Status &s, const rpc::PushTaskReply &r) {
+      if (on_reply_thread) on_reply_thread(s, r);
+      callback(s, r);
+    });
   }
   void Reply(size_t i, bool ok = true) {
     auto cb = std::move(callbacks[i]);

@@ -89,16 +89,18 @@ rpc::CoreWorkerService::Stub *CoreWorkerClientPool::GetStub(const rpc::Address &
   return stub.get();
 }
 
-void CoreWorkerClientPool::PushTask(
-    const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-    std::function<void(const Status &, const rpc::PushTaskReply &)> callback) {
+void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
+                                    std::unique_ptr<rpc::PushTaskRequest> request,
+                                    PushCallback callback, PushCallback on_reply_thread) {
   using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;
   auto call = std::make_shared<Call>();
   call->request = std::move(*request);
   if (!tracker_.Start(&call->context)) return;
   GetStub(worker)->async()->PushTask(
       &call->context, &call->request, &call->reply,
-      [this, call, callback = std::move(callback)](grpc::Status status) {
+      [this, call, callback = std::move(callback),
+       on_reply_thread = std::move(on_reply_thread)](grpc::Status status) {
+        if (on_reply_thread) on_reply_thread(rpc::FromGrpcStatus(status, "PushTask"), call->reply);
         asio::post(io_, [call, callback, status] {
           callback(rpc::FromGrpcStatus(status, "PushTask"), call->reply);
         });

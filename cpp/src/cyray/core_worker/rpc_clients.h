@@ -54,7 +54,7 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   CoreWorkerClientPool(boost::asio::io_context &io, rpc::CallTracker &tracker)
       : io_(io), tracker_(tracker) {}
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-                std::function<void(const Status &, const rpc::PushTaskReply &)> callback) override;
+                PushCallback callback, PushCallback on_reply_thread = nullptr) override;
   void GetObjectStatus(
       const rpc::Address &owner, const std::string &object_id,
       std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback);

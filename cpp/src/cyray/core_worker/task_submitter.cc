@@ -147,11 +147,25 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   *request->mutable_resource_mapping() = worker->resource_mapping;
   *request->mutable_task_spec() = spec;
   worker->in_flight++;
+  auto shared_spec = std::make_shared<rpc::TaskSpec>(std::move(spec));
+  auto completed = std::make_shared<bool>(false);
+  // A final reply completes the task right where it arrives, so the caller's
+  // get wakes without waiting for the submitter's thread.
+  auto on_reply_thread = [this, shared_spec, completed](const Status &status,
+                                                        const rpc::PushTaskReply &reply) {
+    bool retry = reply.is_application_error() && reply.is_retryable_error() &&
+                 HasRetriesLeft(*shared_spec);
+    if (status.ok() && !retry) {
+      on_complete_(*shared_spec, reply);
+      *completed = true;
+    }
+  };
   workers_.PushTask(
       worker->address, std::move(request),
-      [this, worker, spec = std::move(spec)](const Status &status,
-                                             const rpc::PushTaskReply &reply) mutable {
+      [this, worker, shared_spec, completed](const Status &status,
+                                             const rpc::PushTaskReply &reply) {
         worker->in_flight--;
+        rpc::TaskSpec &spec = *shared_spec;
         if (!status.ok()) {
           // The worker died (or became unreachable) while running the task.
           ReleaseWorker(worker, true, "push failed: " + status.ToString());
@@ -162,11 +176,10 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
           RequestLeasesIfNeeded(key);
           return;
         }
-        if (reply.is_application_error() && reply.is_retryable_error() && HasRetriesLeft(spec)) {
+        if (!*completed) {
+          // A retryable application error with retries left.
           spec.set_attempt_number(spec.attempt_number() + 1);
           keys_[worker->key].queue.push_back(std::move(spec));
-        } else {
-          on_complete_(spec, reply);
         }
         if (reply.worker_exiting()) {
           std::string key = worker->key;
@@ -175,7 +188,8 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
         } else {
           OnWorkerIdle(worker);
         }
-      });
+      },
+      on_reply_thread);
 }
 
 bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {

@@ -38,14 +38,18 @@ class LeaseClientInterface {
 class WorkerClientInterface {
  public:
   virtual ~WorkerClientInterface() = default;
+  using PushCallback = std::function<void(const Status &, const rpc::PushTaskReply &)>;
+  // `callback` runs on the submitter's thread; `on_reply_thread`, when given,
+  // runs first on the thread that received the reply (it must be thread-safe).
   virtual void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-                        std::function<void(const Status &, const rpc::PushTaskReply &)> callback) = 0;
+                        PushCallback callback, PushCallback on_reply_thread = nullptr) = 0;
 };
 
 class NormalTaskSubmitter {
  public:
   // `on_complete` gets the final reply of a task; `on_fail` an error to store
   // in all of its returns (rpc::ErrorType and message).
+  // May run on any thread (it is called as soon as a final reply arrives).
   using OnComplete = std::function<void(const rpc::TaskSpec &, const rpc::PushTaskReply &)>;
   using OnFail = std::function<void(const rpc::TaskSpec &, int error_type, const std::string &)>;
   // Runs a callback on the submitter's thread after a delay in ms.

@@ -45,9 +45,14 @@ class FakeLeaseClient : public LeaseClientInterface {
 class FakeWorkers : public WorkerClientInterface {
  public:
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-                PushCallback callback) override {
+                PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name()});
-    callbacks.push_back(std::move(callback));
+    // As the real client: the reply-thread callback first, then the other.
+    callbacks.push_back([callback = std::move(callback), on_reply_thread = std::move(
+                             on_reply_thread)](const Status &s, const rpc::PushTaskReply &r) {
+      if (on_reply_thread) on_reply_thread(s, r);
+      callback(s, r);
+    });
   }
   void Reply(rpc::PushTaskReply reply = {}) {
     auto cb = std::move(callbacks.front());
