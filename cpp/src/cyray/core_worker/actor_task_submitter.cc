@@ -76,31 +76,37 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
   queue.alive = true;
   if (new_incarnation) {
     // Calls sent to the previous incarnation go first, if they may be retried.
-    std::deque<rpc::TaskSpec> resend;
-    for (auto &[seq, spec] : queue.in_flight) {
-      if (HasRetriesLeft(queue, spec)) {
-        spec.set_attempt_number(spec.attempt_number() + 1);
-        resend.push_back(std::move(spec));
+    std::deque<InFlightCall> resend;
+    for (auto &[seq, call] : queue.in_flight) {
+      if (call.done->load()) continue;  // its reply made it before the actor died
+      if (HasRetriesLeft(queue, call.spec)) {
+        call.spec.set_attempt_number(call.spec.attempt_number() + 1);
+        resend.push_back(std::move(call));
       } else {
-        on_fail_(spec, rpc::ACTOR_DIED,
-                 "The actor died while running this call, and the call has no retries left "
-                 "(max_task_retries).");
+        Fail(call.spec, call.done,
+             "The actor died while running this call, and the call has no retries left "
+             "(max_task_retries).");
       }
     }
     queue.in_flight.clear();
     for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
-      queue.pending.push_front(PendingCall{0, true, std::move(*it)});
+      queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
     }
     queue.next_seq = 0;
   }
   SendPending(actor_id);
 }
 
+void ActorTaskSubmitter::Fail(const rpc::TaskSpec &spec, const DoneFlag &done,
+                              const std::string &message) {
+  if (!done->exchange(true)) on_fail_(spec, rpc::ACTOR_DIED, message);
+}
+
 void ActorTaskSubmitter::FailAll(ActorQueue &queue) {
   std::string cause = queue.death_cause.empty() ? "The actor died." : queue.death_cause;
-  for (auto &[seq, spec] : queue.in_flight) on_fail_(spec, rpc::ACTOR_DIED, cause);
+  for (auto &[seq, call] : queue.in_flight) Fail(call.spec, call.done, cause);
   queue.in_flight.clear();
-  for (auto &call : queue.pending) on_fail_(call.spec, rpc::ACTOR_DIED, cause);
+  for (auto &call : queue.pending) Fail(call.spec, call.done, cause);
   queue.pending.clear();
 }
 
@@ -113,7 +119,8 @@ uint64_t ActorTaskSubmitter::Enqueue(rpc::TaskSpec spec) {
              queue.death_cause.empty() ? "The actor is dead." : queue.death_cause);
     return ticket;
   }
-  queue.pending.push_back(PendingCall{ticket, false, std::move(spec)});
+  queue.pending.push_back(
+      PendingCall{ticket, false, std::move(spec), std::make_shared<std::atomic<bool>>(false)});
   if (!queue.alive) Poll(actor_id);
   return ticket;
 }
@@ -135,14 +142,22 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
   ActorQueue &queue = actors_[actor_id];
   while (queue.alive && !queue.pending.empty() && queue.pending.front().ready) {
     rpc::TaskSpec spec = std::move(queue.pending.front().spec);
+    DoneFlag done = queue.pending.front().done;
     queue.pending.pop_front();
     uint64_t seq = queue.next_seq++;
     spec.mutable_actor_task_spec()->set_sequence_number(seq);
     auto request = std::make_unique<rpc::PushTaskRequest>();
     request->set_intended_worker_id(queue.address.worker_id());
     *request->mutable_task_spec() = spec;
-    queue.in_flight.emplace(seq, std::move(spec));
+    auto shared_spec = std::make_shared<rpc::TaskSpec>(spec);
+    queue.in_flight.emplace(seq, InFlightCall{std::move(spec), done});
     std::string incarnation = queue.address.worker_id();
+    // A successful reply completes the call where it arrives (once, whichever
+    // attempt answers first); the submitter's thread then updates its queues.
+    auto on_reply_thread = [this, shared_spec, done](const Status &status,
+                                                     const rpc::PushTaskReply &reply) {
+      if (status.ok() && !done->exchange(true)) on_complete_(*shared_spec, reply);
+    };
     workers_.PushTask(
         queue.address, std::move(request),
         [this, actor_id, seq, incarnation](const Status &status, const rpc::PushTaskReply &reply) {
@@ -158,10 +173,9 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
             Poll(actor_id);
             return;
           }
-          rpc::TaskSpec spec = std::move(it->second);
           queue.in_flight.erase(it);
-          on_complete_(spec, reply);
-        });
+        },
+        on_reply_thread);
   }
 }
 

@@ -7,7 +7,9 @@
 // its death cause. Not thread-safe: used on the core worker's io thread only.
 #pragma once
 
+#include <atomic>
 #include <deque>
+#include <memory>
 #include <functional>
 #include <map>
 #include <string>
@@ -49,10 +51,18 @@ class ActorTaskSubmitter {
   bool IsDead(const std::string &actor_id) const;
 
  private:
+  // Set once a call's result (or failure) is delivered; shared by every
+  // attempt of the call and read on the reply thread, so it completes once.
+  using DoneFlag = std::shared_ptr<std::atomic<bool>>;
   struct PendingCall {
     uint64_t ticket;
     bool ready;
     rpc::TaskSpec spec;
+    DoneFlag done;
+  };
+  struct InFlightCall {
+    rpc::TaskSpec spec;
+    DoneFlag done;
   };
   struct ActorQueue {
     int64_t version = -1;
@@ -64,13 +74,15 @@ class ActorTaskSubmitter {
     bool polling = false;
     uint64_t next_seq = 0;
     std::deque<PendingCall> pending;                // not sent to this incarnation
-    std::map<uint64_t, rpc::TaskSpec> in_flight;    // by sequence number
+    std::map<uint64_t, InFlightCall> in_flight;     // by sequence number
   };
 
   void Poll(const std::string &actor_id);
   void OnActorState(const std::string &actor_id, const rpc::ActorTableData &table);
   void SendPending(const std::string &actor_id);
   void FailAll(ActorQueue &queue);
+  // Fails a call unless it was already delivered.
+  void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, const std::string &message);
   bool HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const;
 
   WorkerClientInterface &workers_;
