@@ -9,7 +9,7 @@ venv=${CYRAY_VENV:-$root/.venv}
 apt_packages=(
   cmake g++ ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-dev libabsl-dev libgtest-dev libgmock-dev redis-server procps
+  libboost-dev libabsl-dev libgtest-dev libgmock-dev redis-server procps clang-format
 )
 
 sudo_cmd=()

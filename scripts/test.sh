@@ -24,6 +24,9 @@ rm -f "$ctest_log"
 
 ruff check pkg tests scripts setup.py
 result[ruff]=$?
+# C++ formatting is mechanical: clang-format -i on the files it names fixes it.
+find cpp/src \( -name '*.h' -o -name '*.cc' \) -print0 | xargs -0 clang-format --dry-run --Werror
+result[format]=$?
 
 pytest_log=$(mktemp)
 python -m pytest tests "$@" 2>&1 | tee "$pytest_log"
@@ -37,9 +40,10 @@ echo "==================== summary ===================="
 echo "build : $((t1 - t0)) s"
 echo "ctest : ${ctest_summary:-no result} (exit ${result[ctest]})"
 echo "ruff  : exit ${result[ruff]}"
+echo "format: exit ${result[format]} (clang-format)"
 echo "pytest: ${pytest_summary} (exit ${result[pytest]})"
 echo "total : $((t2 - t0)) s"
-for suite in ctest ruff pytest; do
+for suite in ctest ruff format pytest; do
   [ "${result[$suite]}" -eq 0 ] || { echo "test.sh: $suite FAILED"; exit 1; }
 done
 echo "test.sh: all suites passed"

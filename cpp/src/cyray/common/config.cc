@@ -43,7 +43,7 @@ std::string ToText(const T &v) {
 }  // namespace
 
 CyrayConfig::CyrayConfig(EnvLookup lookup) {
-#define CYRAY_CONFIG(type, name, default_value, doc)          \
+#define CYRAY_CONFIG(type, name, default_value, doc) \
   if (const char *v = lookup("CYRAY_" #name)) Parse(v, &name##_);
 #include "cyray/common/config_def.h"
 #undef CYRAY_CONFIG

@@ -26,8 +26,6 @@ CYRAY_CONFIG(int64_t, rpc_connect_timeout_ms, 10000,
              "How long a client waits for a gRPC channel to become ready.")
 CYRAY_CONFIG(int64_t, get_check_signal_interval_ms, 100,
              "Blocking waits wake this often to let Python handle Ctrl-C.")
-CYRAY_CONFIG(int64_t, task_retry_delay_ms, 0,
-             "Delay before a failed task is resubmitted.")
 CYRAY_CONFIG(int64_t, max_lease_requests_in_flight, 10,
              "Outstanding worker lease requests per scheduling class of one owner.")
 CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 4,

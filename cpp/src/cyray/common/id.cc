@@ -96,8 +96,7 @@ ActorID ActorID::NilFromJob(const JobID &job_id) {
 ActorID ActorID::Of(const JobID &job_id, const TaskID &parent_task_id,
                     uint64_t parent_task_counter) {
   ActorID id;
-  PutHash(HashParent(parent_task_id, parent_task_counter, 'A'), id.MutableData(),
-          kUniqueBytes);
+  PutHash(HashParent(parent_task_id, parent_task_counter, 'A'), id.MutableData(), kUniqueBytes);
   std::memcpy(id.MutableData() + kUniqueBytes, job_id.Data(), JobID::kSize);
   return id;
 }
@@ -117,8 +116,7 @@ TaskID TaskID::ForDriverTask(const JobID &job_id) {
 TaskID TaskID::ForNormalTask(const JobID &job_id, const TaskID &parent_task_id,
                              uint64_t parent_task_counter) {
   TaskID id;
-  PutHash(HashParent(parent_task_id, parent_task_counter, 'T'), id.MutableData(),
-          kUniqueBytes);
+  PutHash(HashParent(parent_task_id, parent_task_counter, 'T'), id.MutableData(), kUniqueBytes);
   ActorID actor = ActorID::NilFromJob(job_id);
   std::memcpy(id.MutableData() + kUniqueBytes, actor.Data(), ActorID::kSize);
   return id;
@@ -135,8 +133,7 @@ TaskID TaskID::ForActorTask(const JobID &job_id, const TaskID &parent_task_id,
                             uint64_t parent_task_counter, const ActorID &actor_id) {
   (void)job_id;
   TaskID id;
-  PutHash(HashParent(parent_task_id, parent_task_counter, 'a'), id.MutableData(),
-          kUniqueBytes);
+  PutHash(HashParent(parent_task_id, parent_task_counter, 'a'), id.MutableData(), kUniqueBytes);
   std::memcpy(id.MutableData() + kUniqueBytes, actor_id.Data(), ActorID::kSize);
   return id;
 }

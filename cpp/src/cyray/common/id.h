@@ -147,7 +147,7 @@ struct IDHasher {
 }  // namespace cyray
 
 namespace std {
-#define CYRAY_DEFINE_ID_HASH(T)                                          \
+#define CYRAY_DEFINE_ID_HASH(T)                                         \
   template <>                                                           \
   struct hash<::cyray::T> {                                             \
     size_t operator()(const ::cyray::T &id) const { return id.Hash(); } \

@@ -54,8 +54,7 @@ void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderS
   PutU32(length, out + 4);
 }
 
-Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type,
-                         uint32_t *length) {
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length) {
   *type = GetU32(in);
   *length = GetU32(in + 4);
   if (*length > kMaxFrameSize) {

@@ -18,11 +18,16 @@ std::string g_component = "cyray";
 
 const char *LevelLetter(LogLevel level) {
   switch (level) {
-    case LogLevel::DEBUG: return "D";
-    case LogLevel::INFO: return "I";
-    case LogLevel::WARNING: return "W";
-    case LogLevel::ERROR: return "E";
-    case LogLevel::FATAL: return "F";
+    case LogLevel::DEBUG:
+      return "D";
+    case LogLevel::INFO:
+      return "I";
+    case LogLevel::WARNING:
+      return "W";
+    case LogLevel::ERROR:
+      return "E";
+    case LogLevel::FATAL:
+      return "F";
   }
   return "?";
 }
@@ -72,8 +77,8 @@ LogMessage::LogMessage(LogLevel level, const char *file, int line) : level_(leve
   }
   char micro_buf[8];
   std::snprintf(micro_buf, sizeof(micro_buf), "%06ld", static_cast<long>(micros));
-  stream_ << "[" << LevelLetter(level) << stamp << "." << micro_buf << " " << component
-          << " " << getpid() << " " << BaseName(file) << ":" << line << "] ";
+  stream_ << "[" << LevelLetter(level) << stamp << "." << micro_buf << " " << component << " "
+          << getpid() << " " << BaseName(file) << ":" << line << "] ";
 }
 
 LogMessage::~LogMessage() {

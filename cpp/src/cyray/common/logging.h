@@ -36,20 +36,20 @@ struct LogVoidify {
 
 }  // namespace cyray
 
-#define CYRAY_LOG(level)                                                  \
-  !::cyray::IsLevelEnabled(::cyray::LogLevel::level)                      \
-      ? (void)0                                                           \
-      : ::cyray::LogVoidify() &                                           \
+#define CYRAY_LOG(level)                             \
+  !::cyray::IsLevelEnabled(::cyray::LogLevel::level) \
+      ? (void)0                                      \
+      : ::cyray::LogVoidify() &                      \
             ::cyray::LogMessage(::cyray::LogLevel::level, __FILE__, __LINE__).stream()
 
-#define CYRAY_CHECK(cond)                                                         \
-  (cond) ? (void)0                                                                \
-         : ::cyray::LogVoidify() &                                                \
+#define CYRAY_CHECK(cond)                                                                 \
+  (cond) ? (void)0                                                                        \
+         : ::cyray::LogVoidify() &                                                        \
                ::cyray::LogMessage(::cyray::LogLevel::FATAL, __FILE__, __LINE__).stream() \
                    << "Check failed: " #cond " "
 
-#define CYRAY_CHECK_OK(expr)                                                    \
-  do {                                                                          \
-    ::cyray::Status _st = (expr);                                               \
-    CYRAY_CHECK(_st.ok()) << #expr << ": " << _st.ToString();                   \
+#define CYRAY_CHECK_OK(expr)                                  \
+  do {                                                        \
+    ::cyray::Status _st = (expr);                             \
+    CYRAY_CHECK(_st.ok()) << #expr << ": " << _st.ToString(); \
   } while (0)

@@ -13,14 +13,14 @@ namespace cyray {
 
 enum class StatusCode : int {
   kOK = 0,
-  kInvalid = 1,           // bad argument from the caller
-  kKeyError = 2,          // a key or name that does not exist
-  kNotFound = 3,          // an object or entity that does not exist (any more)
-  kIOError = 4,           // a socket, file or RPC failed
-  kTimedOut = 5,          // a deadline passed
-  kInterrupted = 6,       // a signal (Ctrl-C) interrupted a wait
-  kDisconnected = 7,      // the peer (raylet, GCS, worker) went away
-  kObjectStoreFull = 8,   // no room in the object store
+  kInvalid = 1,          // bad argument from the caller
+  kKeyError = 2,         // a key or name that does not exist
+  kNotFound = 3,         // an object or entity that does not exist (any more)
+  kIOError = 4,          // a socket, file or RPC failed
+  kTimedOut = 5,         // a deadline passed
+  kInterrupted = 6,      // a signal (Ctrl-C) interrupted a wait
+  kDisconnected = 7,     // the peer (raylet, GCS, worker) went away
+  kObjectStoreFull = 8,  // no room in the object store
   kNotImplemented = 9,
   kUnknown = 10,
 };
@@ -28,8 +28,7 @@ enum class StatusCode : int {
 class Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status OK() { return Status(); }
   static Status Invalid(std::string msg) { return {StatusCode::kInvalid, std::move(msg)}; }
@@ -37,9 +36,7 @@ class Status {
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
   static Status IOError(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
   static Status TimedOut(std::string msg) { return {StatusCode::kTimedOut, std::move(msg)}; }
-  static Status Interrupted(std::string msg) {
-    return {StatusCode::kInterrupted, std::move(msg)};
-  }
+  static Status Interrupted(std::string msg) { return {StatusCode::kInterrupted, std::move(msg)}; }
   static Status Disconnected(std::string msg) {
     return {StatusCode::kDisconnected, std::move(msg)};
   }
@@ -74,7 +71,7 @@ std::ostream &operator<<(std::ostream &os, const Status &status);
 template <typename T>
 class StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  StatusOr(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return status_.ok(); }
@@ -91,8 +88,8 @@ class StatusOr {
 
 }  // namespace cyray
 
-#define CYRAY_RETURN_NOT_OK(expr)      \
-  do {                                 \
-    ::cyray::Status _s = (expr);       \
-    if (!_s.ok()) return _s;           \
+#define CYRAY_RETURN_NOT_OK(expr) \
+  do {                            \
+    ::cyray::Status _s = (expr);  \
+    if (!_s.ok()) return _s;      \
   } while (0)

@@ -48,8 +48,7 @@ void ActorTaskSubmitter::Poll(const std::string &actor_id) {
       });
 }
 
-bool ActorTaskSubmitter::HasRetriesLeft(const ActorQueue &queue,
-                                        const rpc::TaskSpec &spec) const {
+bool ActorTaskSubmitter::HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const {
   return queue.max_task_retries < 0 ||
          static_cast<int64_t>(spec.attempt_number()) < queue.max_task_retries;
 }

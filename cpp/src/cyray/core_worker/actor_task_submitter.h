@@ -9,9 +9,9 @@
 
 #include <atomic>
 #include <deque>
-#include <memory>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -73,8 +73,8 @@ class ActorTaskSubmitter {
     rpc::Address address;
     bool polling = false;
     uint64_t next_seq = 0;
-    std::deque<PendingCall> pending;                // not sent to this incarnation
-    std::map<uint64_t, InFlightCall> in_flight;     // by sequence number
+    std::deque<PendingCall> pending;             // not sent to this incarnation
+    std::map<uint64_t, InFlightCall> in_flight;  // by sequence number
   };
 
   void Poll(const std::string &actor_id);

@@ -43,11 +43,12 @@ class FakeWorkers : public WorkerClientInterface {
                       request->task_spec().actor_task_spec().sequence_number(),
                       request->task_spec().attempt_number()});
     // As the real client: the reply-thread callback first, then the other.
-    callbacks.push_back([callback = std::move(callback), on_reply_thread = std::move(
-                             on_reply_thread)](const Status &s, const rpc::PushTaskReply &r) {
-      if (on_reply_thread) on_reply_thread(s, r);
-      callback(s, r);
-    });
+    callbacks.push_back(
+        [callback = std::move(callback), on_reply_thread = std::move(on_reply_thread)](
+            const Status &s, const rpc::PushTaskReply &r) {
+          if (on_reply_thread) on_reply_thread(s, r);
+          callback(s, r);
+        });
   }
   void Reply(size_t i, bool ok = true) {
     auto cb = std::move(callbacks[i]);
@@ -84,14 +85,13 @@ class ActorTaskSubmitterTest : public ::testing::Test {
   FakeWorkers workers_;
   std::vector<std::string> completed_;
   std::vector<std::pair<std::string, std::string>> failed_;  // (name, message)
-  ActorTaskSubmitter submitter_{
-      workers_, states_, [](int64_t, std::function<void()>) {},
-      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
-        completed_.push_back(spec.name());
-      },
-      [this](const rpc::TaskSpec &spec, int, const std::string &message) {
-        failed_.push_back({spec.name(), message});
-      }};
+  ActorTaskSubmitter submitter_{workers_, states_, [](int64_t, std::function<void()>) {},
+                                [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
+                                  completed_.push_back(spec.name());
+                                },
+                                [this](const rpc::TaskSpec &spec, int, const std::string &message) {
+                                  failed_.push_back({spec.name(), message});
+                                }};
 };
 
 TEST_F(ActorTaskSubmitterTest, CallsWaitForTheActorThenGoInOrder) {

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <boost/asio.hpp>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -136,7 +136,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   explicit Impl(const CoreWorkerOptions &options)
       : options_(options),
         worker_id_(WorkerID::FromRandom()),
-        reference_counter_([this](const ObjectID &id, bool owned) { OnObjectOutOfScope(id, owned); }),
+        reference_counter_(
+            [this](const ObjectID &id, bool owned) { OnObjectOutOfScope(id, owned); }),
         client_pool_(io_, call_tracker_) {}
 
   ~Impl() override { Shutdown(); }
@@ -178,8 +179,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                                               rpc::WaitForRefRemovedReply *reply) override;
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
   void AddLocalReference(const std::string &object_id, const std::string &owner_address);
-  grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx,
-                                 const rpc::ExitRequest *request,
+  grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx, const rpc::ExitRequest *request,
                                  rpc::ExitReply *reply) override;
 
   CoreWorkerOptions options_;
@@ -360,9 +360,8 @@ Status CoreWorker::Impl::Connect() {
       static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
       schedule_after, on_complete, on_fail);
   gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, call_tracker_, options_.gcs_address);
-  actor_submitter_ = std::make_unique<ActorTaskSubmitter>(
-      client_pool_, *gcs_actor_client_,
-      schedule_after, on_complete, on_fail);
+  actor_submitter_ = std::make_unique<ActorTaskSubmitter>(client_pool_, *gcs_actor_client_,
+                                                          schedule_after, on_complete, on_fail);
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io_.get_executor());
   io_thread_ = std::thread([this] { io_.run(); });
@@ -602,8 +601,8 @@ void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_a
   }
   rpc::Address owner;
   owner.ParseFromString(owner_address);
-  CYRAY_LOG(DEBUG) << "fetching " << id.Hex() << " from its owner at " << owner.ip_address()
-                   << ":" << owner.port();
+  CYRAY_LOG(DEBUG) << "fetching " << id.Hex() << " from its owner at " << owner.ip_address() << ":"
+                   << owner.port();
   client_pool_.GetObjectStatus(
       owner, id.Binary(),
       [this, id, owner](const Status &status, const rpc::GetObjectStatusReply &reply) {
@@ -611,9 +610,9 @@ void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_a
         if (status.ok() && reply.status() == rpc::GetObjectStatusReply::CREATED) {
           value = ValueFromReturn(reply.object());
         } else if (status.ok()) {
-          value = MakeErrorObject(rpc::OBJECT_LOST,
-                                  "Object " + id.Hex() + " was freed by its owner before it "
-                                  "could be fetched.");
+          value = MakeErrorObject(rpc::OBJECT_LOST, "Object " + id.Hex() +
+                                                        " was freed by its owner before it "
+                                                        "could be fetched.");
         } else {
           value = MakeErrorObject(rpc::OWNER_DIED,
                                   "The owner of object " + id.Hex() + " (worker at " +
@@ -655,9 +654,9 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
   }
   // A worker waiting in get lends its CPU back to the raylet meanwhile.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
-  Status s = memory_store_.Get(object_ids, object_ids.size(), timeout_ms,
-                               [this] { return CheckSignals(); },
-                               CyrayConfig::Instance().get_check_signal_interval_ms(), out);
+  Status s = memory_store_.Get(
+      object_ids, object_ids.size(), timeout_ms, [this] { return CheckSignals(); },
+      CyrayConfig::Instance().get_check_signal_interval_ms(), out);
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (s.ok()) {
     for (size_t i = 0; i < out->size(); ++i) (*out)[i] = Materialize(object_ids[i], (*out)[i]);
@@ -671,9 +670,9 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
   for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
   StartFetchesFor(object_ids);
   std::vector<ObjectValuePtr> values;
-  Status s = memory_store_.Get(object_ids, static_cast<size_t>(num_objects), timeout_ms,
-                               [this] { return CheckSignals(); },
-                               CyrayConfig::Instance().get_check_signal_interval_ms(), &values);
+  Status s = memory_store_.Get(
+      object_ids, static_cast<size_t>(num_objects), timeout_ms, [this] { return CheckSignals(); },
+      CyrayConfig::Instance().get_check_signal_interval_ms(), &values);
   if (!s.ok() && !s.IsTimedOut()) return s;
   ready->clear();
   for (const auto &v : values) ready->push_back(v != nullptr);
@@ -741,9 +740,8 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
   asio::post(io_, [this, spec] {
-    ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
-      submitter_->SubmitTask(std::move(resolved));
-    });
+    ResolveDependencies(
+        spec, [this](rpc::TaskSpec resolved) { submitter_->SubmitTask(std::move(resolved)); });
   });
   return Status::OK();
 }
@@ -874,8 +872,7 @@ void CoreWorker::Impl::ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
   }
 }
 
-void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec,
-                                      const rpc::PushTaskReply &reply) {
+void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   for (const auto &ret : reply.return_objects()) {
     ObjectID id = ObjectID::FromBinary(ret.object_id());
     if (reference_counter_.Has(id)) memory_store_.Put(id, ValueFromReturn(ret));
@@ -977,10 +974,9 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::AddBorrower(grpc::CallbackServerCont
   reply->set_found(found);
   if (found) {
     // The borrow lasts until the borrower says so, or is gone.
-    client_pool_.WaitForRefRemoved(request->borrower_address(), request->object_id(),
-                                   [this, id](const Status &) {
-                                     reference_counter_.RemoveBorrower(id);
-                                   });
+    client_pool_.WaitForRefRemoved(
+        request->borrower_address(), request->object_id(),
+        [this, id](const Status &) { reference_counter_.RemoveBorrower(id); });
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -1053,9 +1049,8 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
     {
       std::unique_lock<std::mutex> lock(exec_mu_);
       idle_executors_++;
-      bool woke = exec_cv_.wait_for(lock, std::chrono::milliseconds(interval), [this] {
-        return exit_requested_ || !exec_queue_.empty();
-      });
+      bool woke = exec_cv_.wait_for(lock, std::chrono::milliseconds(interval),
+                                    [this] { return exit_requested_ || !exec_queue_.empty(); });
       idle_executors_--;
       if (!woke) {
         lock.unlock();
@@ -1096,10 +1091,9 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   exec.task_id = spec.task_id();
   exec.parent_task_id = spec.parent_task_id();
   exec.name = spec.name();
-  exec.function = {spec.function_descriptor().module_name(),
-                   spec.function_descriptor().function_name(),
-                   spec.function_descriptor().class_name(),
-                   spec.function_descriptor().function_id()};
+  exec.function = {
+      spec.function_descriptor().module_name(), spec.function_descriptor().function_name(),
+      spec.function_descriptor().class_name(), spec.function_descriptor().function_id()};
   exec.num_returns = spec.num_returns();
   exec.max_calls = spec.max_calls();
   exec.retry_exceptions = spec.retry_exceptions();
@@ -1186,8 +1180,8 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   if (!status.ok()) {
     CYRAY_LOG(ERROR) << "task " << spec.name() << " could not run: " << status;
-    result.returns.assign(spec.num_returns(), *MakeErrorObject(rpc::SYSTEM_ERROR,
-                                                               status.ToString()));
+    result.returns.assign(spec.num_returns(),
+                          *MakeErrorObject(rpc::SYSTEM_ERROR, status.ToString()));
     result.is_application_error = false;
   }
   for (size_t i = 0; i < result.returns.size(); ++i) {
@@ -1200,8 +1194,8 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
       // Large: written once into the node's shared memory; the owner frees it.
       stored = plasma_->Put(id, value.data, value.metadata);
       if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
-        value = *MakeErrorObject(rpc::SYSTEM_ERROR, "could not store the return value: " +
-                                                        stored.ToString());
+        value = *MakeErrorObject(rpc::SYSTEM_ERROR,
+                                 "could not store the return value: " + stored.ToString());
       }
     }
     if (stored.ok()) {
@@ -1241,8 +1235,7 @@ void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult resu
 
 // ---- CoreWorker: forwards to Impl -------------------------------------------
 
-CoreWorker::CoreWorker(const CoreWorkerOptions &options)
-    : impl_(std::make_unique<Impl>(options)) {}
+CoreWorker::CoreWorker(const CoreWorkerOptions &options) : impl_(std::make_unique<Impl>(options)) {}
 CoreWorker::~CoreWorker() = default;
 Status CoreWorker::Connect() { return impl_->Connect(); }
 void CoreWorker::Shutdown() { impl_->Shutdown(); }
@@ -1269,8 +1262,7 @@ Status CoreWorker::CreateActor(const TaskOptions &options,
 void CoreWorker::AddActorHandle(const std::string &actor_id) { impl_->AddActorHandle(actor_id); }
 ObjectRefInfo CoreWorker::TrackActorHandles(const std::string &actor_id) {
   // Index 0 of the creation task: an object ID nothing else uses.
-  ObjectID id =
-      ObjectID::FromIndex(TaskID::ForActorCreationTask(ActorID::FromBinary(actor_id)), 0);
+  ObjectID id = ObjectID::FromIndex(TaskID::ForActorCreationTask(ActorID::FromBinary(actor_id)), 0);
   {
     std::lock_guard<std::mutex> lock(impl_->actor_handles_mu_);
     impl_->actor_handles_[id] = actor_id;
@@ -1313,8 +1305,7 @@ Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, in
                         std::vector<bool> *ready) {
   return impl_->Wait(ids, num_objects, timeout_ms, ready);
 }
-void CoreWorker::AddLocalReference(const std::string &object_id,
-                                   const std::string &owner_address) {
+void CoreWorker::AddLocalReference(const std::string &object_id, const std::string &owner_address) {
   impl_->AddLocalReference(object_id, owner_address);
 }
 void CoreWorker::RemoveLocalReference(const std::string &object_id) {

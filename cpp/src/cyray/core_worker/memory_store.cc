@@ -40,9 +40,9 @@ bool MemoryStore::Contains(const ObjectID &id) const {
   return objects_.count(id) > 0;
 }
 
-Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required,
-                        int64_t timeout_ms, const CheckSignals &check_signals,
-                        int64_t check_interval_ms, std::vector<ObjectValuePtr> *out) {
+Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,
+                        const CheckSignals &check_signals, int64_t check_interval_ms,
+                        std::vector<ObjectValuePtr> *out) {
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   out->assign(ids.size(), nullptr);

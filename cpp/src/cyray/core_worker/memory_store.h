@@ -9,7 +9,6 @@
 #include <mutex>
 #include <unordered_map>
 #include <vector>
-#include <vector>
 
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"

@@ -59,11 +59,9 @@ TEST(MemoryStoreTest, SignalCheckInterruptsAWait) {
   MemoryStore store;
   int calls = 0;
   std::vector<ObjectValuePtr> out;
-  Status s = store.Get({Id(1)}, 1, -1,
-                       [&] {
-                         return ++calls == 3 ? Status::Interrupted("ctrl-c") : Status::OK();
-                       },
-                       5, &out);
+  Status s = store.Get(
+      {Id(1)}, 1, -1, [&] { return ++calls == 3 ? Status::Interrupted("ctrl-c") : Status::OK(); },
+      5, &out);
   EXPECT_TRUE(s.IsInterrupted());
   EXPECT_EQ(calls, 3);
 }

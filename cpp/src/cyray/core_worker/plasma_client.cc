@@ -111,8 +111,8 @@ StatusOr<std::shared_ptr<PlasmaBuffer>> PlasmaClient::Get(const ObjectID &id) {
   std::string raw;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    CYRAY_RETURN_NOT_OK(Request(rpc::PLASMA_GET_REQUEST, request.SerializeAsString(),
-                                rpc::PLASMA_GET_REPLY, &raw));
+    CYRAY_RETURN_NOT_OK(
+        Request(rpc::PLASMA_GET_REQUEST, request.SerializeAsString(), rpc::PLASMA_GET_REPLY, &raw));
   }
   rpc::PlasmaGetReply reply;
   if (!reply.ParseFromString(raw)) return Status::IOError("bad get reply");
@@ -135,8 +135,7 @@ void PlasmaClient::Delete(const std::vector<ObjectID> &ids) {
   (void)Request(rpc::PLASMA_DELETE, request.SerializeAsString(), 0, nullptr);
 }
 
-Status PlasmaClient::Put(const ObjectID &id, const std::string &data,
-                         const std::string &metadata) {
+Status PlasmaClient::Put(const ObjectID &id, const std::string &data, const std::string &metadata) {
   uint8_t *address = nullptr;
   CYRAY_RETURN_NOT_OK(Create(id, data.size(), metadata.size(), &address));
   std::memcpy(address, data.data(), data.size());
@@ -145,7 +144,7 @@ Status PlasmaClient::Put(const ObjectID &id, const std::string &data,
 }
 
 Status PlasmaClient::Stats(uint64_t *capacity, uint64_t *used, uint64_t *num_objects,
-                          uint64_t *spilled_bytes) {
+                           uint64_t *spilled_bytes) {
   std::string raw;
   {
     std::lock_guard<std::mutex> lock(mu_);

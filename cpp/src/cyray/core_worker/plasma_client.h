@@ -22,7 +22,10 @@ class PlasmaBuffer {
  public:
   PlasmaBuffer(std::shared_ptr<PlasmaClient> client, const ObjectID &id, const uint8_t *data,
                size_t data_size, size_t metadata_size)
-      : client_(std::move(client)), id_(id), data_(data), data_size_(data_size),
+      : client_(std::move(client)),
+        id_(id),
+        data_(data),
+        data_size_(data_size),
         metadata_size_(metadata_size) {}
   ~PlasmaBuffer();
   const uint8_t *data() const { return data_; }
@@ -61,8 +64,7 @@ class PlasmaClient : public std::enable_shared_from_this<PlasmaClient> {
 
  private:
   PlasmaClient() = default;
-  Status Request(uint32_t type, const std::string &body, uint32_t reply_type,
-                 std::string *reply);
+  Status Request(uint32_t type, const std::string &body, uint32_t reply_type, std::string *reply);
 
   std::mutex mu_;
   int fd_ = -1;

@@ -47,8 +47,7 @@ void ReferenceCounter::AddLocalReference(const ObjectID &id) {
 bool ReferenceCounter::EraseIfUnreferencedLocked(const ObjectID &id) {
   auto it = refs_.find(id);
   if (it == refs_.end()) return false;
-  if (it->second.local_refs > 0 || it->second.submitted_task_refs > 0 ||
-      it->second.borrowers > 0) {
+  if (it->second.local_refs > 0 || it->second.submitted_task_refs > 0 || it->second.borrowers > 0) {
     return false;
   }
   refs_.erase(it);

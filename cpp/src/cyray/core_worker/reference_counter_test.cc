@@ -5,9 +5,7 @@
 namespace cyray::core {
 
 namespace {
-ObjectID Id(uint32_t i) {
-  return ObjectID::FromIndex(TaskID::ForDriverTask(JobID::FromInt(1)), i);
-}
+ObjectID Id(uint32_t i) { return ObjectID::FromIndex(TaskID::ForDriverTask(JobID::FromInt(1)), i); }
 }  // namespace
 
 class ReferenceCounterTest : public ::testing::Test {

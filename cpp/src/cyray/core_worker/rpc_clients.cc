@@ -10,7 +10,9 @@ namespace asio = boost::asio;
 
 RayletLeaseClient::RayletLeaseClient(asio::io_context &io, rpc::CallTracker &tracker,
                                      const std::string &raylet_address)
-    : io_(io), tracker_(tracker), stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
+    : io_(io),
+      tracker_(tracker),
+      stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
 
 void RayletLeaseClient::RequestWorkerLease(
     const rpc::TaskSpec &resource_spec, int64_t backlog,
@@ -44,7 +46,9 @@ void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconne
 
 GcsActorClient::GcsActorClient(asio::io_context &io, rpc::CallTracker &tracker,
                                const std::string &gcs_address)
-    : io_(io), tracker_(tracker), stub_(rpc::ActorInfoGcsService::NewStub(rpc::MakeChannel(gcs_address))) {}
+    : io_(io),
+      tracker_(tracker),
+      stub_(rpc::ActorInfoGcsService::NewStub(rpc::MakeChannel(gcs_address))) {}
 
 void GcsActorClient::WaitActorStateChange(
     const std::string &actor_id, int64_t known_version,
@@ -134,8 +138,8 @@ Status CoreWorkerClientPool::AddBorrower(const rpc::Address &owner, const std::s
   request.set_object_id(object_id);
   *request.mutable_borrower_address() = borrower;
   rpc::AddBorrowerReply reply;
-  Status s = rpc::FromGrpcStatus(GetStub(owner)->AddBorrower(&context, request, &reply),
-                                 "AddBorrower");
+  Status s =
+      rpc::FromGrpcStatus(GetStub(owner)->AddBorrower(&context, request, &reply), "AddBorrower");
   *found = s.ok() && reply.found();
   return s;
 }

@@ -52,7 +52,8 @@ void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
 
 void NormalTaskSubmitter::RequestLeasesIfNeeded(const std::string &key) {
   KeyState &state = keys_[key];
-  int wanted = static_cast<int>(std::min<size_t>(state.queue.size(), max_lease_requests_in_flight_));
+  int wanted =
+      static_cast<int>(std::min<size_t>(state.queue.size(), max_lease_requests_in_flight_));
   while (state.pending_lease_requests < wanted) {
     state.pending_lease_requests++;
     // The raylet needs the resources and the caller, not the arguments.
@@ -153,8 +154,8 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   // get wakes without waiting for the submitter's thread.
   auto on_reply_thread = [this, shared_spec, completed](const Status &status,
                                                         const rpc::PushTaskReply &reply) {
-    bool retry = reply.is_application_error() && reply.is_retryable_error() &&
-                 HasRetriesLeft(*shared_spec);
+    bool retry =
+        reply.is_application_error() && reply.is_retryable_error() && HasRetriesLeft(*shared_spec);
     if (status.ok() && !retry) {
       on_complete_(*shared_spec, reply);
       *completed = true;
@@ -170,8 +171,8 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
           // The worker died (or became unreachable) while running the task.
           ReleaseWorker(worker, true, "push failed: " + status.ToString());
           std::string key = worker->key;
-          std::string message = "The worker running task " + spec.name() +
-                                " died unexpectedly (" + status.message() + ").";
+          std::string message = "The worker running task " + spec.name() + " died unexpectedly (" +
+                                status.message() + ").";
           RetryOrFail(std::move(spec), rpc::WORKER_DIED, message);
           RequestLeasesIfNeeded(key);
           return;
@@ -193,15 +194,14 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
 }
 
 bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {
-  return spec.max_retries() < 0 ||
-         static_cast<int64_t>(spec.attempt_number()) < spec.max_retries();
+  return spec.max_retries() < 0 || static_cast<int64_t>(spec.attempt_number()) < spec.max_retries();
 }
 
 void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
                                       const std::string &message) {
   if (HasRetriesLeft(spec)) {
-    CYRAY_LOG(INFO) << "retrying task " << spec.name() << " (attempt "
-                    << spec.attempt_number() + 1 << "): " << message;
+    CYRAY_LOG(INFO) << "retrying task " << spec.name() << " (attempt " << spec.attempt_number() + 1
+                    << "): " << message;
     spec.set_attempt_number(spec.attempt_number() + 1);
     SubmitTask(std::move(spec));
     return;

@@ -2,11 +2,11 @@
 // queue per scheduling key (resource shape + function); the submitter asks the
 // raylet for leases while tasks wait, pushes tasks to each leased worker (up
 // to a few in flight when more tasks wait than leases are coming, so the
-// worker never idles on a round trip; one at a time otherwise), reuses the lease for the next queued task of the same key and
-// returns it when the queue has stayed empty for a short linger (so a loop of
-// submit-then-get does not pay a lease round trip per task). A worker that dies fails its task, which
-// is retried while retries remain; a task that raised is retried only when it
-// asked for it. Not thread-safe: used on the core worker's io thread only.
+// worker never idles on a round trip; one at a time otherwise), reuses the lease for the next
+// queued task of the same key and returns it when the queue has stayed empty for a short linger (so
+// a loop of submit-then-get does not pay a lease round trip per task). A worker that dies fails its
+// task, which is retried while retries remain; a task that raised is retried only when it asked for
+// it. Not thread-safe: used on the core worker's io thread only.
 #pragma once
 
 #include <deque>
@@ -57,8 +57,8 @@ class NormalTaskSubmitter {
 
   NormalTaskSubmitter(LeaseClientInterface &leases, WorkerClientInterface &workers,
                       int max_lease_requests_in_flight, int max_tasks_in_flight_per_worker,
-                      int64_t lease_idle_linger_ms,
-                      ScheduleAfter schedule_after, OnComplete on_complete, OnFail on_fail);
+                      int64_t lease_idle_linger_ms, ScheduleAfter schedule_after,
+                      OnComplete on_complete, OnFail on_fail);
 
   // Queues a task whose arguments are all resolved (inline).
   void SubmitTask(rpc::TaskSpec spec);

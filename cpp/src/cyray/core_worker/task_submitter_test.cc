@@ -48,11 +48,12 @@ class FakeWorkers : public WorkerClientInterface {
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name()});
     // As the real client: the reply-thread callback first, then the other.
-    callbacks.push_back([callback = std::move(callback), on_reply_thread = std::move(
-                             on_reply_thread)](const Status &s, const rpc::PushTaskReply &r) {
-      if (on_reply_thread) on_reply_thread(s, r);
-      callback(s, r);
-    });
+    callbacks.push_back(
+        [callback = std::move(callback), on_reply_thread = std::move(on_reply_thread)](
+            const Status &s, const rpc::PushTaskReply &r) {
+          if (on_reply_thread) on_reply_thread(s, r);
+          callback(s, r);
+        });
   }
   void Reply(rpc::PushTaskReply reply = {}) {
     auto cb = std::move(callbacks.front());
@@ -95,8 +96,11 @@ class TaskSubmitterTest : public ::testing::Test {
     for (auto &t : timers) t();
   }
   NormalTaskSubmitter submitter_{
-      leases_, workers_, /*max_lease_requests_in_flight=*/2,
-      /*max_tasks_in_flight_per_worker=*/3, /*lease_idle_linger_ms=*/10,
+      leases_,
+      workers_,
+      /*max_lease_requests_in_flight=*/2,
+      /*max_tasks_in_flight_per_worker=*/3,
+      /*lease_idle_linger_ms=*/10,
       [this](int64_t, std::function<void()> cb) { timers_.push_back(std::move(cb)); },
       [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
         completed_.push_back(spec.name());

@@ -7,18 +7,18 @@ Status ObjectStore::Create(const ObjectID &id, size_t data_size, size_t metadata
   if (objects_.count(id)) return Status::Invalid("object " + id.Hex() + " already exists");
   size_t total = data_size + metadata_size;
   if (total > allocator_.capacity()) {
-    return Status::ObjectStoreFull(
-        "object " + id.Hex() + " needs " + std::to_string(total) +
-        " bytes, more than the whole object store (" + std::to_string(allocator_.capacity()) +
-        " bytes); start cyray with a larger object_store_memory");
+    return Status::ObjectStoreFull("object " + id.Hex() + " needs " + std::to_string(total) +
+                                   " bytes, more than the whole object store (" +
+                                   std::to_string(allocator_.capacity()) +
+                                   " bytes); start cyray with a larger object_store_memory");
   }
   auto offset = AllocateSpilling(total, id);
   if (!offset) {
     return Status::ObjectStoreFull(
-        "no room for object " + id.Hex() + " of " + std::to_string(total) + " bytes: " +
-        std::to_string(allocator_.used()) + " of " + std::to_string(allocator_.capacity()) +
-        " bytes in use, largest free range " + std::to_string(allocator_.LargestFreeRange()) +
-        " bytes");
+        "no room for object " + id.Hex() + " of " + std::to_string(total) +
+        " bytes: " + std::to_string(allocator_.used()) + " of " +
+        std::to_string(allocator_.capacity()) + " bytes in use, largest free range " +
+        std::to_string(allocator_.LargestFreeRange()) + " bytes");
   }
   Entry entry;
   entry.location = ObjectLocation{*offset, data_size, metadata_size};

@@ -46,8 +46,7 @@ class ObjectStore {
 
   // `base` is the region the allocator's offsets point into; with no
   // `spill`, a full store refuses new objects.
-  ObjectStore(Allocator &allocator, uint8_t *base = nullptr,
-              SpillStorageInterface *spill = nullptr)
+  ObjectStore(Allocator &allocator, uint8_t *base = nullptr, SpillStorageInterface *spill = nullptr)
       : allocator_(allocator), base_(base), spill_(spill) {}
 
   // The region and spill storage, when known only after construction.

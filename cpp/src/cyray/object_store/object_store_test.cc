@@ -8,9 +8,7 @@
 namespace cyray::object_store {
 
 namespace {
-ObjectID Id(uint32_t i) {
-  return ObjectID::FromIndex(TaskID::ForDriverTask(JobID::FromInt(1)), i);
-}
+ObjectID Id(uint32_t i) { return ObjectID::FromIndex(TaskID::ForDriverTask(JobID::FromInt(1)), i); }
 }  // namespace
 
 class ObjectStoreTest : public ::testing::Test {

@@ -106,22 +106,22 @@ int main(int argc, char **argv) {
   nm.ready_file = Get(flags, "ready-file", "");
   nm.node_name = Get(flags, "node-name", "");
   std::string store_memory = Get(flags, "object-store-memory", "");
-  if (!store_memory.empty()) nm.object_store_memory = std::strtoull(store_memory.c_str(), nullptr, 10);
+  if (!store_memory.empty())
+    nm.object_store_memory = std::strtoull(store_memory.c_str(), nullptr, 10);
   double cpus = nm.resources.count("CPU") ? nm.resources["CPU"] : 1;
   int prestart = static_cast<int>(config.num_prestart_workers());
-  nm.num_prestart_workers =
-      std::atoi(Get(flags, "num-prestart-workers", std::to_string(prestart < 0 ? int(cpus) : prestart)).c_str());
+  nm.num_prestart_workers = std::atoi(
+      Get(flags, "num-prestart-workers", std::to_string(prestart < 0 ? int(cpus) : prestart))
+          .c_str());
   int concurrency = static_cast<int>(config.maximum_startup_concurrency());
-  nm.maximum_startup_concurrency = std::atoi(
-      Get(flags, "maximum-startup-concurrency", std::to_string(concurrency > 0 ? concurrency : std::max(1, int(cpus)))).c_str());
-  nm.worker_argv = {Require(flags, "python-executable"),
-                    "-m",
-                    "cyray.workers.default_worker",
-                    "--node-ip-address=" + nm.node_ip_address,
-                    "--node-id=" + nm.node_id.Hex(),
-                    "--raylet-socket-name=" + nm.socket_path,
-                    "--gcs-address=" + nm.gcs_address,
-                    "--session-dir=" + nm.session_dir};
+  nm.maximum_startup_concurrency =
+      std::atoi(Get(flags, "maximum-startup-concurrency",
+                    std::to_string(concurrency > 0 ? concurrency : std::max(1, int(cpus))))
+                    .c_str());
+  nm.worker_argv = {Require(flags, "python-executable"), "-m",
+                    "cyray.workers.default_worker",      "--node-ip-address=" + nm.node_ip_address,
+                    "--node-id=" + nm.node_id.Hex(),     "--raylet-socket-name=" + nm.socket_path,
+                    "--gcs-address=" + nm.gcs_address,   "--session-dir=" + nm.session_dir};
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);

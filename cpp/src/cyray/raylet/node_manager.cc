@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
 
@@ -173,47 +173,47 @@ void NodeManager::Stop(const std::string &reason) {
   }
   (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
   ::unlink(config_.socket_path.c_str());
-  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                                           std::chrono::milliseconds(200));
+  if (grpc_server_)
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   io_.stop();
 }
 
 void NodeManager::DoAccept() {
-  acceptor_.async_accept([this](const boost::system::error_code &ec,
-                                stream_protocol::socket socket) {
-    if (ec) {
-      if (ec != asio::error::operation_aborted) {
-        CYRAY_LOG(WARNING) << "accept on local socket failed: " << ec.message();
+  acceptor_.async_accept(
+      [this](const boost::system::error_code &ec, stream_protocol::socket socket) {
+        if (ec) {
+          if (ec != asio::error::operation_aborted) {
+            CYRAY_LOG(WARNING) << "accept on local socket failed: " << ec.message();
+            DoAccept();
+          }
+          return;
+        }
+        auto conn = std::make_shared<LocalConnection>(next_connection_id_++, std::move(socket));
+        connections_[conn->id] = conn;
+        ReadHeader(conn);
         DoAccept();
-      }
-      return;
-    }
-    auto conn = std::make_shared<LocalConnection>(next_connection_id_++, std::move(socket));
-    connections_[conn->id] = conn;
-    ReadHeader(conn);
-    DoAccept();
-  });
+      });
 }
 
 void NodeManager::ReadHeader(const ConnectionPtr &conn) {
-  asio::async_read(
-      conn->socket, asio::buffer(conn->header, kFrameHeaderSize),
-      [this, conn](const boost::system::error_code &ec, size_t) {
-        if (ec) return CloseConnection(conn);
-        uint32_t type = 0, length = 0;
-        Status s = DecodeFrameHeader(conn->header, &type, &length);
-        if (!s.ok()) {
-          CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": " << s;
-          return CloseConnection(conn);
-        }
-        conn->body.resize(length);
-        asio::async_read(conn->socket, asio::buffer(&conn->body[0], length),
+  asio::async_read(conn->socket, asio::buffer(conn->header, kFrameHeaderSize),
+                   [this, conn](const boost::system::error_code &ec, size_t) {
+                     if (ec) return CloseConnection(conn);
+                     uint32_t type = 0, length = 0;
+                     Status s = DecodeFrameHeader(conn->header, &type, &length);
+                     if (!s.ok()) {
+                       CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": " << s;
+                       return CloseConnection(conn);
+                     }
+                     conn->body.resize(length);
+                     asio::async_read(
+                         conn->socket, asio::buffer(&conn->body[0], length),
                          [this, conn, type](const boost::system::error_code &ec, size_t) {
                            if (ec) return CloseConnection(conn);
                            HandleMessage(conn, type, conn->body);
                            if (!conn->closed) ReadHeader(conn);
                          });
-      });
+                   });
 }
 
 void NodeManager::Send(const ConnectionPtr &conn, uint32_t type, const std::string &body) {
@@ -239,8 +239,7 @@ void NodeManager::Send(const ConnectionPtr &conn, uint32_t type, const std::stri
   (*write_next)();
 }
 
-void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type,
-                                const std::string &body) {
+void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type, const std::string &body) {
   switch (type) {
     case rpc::REGISTER_CLIENT_REQUEST:
       HandleRegister(conn, body);
@@ -310,15 +309,13 @@ Status NodeManager::SendWithFd(const ConnectionPtr &conn, uint32_t type, const s
   return WriteFrameWithFd(conn->socket.native_handle(), type, body, fd);
 }
 
-void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type,
-                               const std::string &body) {
+void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type, const std::string &body) {
   auto object_id = [](const std::string &binary) { return ObjectID::FromBinary(binary); };
   switch (type) {
     case rpc::PLASMA_CONNECT_REQUEST: {
       rpc::PlasmaConnectReply reply;
       reply.set_capacity(store_allocator_.capacity());
-      Status s = SendWithFd(conn, rpc::PLASMA_CONNECT_REPLY, reply.SerializeAsString(),
-                            store_fd_);
+      Status s = SendWithFd(conn, rpc::PLASMA_CONNECT_REPLY, reply.SerializeAsString(), store_fd_);
       if (!s.ok()) {
         CYRAY_LOG(WARNING) << s;
         CloseConnection(conn);
@@ -385,8 +382,7 @@ void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type,
       return;
     }
     default:
-      CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": unexpected message "
-                         << type;
+      CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": unexpected message " << type;
       CloseConnection(conn);
   }
 }
@@ -405,8 +401,8 @@ void NodeManager::CloseConnection(const ConnectionPtr &conn) {
 
 void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) {
   if (!worker_pool_.GetWorker(worker->worker_id)) return;  // handled already
-  CYRAY_LOG(DEBUG) << (worker->is_driver ? "driver " : "worker ") << worker->pid << " gone: "
-                   << why;
+  CYRAY_LOG(DEBUG) << (worker->is_driver ? "driver " : "worker ") << worker->pid
+                   << " gone: " << why;
   ReportFailureToGcs(worker, why);
   if (worker->is_driver) {
     worker_pool_.DisconnectWorker(worker, /*kill=*/false);
@@ -441,9 +437,9 @@ void NodeManager::GcsReporterLoop() {
       report = std::move(reports_.front());
       reports_.pop_front();
     }
-    Status s = gcs_client_.ReportWorkerFailure(report.worker_id(), report.node_id(),
-                                               report.intentional(), report.is_driver(),
-                                               report.message());
+    Status s =
+        gcs_client_.ReportWorkerFailure(report.worker_id(), report.node_id(), report.intentional(),
+                                        report.is_driver(), report.message());
     if (!s.ok()) CYRAY_LOG(WARNING) << "could not report a worker failure to the GCS: " << s;
   }
 }
@@ -478,7 +474,8 @@ void NodeManager::WaitForChildren() {
 void NodeManager::OnTimer() {
   const auto &config = CyrayConfig::Instance();
   worker_pool_.KillUnregisteredAfter(config.worker_register_timeout_seconds() * 1000);
-  int soft_limit = static_cast<int>(config_.resources.count("CPU") ? config_.resources.at("CPU") : 1);
+  int soft_limit =
+      static_cast<int>(config_.resources.count("CPU") ? config_.resources.at("CPU") : 1);
   worker_pool_.TrimIdleWorkers(std::max(1, soft_limit), config.idle_worker_killing_time_ms());
   timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](const boost::system::error_code &ec) {
@@ -559,8 +556,7 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
       if (request->disconnect_worker()) {
         // The pool forgets the worker now, so its exit will not be noticed later:
         // report it here (an actor killed this way may restart).
-        ReportFailureToGcs(worker, "killed when its lease ended: " +
-                                       request->disconnect_reason());
+        ReportFailureToGcs(worker, "killed when its lease ended: " + request->disconnect_reason());
       }
       lease_manager_.ReturnWorker(worker, request->disconnect_worker());
     }
@@ -585,7 +581,8 @@ grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext 
     reply->set_num_starting_workers(worker_pool_.NumStarting());
     reply->set_num_leased_workers(leased);
     reply->set_num_queued_leases(static_cast<int>(lease_manager_.NumQueued()));
-    for (const auto &[name, amount] : resources_.total()) (*reply->mutable_resources_total())[name] = amount;
+    for (const auto &[name, amount] : resources_.total())
+      (*reply->mutable_resources_total())[name] = amount;
     for (const auto &[name, amount] : resources_.Available()) {
       (*reply->mutable_resources_available())[name] = amount;
     }

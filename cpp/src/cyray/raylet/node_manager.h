@@ -9,19 +9,19 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "cyray/common/id.h"
+#include "cyray/object_store/object_store.h"
 #include "cyray/protobuf/gcs_service.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
-#include "cyray/object_store/object_store.h"
 #include "cyray/raylet/lease_manager.h"
 #include "cyray/raylet/process_launcher.h"
 #include "cyray/raylet/worker_pool.h"

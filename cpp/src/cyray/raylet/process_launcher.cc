@@ -20,8 +20,8 @@ StatusOr<int> ProcessLauncher::Launch(int64_t startup_token) {
   for (auto &a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  std::string base = log_dir_ + "/worker-" + std::to_string(getpid()) + "-" +
-                     std::to_string(startup_token);
+  std::string base =
+      log_dir_ + "/worker-" + std::to_string(getpid()) + "-" + std::to_string(startup_token);
   int out_fd = ::open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err_fd = ::open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_t parent = getpid();

@@ -73,8 +73,7 @@ Status GcsClient::GetAllNodeInfo(std::vector<std::string> *nodes) {
 }
 
 Status GcsClient::ReportHeartbeat(const std::string &node_id,
-                                  const std::map<std::string, double> &available,
-                                  bool *alive) {
+                                  const std::map<std::string, double> &available, bool *alive) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_ms_);
   ReportHeartbeatRequest req;
@@ -88,8 +87,8 @@ Status GcsClient::ReportHeartbeat(const std::string &node_id,
 }
 
 Status GcsClient::ReportWorkerFailure(const std::string &worker_id, const std::string &node_id,
-                                     bool intentional, bool is_driver,
-                                     const std::string &message) {
+                                      bool intentional, bool is_driver,
+                                      const std::string &message) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_ms_);
   ReportWorkerFailureRequest req;
@@ -126,8 +125,8 @@ Status GcsClient::GetNamedActorInfo(const std::string &name, const std::string &
   req.set_name(name);
   req.set_ray_namespace(ns);
   GetNamedActorInfoReply reply;
-  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->actors->GetNamedActorInfo(&ctx, req, &reply),
-                                     "GetNamedActorInfo"));
+  CYRAY_RETURN_NOT_OK(
+      FromGrpcStatus(stubs_->actors->GetNamedActorInfo(&ctx, req, &reply), "GetNamedActorInfo"));
   *found = reply.found();
   *serialized_actor = reply.actor().SerializeAsString();
   *serialized_task_spec = reply.task_spec().SerializeAsString();
@@ -243,8 +242,7 @@ Status GcsClient::KVExists(const std::string &ns, const std::string &key, bool *
   req.set_namespace_(ns);
   req.set_key(key);
   InternalKVExistsReply reply;
-  CYRAY_RETURN_NOT_OK(
-      FromGrpcStatus(stubs_->kv->InternalKVExists(&ctx, req, &reply), "KVExists"));
+  CYRAY_RETURN_NOT_OK(FromGrpcStatus(stubs_->kv->InternalKVExists(&ctx, req, &reply), "KVExists"));
   *exists = reply.exists();
   return Status::OK();
 }

@@ -21,8 +21,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address) {
 std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,
                                           const std::vector<grpc::Service *> &services) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(host + ":" + std::to_string(*port),
-                           grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(host + ":" + std::to_string(*port), grpc::InsecureServerCredentials(),
+                           port);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
