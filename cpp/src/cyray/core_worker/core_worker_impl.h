@@ -1,0 +1,292 @@
+// CoreWorker::Impl, shared by the core worker's source files: core_worker.cc
+// (connection, objects, submission) and task_execution.cc (receiving and
+// running pushed tasks). Internal: not seen by Cython (it includes gRPC).
+#pragma once
+
+#include "cyray/core_worker/core_worker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include "cyray/common/config.h"
+#include "cyray/common/id.h"
+#include "cyray/common/local_socket.h"
+#include "cyray/common/logging.h"
+#include "cyray/core_worker/actor_task_submitter.h"
+#include "cyray/core_worker/memory_store.h"
+#include "cyray/core_worker/plasma_client.h"
+#include "cyray/core_worker/reference_counter.h"
+#include "cyray/core_worker/rpc_clients.h"
+#include "cyray/core_worker/task_submitter.h"
+#include "cyray/protobuf/core_worker.grpc.pb.h"
+#include "cyray/protobuf/gcs_service.pb.h"
+#include "cyray/protobuf/local_protocol.pb.h"
+#include "cyray/rpc/gcs_client.h"
+#include "cyray/rpc/grpc_util.h"
+
+namespace cyray::core {
+
+namespace asio = boost::asio;
+
+namespace internal {
+
+inline ObjectValuePtr ValueFromReturn(const rpc::ReturnObject &ret) {
+  auto value = std::make_shared<ObjectValue>();
+  value->in_plasma = ret.in_plasma();
+  value->data = ret.data();
+  value->metadata = ret.metadata();
+  for (const auto &ref : ret.nested_refs()) {
+    value->nested_refs.push_back({ref.object_id(), ref.owner_address().SerializeAsString()});
+  }
+  return value;
+}
+
+inline void FillNestedRefs(const std::vector<ObjectRefInfo> &refs,
+                           google::protobuf::RepeatedPtrField<rpc::ObjectReference> *out) {
+  for (const auto &ref : refs) {
+    auto *r = out->Add();
+    r->set_object_id(ref.object_id);
+    r->mutable_owner_address()->ParseFromString(ref.owner_address);
+  }
+}
+
+// The object IDs a submitted task keeps alive: its reference arguments and
+// the refs nested in its inline arguments.
+inline std::vector<ObjectID> ArgumentObjectIds(const rpc::TaskSpec &spec) {
+  std::vector<ObjectID> ids;
+  for (const auto &arg : spec.args()) {
+    if (!arg.object_ref().object_id().empty()) {
+      ids.push_back(ObjectID::FromBinary(arg.object_ref().object_id()));
+    }
+    for (const auto &nested : arg.nested_refs()) {
+      ids.push_back(ObjectID::FromBinary(nested.object_id()));
+    }
+  }
+  return ids;
+}
+
+// A PushTask call waiting to run on the main thread.
+class TaskReactor : public grpc::ServerUnaryReactor {
+ public:
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    Release();
+  }
+  void WaitDone(int64_t timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return done_; });
+  }
+  // Two owners: gRPC (until OnDone) and the task loop (until it let go).
+  void Release() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::atomic<int> refs_{2};
+};
+
+struct PendingExecution {
+  const rpc::PushTaskRequest *request;
+  rpc::PushTaskReply *reply;
+  TaskReactor *reactor;
+};
+
+// What a thread is running: IDs of tasks and puts it creates derive from it.
+struct TaskContext {
+  TaskID task_id;
+  uint64_t num_returns = 0;
+  uint64_t task_counter = 0;
+  uint64_t put_counter = 0;
+  bool executing = false;
+};
+
+// Set on executor threads while they run a task; other threads (a driver's,
+// or threads a task starts) use the process's default context.
+inline thread_local TaskContext *tls_task_context = nullptr;
+
+// A GetObjectStatus call waiting for its object; answered once, by whichever
+// comes first: the object or shutdown.
+struct PendingObjectRequest {
+  grpc::ServerUnaryReactor *reactor;
+  rpc::GetObjectStatusReply *reply;
+  std::atomic<bool> answered{false};
+};
+
+// Actor calls from one caller, released to the executors in sequence order.
+struct CallerQueue {
+  uint64_t next_seq = 0;
+  std::map<uint64_t, PendingExecution> buffered;
+};
+
+}  // namespace internal
+
+using namespace internal;  // NOLINT: the Impl sources share these helpers
+
+class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
+ public:
+  explicit Impl(const CoreWorkerOptions &options)
+      : options_(options),
+        worker_id_(WorkerID::FromRandom()),
+        reference_counter_(
+            [this](const ObjectID &id, bool owned) { OnObjectOutOfScope(id, owned); }),
+        client_pool_(io_, call_tracker_) {}
+
+  ~Impl() override { Shutdown(); }
+
+  Status Connect();
+  void Shutdown();
+  Status Put(const ObjectValue &value, ObjectRefInfo *ref);
+  Status CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
+                   uint8_t **address);
+  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs);
+  ObjectID NextPutId();
+  Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
+             std::vector<ObjectValuePtr> *out);
+  Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
+              std::vector<bool> *ready);
+  Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
+                    std::vector<ObjectRefInfo> *returns);
+  Status RunTaskLoop();
+  void CompleteDeferred(uint64_t token, TaskExecutionResult result);
+  void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
+  Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
+                     const std::vector<TaskArgInput> &args, std::string *actor_id);
+  void AddActorHandle(const std::string &actor_id);
+  Status SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
+                         const std::vector<TaskArgInput> &args,
+                         std::vector<ObjectRefInfo> *returns);
+
+  grpc::ServerUnaryReactor *PushTask(grpc::CallbackServerContext *ctx,
+                                     const rpc::PushTaskRequest *request,
+                                     rpc::PushTaskReply *reply) override;
+  grpc::ServerUnaryReactor *GetObjectStatus(grpc::CallbackServerContext *ctx,
+                                            const rpc::GetObjectStatusRequest *request,
+                                            rpc::GetObjectStatusReply *reply) override;
+  grpc::ServerUnaryReactor *AddBorrower(grpc::CallbackServerContext *ctx,
+                                        const rpc::AddBorrowerRequest *request,
+                                        rpc::AddBorrowerReply *reply) override;
+  grpc::ServerUnaryReactor *WaitForRefRemoved(grpc::CallbackServerContext *ctx,
+                                              const rpc::WaitForRefRemovedRequest *request,
+                                              rpc::WaitForRefRemovedReply *reply) override;
+  // A Python ObjectRef appeared; tells a remote owner about the borrow.
+  void AddLocalReference(const std::string &object_id, const std::string &owner_address);
+  grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx, const rpc::ExitRequest *request,
+                                 rpc::ExitReply *reply) override;
+
+  CoreWorkerOptions options_;
+  WorkerID worker_id_;
+  JobID job_id_;
+  NodeID node_id_;
+  rpc::Address address_;
+  std::string serialized_address_;
+
+  MemoryStore memory_store_;
+  ReferenceCounter reference_counter_;
+  asio::io_context io_;
+  // Declared before the clients that use it, so it outlives them.
+  rpc::CallTracker call_tracker_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  CoreWorkerClientPool client_pool_;
+  std::unique_ptr<rpc::GcsClient> gcs_;
+  std::unique_ptr<RayletLeaseClient> lease_client_;
+  std::unique_ptr<NormalTaskSubmitter> submitter_;
+  std::unique_ptr<GcsActorClient> gcs_actor_client_;
+  std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
+  std::unique_ptr<grpc::Server> server_;
+  // The node's shared-memory object store, for values above the inline limit.
+  std::shared_ptr<PlasmaClient> plasma_;
+  size_t max_inline_size_ = 0;
+
+  // The raylet connection: registration, blocked/unblocked notices, liveness.
+  int raylet_fd_ = -1;
+  std::mutex raylet_write_mu_;
+  std::thread raylet_reader_;
+
+  // Counters of every TaskContext are guarded by context_mu_.
+  mutable std::mutex context_mu_;
+  TaskContext default_context_;
+  TaskContext &Context() { return tls_task_context ? *tls_task_context : default_context_; }
+  const TaskContext &Context() const {
+    return tls_task_context ? *tls_task_context : default_context_;
+  }
+  // The actor this worker hosts, once its creation task succeeded.
+  std::string actor_id_;
+
+  // Handle refs of actors this process created (see TrackActorHandles).
+  std::mutex actor_handles_mu_;
+  std::unordered_map<ObjectID, std::string> actor_handles_;
+
+  // WaitForRefRemoved calls from owners, answered when our borrow ends.
+  std::mutex ref_removed_mu_;
+  std::unordered_map<ObjectID, std::vector<grpc::ServerUnaryReactor *>> ref_removed_waiters_;
+
+  // GetObjectStatus calls from borrowers still waiting for their objects.
+  std::mutex object_requests_mu_;
+  std::unordered_set<std::shared_ptr<PendingObjectRequest>> object_requests_;
+
+  // Borrowed objects being fetched from their owners.
+  std::mutex fetch_mu_;
+  std::unordered_set<ObjectID> fetching_;
+
+  // Tasks pushed to this worker, run by RunTaskLoop on the main thread.
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  std::deque<PendingExecution> exec_queue_;
+  bool exit_requested_ = false;
+  std::unordered_map<std::string, CallerQueue> caller_queues_;
+  // Executions whose results come later (async actor calls), by token.
+  std::mutex deferred_mu_;
+  std::unordered_map<uint64_t, PendingExecution> deferred_;
+  std::atomic<uint64_t> next_execution_token_{1};
+  // Executor threads: the main thread, plus up to max_executors_ - 1 more that
+  // start on demand for actors with max_concurrency > 1.
+  int max_executors_ = 1;
+  int num_executors_ = 1;
+  int idle_executors_ = 0;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> shut_down_{false};
+
+ private:
+  Status RegisterWithRaylet(int *node_manager_port);
+  void ReadRayletUntilClosed();
+  void NotifyRaylet(rpc::LocalMessageType type, const std::string &body);
+  void ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
+                           std::function<void(rpc::TaskSpec)> done);
+  void StartFetch(const ObjectID &id, const std::string &owner_address);
+  void StartFetchesFor(const std::vector<ObjectID> &ids);
+  void OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
+  void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
+  Status CheckSignals();
+  void OnObjectOutOfScope(const ObjectID &id, bool owned);
+  // The value itself for a shared-memory marker (mapped, zero-copy); others as is.
+  ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value);
+  // Runs one task; *deferred when its result comes later via CompleteDeferred.
+  void ExecuteOne(const PendingExecution &pending, bool *exit_after, bool *deferred);
+  // Fills the reply of a finished execution and sends it.
+  void FinishExecution(const PendingExecution &pending, const Status &status,
+                       TaskExecutionResult &result);
+  // Runs queued tasks until exit; the main thread also checks signals.
+  Status ExecutorLoop(bool is_main);
+  // Queues a pushed task for the executors (exec_mu_ held).
+  void EnqueueLocked(const PendingExecution &pending);
+  void FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &options,
+                      const std::vector<TaskArgInput> &args);
+};
+
+}  // namespace cyray::core

@@ -1,0 +1,260 @@
+#include "cyray/core_worker/core_worker_impl.h"
+
+namespace cyray::core {
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext *ctx,
+                                                     const rpc::PushTaskRequest *request,
+                                                     rpc::PushTaskReply *reply) {
+  auto *reactor = new TaskReactor();
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    if (!exit_requested_ && !options_.is_driver) {
+      PendingExecution pending{request, reply, reactor};
+      const rpc::TaskSpec &spec = request->task_spec();
+      if (spec.type() != rpc::ACTOR_TASK) {
+        EnqueueLocked(pending);
+        return reactor;
+      }
+      // Calls of one caller run in its numbering order, whatever order they arrive in.
+      CallerQueue &queue = caller_queues_[spec.caller_address().worker_id()];
+      uint64_t seq = spec.actor_task_spec().sequence_number();
+      if (seq < queue.next_seq) {
+        EnqueueLocked(pending);
+        return reactor;
+      }
+      queue.buffered.emplace(seq, pending);
+      for (auto it = queue.buffered.find(queue.next_seq); it != queue.buffered.end();
+           it = queue.buffered.find(queue.next_seq)) {
+        EnqueueLocked(it->second);
+        queue.buffered.erase(it);
+        queue.next_seq++;
+      }
+      return reactor;
+    }
+  }
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));
+  reactor->Release();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ctx,
+                                                 const rpc::ExitRequest *request,
+                                                 rpc::ExitReply *reply) {
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exit_requested_ = true;
+  }
+  exec_cv_.notify_all();
+  reply->set_success(true);
+  auto *reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+void CoreWorker::Impl::EnqueueLocked(const PendingExecution &pending) {
+  exec_queue_.push_back(pending);
+  // Idle executors may not have woken for earlier tasks yet: compare counts.
+  if (exec_queue_.size() > static_cast<size_t>(idle_executors_) &&
+      num_executors_ < max_executors_) {
+    // A concurrent actor: one more executor thread, for the life of the process.
+    num_executors_++;
+    std::thread([this] { (void)ExecutorLoop(false); }).detach();
+  }
+  exec_cv_.notify_one();
+}
+
+Status CoreWorker::Impl::RunTaskLoop() { return ExecutorLoop(true); }
+
+Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
+  const int64_t interval = CyrayConfig::Instance().get_check_signal_interval_ms();
+  TaskContext context;
+  while (true) {
+    PendingExecution pending{};
+    {
+      std::unique_lock<std::mutex> lock(exec_mu_);
+      idle_executors_++;
+      bool woke = exec_cv_.wait_for(lock, std::chrono::milliseconds(interval),
+                                    [this] { return exit_requested_ || !exec_queue_.empty(); });
+      idle_executors_--;
+      if (!woke) {
+        lock.unlock();
+        if (is_main) CYRAY_RETURN_NOT_OK(CheckSignals());
+        continue;
+      }
+      if (exit_requested_) return Status::OK();
+      pending = exec_queue_.front();
+      exec_queue_.pop_front();
+    }
+    bool exit_after = false;
+    bool deferred = false;
+    tls_task_context = &context;
+    ExecuteOne(pending, &exit_after, &deferred);
+    tls_task_context = nullptr;
+    if (deferred) continue;  // CompleteDeferred answers and lets go of it
+    if (exit_after) {
+      // Let the reply reach the caller before the process goes.
+      pending.reactor->WaitDone(1000);
+      pending.reactor->Release();
+      {
+        std::lock_guard<std::mutex> lock(exec_mu_);
+        exit_requested_ = true;
+      }
+      exec_cv_.notify_all();
+      return Status::OK();
+    }
+    pending.reactor->Release();
+  }
+}
+
+void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after,
+                                  bool *deferred) {
+  const rpc::TaskSpec &spec = pending.request->task_spec();
+  TaskExecutionSpec exec;
+  exec.task_type = spec.type();
+  exec.job_id = spec.job_id();
+  exec.task_id = spec.task_id();
+  exec.parent_task_id = spec.parent_task_id();
+  exec.name = spec.name();
+  exec.function = {
+      spec.function_descriptor().module_name(), spec.function_descriptor().function_name(),
+      spec.function_descriptor().class_name(), spec.function_descriptor().function_id()};
+  exec.num_returns = spec.num_returns();
+  exec.max_calls = spec.max_calls();
+  exec.retry_exceptions = spec.retry_exceptions();
+  exec.serialized_retry_exception_allowlist = spec.serialized_retry_exception_allowlist();
+  exec.max_retries = spec.max_retries();
+  exec.attempt_number = spec.attempt_number();
+  for (const auto &alloc : pending.request->resource_mapping()) {
+    auto &ids = exec.resource_ids[alloc.name()];
+    for (const auto &inst : alloc.instances()) ids.push_back(inst.index());
+  }
+  for (const auto &arg : spec.args()) {
+    ObjectValue value;
+    if (arg.in_plasma()) {
+      ObjectID id = ObjectID::FromBinary(arg.object_ref().object_id());
+      auto marker = std::make_shared<ObjectValue>();
+      marker->in_plasma = true;
+      value = *Materialize(id, marker);
+    } else {
+      value.data = arg.data();
+      value.metadata = arg.metadata();
+    }
+    for (const auto &ref : arg.nested_refs()) {
+      value.nested_refs.push_back({ref.object_id(), ref.owner_address().SerializeAsString()});
+    }
+    exec.args.push_back(std::move(value));
+  }
+  if (spec.type() == rpc::ACTOR_CREATION_TASK) {
+    const auto &creation = spec.actor_creation_spec();
+    exec.actor_id = creation.actor_id();
+    exec.max_concurrency = creation.max_concurrency();
+    exec.is_asyncio = creation.is_asyncio();
+    for (const auto &[group, limit] : creation.concurrency_groups()) {
+      exec.concurrency_groups[group] = limit;
+    }
+  } else if (spec.type() == rpc::ACTOR_TASK) {
+    exec.actor_id = spec.actor_task_spec().actor_id();
+    exec.concurrency_group = spec.actor_task_spec().concurrency_group();
+  }
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    job_id_ = JobID::FromBinary(spec.job_id());
+    TaskContext &ctx = Context();
+    ctx.task_id = TaskID::FromBinary(spec.task_id());
+    ctx.num_returns = spec.num_returns();
+    ctx.task_counter = 0;
+    ctx.put_counter = 0;
+    ctx.executing = true;
+  }
+  exec.execution_token = next_execution_token_++;
+  {
+    // Registered first: the deferred result may come before the callback returns.
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    deferred_[exec.execution_token] = pending;
+  }
+  TaskExecutionResult result;
+  Status status = options_.execute_task
+                      ? options_.execute_task(exec, &result)
+                      : Status::NotImplemented("this process has no task execution callback");
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    Context().executing = false;
+  }
+  if (spec.type() == rpc::ACTOR_CREATION_TASK && status.ok() && !result.is_application_error) {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    actor_id_ = exec.actor_id;
+    max_executors_ = std::max(1, exec.max_concurrency);
+  }
+  if (status.ok() && result.deferred) {
+    *deferred = true;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    deferred_.erase(exec.execution_token);
+  }
+  *exit_after = result.exit_worker;
+  FinishExecution(pending, status, result);
+}
+
+void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const Status &status,
+                                       TaskExecutionResult &result) {
+  const rpc::TaskSpec &spec = pending.request->task_spec();
+  rpc::PushTaskReply *reply = pending.reply;
+  TaskID task_id = TaskID::FromBinary(spec.task_id());
+  if (!status.ok()) {
+    CYRAY_LOG(ERROR) << "task " << spec.name() << " could not run: " << status;
+    result.returns.assign(spec.num_returns(),
+                          *MakeErrorObject(rpc::SYSTEM_ERROR, status.ToString()));
+    result.is_application_error = false;
+  }
+  for (size_t i = 0; i < result.returns.size(); ++i) {
+    auto *ret = reply->add_return_objects();
+    ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1));
+    ret->set_object_id(id.Binary());
+    ObjectValue &value = result.returns[i];
+    Status stored = Status::Invalid("inline");
+    if (value.data.size() > max_inline_size_) {
+      // Large: written once into the node's shared memory; the owner frees it.
+      stored = plasma_->Put(id, value.data, value.metadata);
+      if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
+        value = *MakeErrorObject(rpc::SYSTEM_ERROR,
+                                 "could not store the return value: " + stored.ToString());
+      }
+    }
+    if (stored.ok()) {
+      ret->set_in_plasma(true);
+    } else {
+      ret->set_data(std::move(value.data));
+      ret->set_metadata(std::move(value.metadata));
+    }
+    FillNestedRefs(value.nested_refs, ret->mutable_nested_refs());
+  }
+  reply->set_is_application_error(result.is_application_error);
+  reply->set_is_retryable_error(result.is_retryable_error);
+  reply->set_worker_exiting(result.exit_worker);
+  pending.reactor->Finish(grpc::Status::OK);
+}
+
+void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult result) {
+  PendingExecution pending{};
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    auto it = deferred_.find(token);
+    if (it == deferred_.end()) return;  // answered at shutdown already
+    pending = it->second;
+    deferred_.erase(it);
+  }
+  FinishExecution(pending, Status::OK(), result);
+  if (result.exit_worker) {
+    pending.reactor->WaitDone(1000);
+    {
+      std::lock_guard<std::mutex> lock(exec_mu_);
+      exit_requested_ = true;
+    }
+    exec_cv_.notify_all();
+  }
+  pending.reactor->Release();
+}
+
+}  // namespace cyray::core
