@@ -26,7 +26,6 @@ include "object_ref.pxi"
 include "core_worker.pxi"
 
 # rpc::TaskType
-NORMAL_TASK = 0
 ACTOR_CREATION_TASK = 1
 ACTOR_TASK = 2
 

@@ -410,6 +410,13 @@ def run_driver_script(tmp_path, source, timeout=120):
     return run
 
 
+def has_prefixed_line(text, name, pid, message):
+    """Whether `text` has a worker line as Ray prints it in the driver:
+    "(name pid=1234) message", possibly with ", ip=..." after the pid."""
+    pattern = rf"\({re.escape(name)} pid={pid}(?:, ip=[^)]*)?\)\s+{re.escape(message)}"
+    return re.search(pattern, text) is not None
+
+
 def parse_tagged_json(stdout, tag):
     """The JSON value after `tag` on the first stdout line that starts with it."""
     for line in strip_ansi(stdout).splitlines():

@@ -14,6 +14,7 @@ import time
 
 import pytest
 from conftest import (
+    has_prefixed_line,
     assert_tasks_still_run,
     cyray_processes,
     describe,
@@ -410,12 +411,6 @@ print("DRIVER_DONE", flush=True)
 """
 
 
-def _prefixed(text, name, pid, message):
-    # Ray's format: "(Chatty pid=1234) actor-stdout-marker Y1", maybe with ", ip=..." added.
-    pattern = rf"\({re.escape(name)} pid={pid}(?:, ip=[^)]*)?\)\s+{re.escape(message)}"
-    return re.search(pattern, text) is not None
-
-
 def test_actor_output_reaches_driver(tmp_path):
     run = run_driver_script(tmp_path, ACTOR_PRINT_DRIVER)
     assert run.returncode == 0, run.stderr
@@ -423,8 +418,8 @@ def test_actor_output_reaches_driver(tmp_path):
     assert "DRIVER_DONE" in out, err
     pid = int(re.search(r"ACTOR_PID (\d+)", out).group(1))
     assert pid != run.pid
-    assert _prefixed(out, "Chatty", pid, "actor-stdout-marker Y1"), out
-    assert _prefixed(err, "Chatty", pid, "actor-stderr-marker Y1"), err
+    assert has_prefixed_line(out, "Chatty", pid, "actor-stdout-marker Y1"), out
+    assert has_prefixed_line(err, "Chatty", pid, "actor-stderr-marker Y1"), err
 
 
 def test_shutdown_with_live_actors_leaves_no_process():

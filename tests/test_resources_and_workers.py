@@ -8,6 +8,7 @@ import time
 import psutil
 import pytest
 from conftest import (
+    has_prefixed_line,
     assert_tasks_still_run,
     is_alive,
     process_title,
@@ -151,12 +152,6 @@ print("DRIVER_DONE", flush=True)
 """
 
 
-def _prefixed(text, name, pid, message):
-    # Ray's format: "(chatty_task pid=1234) stdout-marker X1", possibly with ", ip=..." added.
-    pattern = rf"\({re.escape(name)} pid={pid}(?:, ip=[^)]*)?\)\s+{re.escape(message)}"
-    return re.search(pattern, text) is not None
-
-
 def test_task_output_reaches_driver(tmp_path):
     run = run_driver_script(tmp_path, PRINT_DRIVER.format(extra=""))
     assert run.returncode == 0, run.stderr
@@ -164,8 +159,8 @@ def test_task_output_reaches_driver(tmp_path):
     assert "DRIVER_DONE" in out, err
     pid = int(re.search(r"TASK_PID (\d+)", out).group(1))
     assert pid != run.pid
-    assert _prefixed(out, "chatty_task", pid, "stdout-marker X1"), out
-    assert _prefixed(err, "chatty_task", pid, "stderr-marker X1"), err
+    assert has_prefixed_line(out, "chatty_task", pid, "stdout-marker X1"), out
+    assert has_prefixed_line(err, "chatty_task", pid, "stderr-marker X1"), err
 
 
 def test_log_to_driver_false(tmp_path):

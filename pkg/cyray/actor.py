@@ -6,7 +6,7 @@ import inspect
 import cloudpickle
 
 from cyray._private.function_manager import FunctionDescriptor
-from cyray._private.options import check_resource_amount, validate_actor_options
+from cyray._private.options import resource_demand, validate_actor_options
 from cyray._raylet import ActorID
 
 # Executors an async actor may use at once by default (as Ray).
@@ -134,7 +134,7 @@ class ActorClass:
         max_concurrency = options.get("max_concurrency")
         if max_concurrency is None:
             max_concurrency = DEFAULT_ASYNC_MAX_CONCURRENCY if self._is_asyncio else 1
-        resources = _actor_resources(options)
+        resources = resource_demand(options, default_cpus=0)
         lifetime = options.get("lifetime")
         actor_id = worker.core_worker.create_actor(
             (descriptor.module_name, descriptor.function_name, descriptor.function_id),
@@ -150,20 +150,6 @@ class ActorClass:
             handle_ref = worker.core_worker.track_actor_handles(actor_id)
         return ActorHandle(actor_id, descriptor.module_name, self.__name__, self._meta,
                            handle_ref)
-
-
-def _actor_resources(options):
-    demand = {}
-    if options.get("num_cpus"):
-        demand["CPU"] = float(options["num_cpus"])
-    if options.get("num_gpus"):
-        demand["GPU"] = float(options["num_gpus"])
-    if options.get("memory"):
-        demand["memory"] = float(options["memory"])
-    for key, amount in (options.get("resources") or {}).items():
-        check_resource_amount(f"resources[{key!r}]", amount)
-        demand[key] = float(amount)
-    return demand
 
 
 class ActorMethod:

@@ -27,6 +27,8 @@ class RemoteFunction:
         self._function = function
         self._function_name = f"{function.__module__}.{function.__qualname__}"
         self._options = {**TASK_DEFAULTS, **options}
+        # Options are fixed per function (and per .options() copy): so is the demand.
+        self._demand = resource_demand(self._options)
         self._signature = _signature_of(function)
         self._pickled = None
         self._descriptor = None
@@ -45,11 +47,12 @@ class RemoteFunction:
         """A copy of this function with some options changed, as in Ray."""
         validate_task_options(options)
         merged = {**self._options, **options}
+        demand = resource_demand(merged)
         parent = self
 
         class FunctionWithOptions:
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged)
+                return parent._remote(args, kwargs, merged, demand)
 
             def __call__(self, *args, **kwargs):
                 return parent(*args, **kwargs)
@@ -57,7 +60,7 @@ class RemoteFunction:
         return FunctionWithOptions()
 
     def remote(self, *args, **kwargs):
-        return self._remote(args, kwargs, self._options)
+        return self._remote(args, kwargs, self._options, self._demand)
 
     def _export(self, worker):
         if self._pickled is None:
@@ -73,7 +76,7 @@ class RemoteFunction:
             worker.current_job_id, self._descriptor, self._pickled, self._options["max_calls"])
         return self._descriptor
 
-    def _remote(self, args, kwargs, options):
+    def _remote(self, args, kwargs, options, demand):
         from cyray._private.worker import _auto_init, global_worker
 
         if self._signature is not None:
@@ -92,7 +95,7 @@ class RemoteFunction:
         max_retries = options["max_retries"]
         refs = worker.core_worker.submit_task(
             descriptor.as_tuple(), options["name"] or self.__name__, task_args,
-            options["num_returns"], resource_demand(options),
+            options["num_returns"], demand,
             3 if max_retries is None else max_retries, bool(retry), allowlist,
             options["max_calls"] or 0)
         if options["num_returns"] == 1:

@@ -92,9 +92,11 @@ def _check_resources(value):
         check_resource_amount(f"resources[{name!r}]", amount)
 
 
-def resource_demand(options):
-    """The resources a task with `options` asks of a node."""
-    demand = {"CPU": options.get("num_cpus", 1) if options.get("num_cpus") is not None else 1}
+def resource_demand(options, default_cpus=1):
+    """The resources a task (default 1 CPU) or an actor (default 0 CPU once
+    placed, as in Ray) with `options` asks of a node."""
+    cpus = options.get("num_cpus")
+    demand = {"CPU": default_cpus if cpus is None else cpus}
     if options.get("num_gpus"):
         demand["GPU"] = options["num_gpus"]
     if options.get("memory"):
