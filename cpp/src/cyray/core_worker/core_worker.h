@@ -112,8 +112,8 @@ class CoreWorker {
   // Reports the result of an execution the callback deferred (any thread).
   void CompleteDeferred(uint64_t execution_token, TaskExecutionResult result);
 
-  // Worker only: executes pushed tasks until told to exit (max_calls, Exit
-  // RPC) or a signal check fails.
+  // Worker only: executes pushed tasks until it must exit (max_calls,
+  // exit_actor, shutdown) or a signal check fails.
   Status RunTaskLoop();
 
   // The GCS internal KV (functions are exported through it).

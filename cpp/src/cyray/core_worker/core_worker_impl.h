@@ -184,8 +184,6 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                                               rpc::WaitForRefRemovedReply *reply) override;
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
   void AddLocalReference(const std::string &object_id, const std::string &owner_address);
-  grpc::ServerUnaryReactor *Exit(grpc::CallbackServerContext *ctx, const rpc::ExitRequest *request,
-                                 rpc::ExitReply *reply) override;
 
   CoreWorkerOptions options_;
   WorkerID worker_id_;

@@ -37,20 +37,6 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::ServerUnaryReactor *CoreWorker::Impl::Exit(grpc::CallbackServerContext *ctx,
-                                                 const rpc::ExitRequest *request,
-                                                 rpc::ExitReply *reply) {
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-  }
-  exec_cv_.notify_all();
-  reply->set_success(true);
-  auto *reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
-}
-
 void CoreWorker::Impl::EnqueueLocked(const PendingExecution &pending) {
   exec_queue_.push_back(pending);
   // Idle executors may not have woken for earlier tasks yet: compare counts.

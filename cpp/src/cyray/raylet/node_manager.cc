@@ -565,31 +565,4 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
   return reactor;
 }
 
-grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext *ctx,
-                                                    const rpc::GetNodeStatsRequest *request,
-                                                    rpc::GetNodeStatsReply *reply) {
-  auto *reactor = ctx->DefaultReactor();
-  asio::post(io_, [this, reply, reactor] {
-    int leased = 0, workers = 0;
-    for (const auto &worker : worker_pool_.AllWorkers()) {
-      if (worker->is_driver) continue;
-      ++workers;
-      leased += worker->leased ? 1 : 0;
-    }
-    reply->set_num_workers(workers);
-    reply->set_num_idle_workers(worker_pool_.NumIdle());
-    reply->set_num_starting_workers(worker_pool_.NumStarting());
-    reply->set_num_leased_workers(leased);
-    reply->set_num_queued_leases(static_cast<int>(lease_manager_.NumQueued()));
-    for (const auto &[name, amount] : resources_.total())
-      (*reply->mutable_resources_total())[name] = amount;
-    for (const auto &[name, amount] : resources_.Available()) {
-      (*reply->mutable_resources_available())[name] = amount;
-    }
-    for (int pid : worker_pool_.AllPids()) reply->add_worker_pids(pid);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
-}
-
 }  // namespace cyray::raylet

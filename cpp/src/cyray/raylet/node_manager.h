@@ -66,9 +66,6 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *ReturnWorker(grpc::CallbackServerContext *ctx,
                                          const rpc::ReturnWorkerRequest *request,
                                          rpc::ReturnWorkerReply *reply) override;
-  grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
-                                         const rpc::GetNodeStatsRequest *request,
-                                         rpc::GetNodeStatsReply *reply) override;
 
  private:
   struct LocalConnection;
