@@ -176,21 +176,22 @@ class ActorMethod:
                 return parent._remote(args, kwargs, options.get("num_returns",
                                                                 parent._num_returns),
                                       options.get("concurrency_group",
-                                                  parent._concurrency_group))
+                                                  parent._concurrency_group),
+                                      options.get("name"))
 
         return MethodWithOptions()
 
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._num_returns, self._concurrency_group)
 
-    def _remote(self, args, kwargs, num_returns, concurrency_group):
+    def _remote(self, args, kwargs, num_returns, concurrency_group, name=None):
         from cyray._private.worker import global_worker
         from cyray.remote_function import _task_args
 
         handle = self._handle
         refs = global_worker.core_worker.submit_actor_task(
             handle._actor_id, (handle._module, handle._class_name, self._name),
-            f"{handle._class_name}.{self._name}",
+            name or f"{handle._class_name}.{self._name}",
             _task_args(args, kwargs, f"{handle._class_name}.{self._name}"),
             num_returns, concurrency_group or "")
         if num_returns == 1:
