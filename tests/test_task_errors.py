@@ -189,10 +189,12 @@ def test_worker_exit_without_retries(ray_start_shared, tmp_path):
     def always_die(path):
         with open(path, "a") as f:
             f.write("x\n")
-        os._exit(1)
+        os._exit(3)
 
-    with pytest.raises(ray.exceptions.WorkerCrashedError):
+    with pytest.raises(ray.exceptions.WorkerCrashedError) as info:
         ray.get(always_die.remote(attempts), timeout=90)
+    # The error names how the worker ended, as the raylet reaped it.
+    assert "exited with code 3" in str(info.value)
     assert count_lines(attempts) == 1
     assert_tasks_still_run()
 
@@ -213,9 +215,40 @@ def test_worker_killed_by_sigkill(ray_start_shared, tmp_path):
     assert pid != os.getpid()
     assert is_descendant(pid), "the task's worker should be a process of this test's cluster"
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ray.exceptions.WorkerCrashedError):
+    with pytest.raises(ray.exceptions.WorkerCrashedError) as info:
         ray.get(ref, timeout=60)
+    assert f"worker pid {pid} was killed by signal 9 (SIGKILL)" in str(info.value)
+    assert "killed by the runtime" not in str(info.value)
     assert_tasks_still_run()
+
+
+def test_crashing_worker_names_the_signal(ray_start_shared):
+    @ray.remote(max_retries=0)
+    def crash():
+        import ctypes
+
+        ctypes.string_at(0)  # SIGSEGV
+
+    with pytest.raises(ray.exceptions.WorkerCrashedError) as info:
+        ray.get(crash.remote(), timeout=60)
+    assert "SIGSEGV" in str(info.value)
+
+
+def test_actor_death_names_the_exit(ray_start_shared):
+    @ray.remote
+    class Quitter:
+        def quit(self, code):
+            os._exit(code)
+
+        def ping(self):
+            return "pong"
+
+    actor = Quitter.remote()
+    assert ray.get(actor.ping.remote(), timeout=60) == "pong"
+    ref = actor.quit.remote(7)
+    with pytest.raises(ray.exceptions.RayActorError) as info:
+        ray.get(ref, timeout=60)
+    assert "exited with code 7" in str(info.value)
 
 
 def test_cluster_healthy_after_failures(ray_start_shared):

@@ -44,6 +44,24 @@ void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconne
                                [this, call](grpc::Status) { tracker_.Done(&call->context); });
 }
 
+void RayletLeaseClient::GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+                                              std::function<void(const std::string &)> callback) {
+  using Call = rpc::AsyncCall<rpc::GetWorkerFailureCauseRequest, rpc::GetWorkerFailureCauseReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_worker_id(worker_id);
+  call->request.set_wait_ms(wait_ms);
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(wait_ms + 2000));
+  if (!tracker_.Start(&call->context)) return;
+  stub_->async()->GetWorkerFailureCause(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        std::string detail = status.ok() && call->reply.found() ? call->reply.exit_detail() : "";
+        asio::post(io_, [callback, detail] { callback(detail); });
+        tracker_.Done(&call->context);
+      });
+}
+
 GcsActorClient::GcsActorClient(asio::io_context &io, rpc::CallTracker &tracker,
                                const std::string &gcs_address)
     : io_(io),

@@ -26,6 +26,8 @@ class RayletLeaseClient : public LeaseClientInterface {
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) override;
   void ReturnWorker(const std::string &worker_id, bool disconnect,
                     const std::string &reason) override;
+  void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+                             std::function<void(const std::string &)> callback) override;
 
  private:
   boost::asio::io_context &io_;

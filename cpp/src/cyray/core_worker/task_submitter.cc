@@ -6,6 +6,11 @@
 
 namespace cyray::core {
 
+namespace {
+// How long an owner waits for the raylet to reap a dead worker, to name its fate.
+constexpr int64_t kWorkerFailureCauseWaitMs = 1000;
+}  // namespace
+
 NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
                                          WorkerClientInterface &workers,
                                          int max_lease_requests_in_flight,
@@ -98,7 +103,7 @@ void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const Status &sta
 }
 
 void NormalTaskSubmitter::OnWorkerIdle(const LeasedWorkerPtr &worker) {
-  if (worker->released) return;
+  if (worker->released || worker->failed) return;
   KeyState &state = keys_[worker->key];
   if (state.queue.empty()) {
     if (worker->in_flight == 0) Park(worker);
@@ -168,13 +173,23 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
         worker->in_flight--;
         rpc::TaskSpec &spec = *shared_spec;
         if (!status.ok()) {
-          // The worker died (or became unreachable) while running the task.
-          ReleaseWorker(worker, true, "push failed: " + status.ToString());
-          std::string key = worker->key;
-          std::string message = "The worker running task " + spec.name() + " died unexpectedly (" +
-                                status.message() + ").";
-          RetryOrFail(std::move(spec), rpc::WORKER_DIED, message);
-          RequestLeasesIfNeeded(key);
+          // The worker died (or became unreachable) while running the task. Ask
+          // its raylet how it ended before giving it back: a worker given back
+          // first would be killed by the raylet, which would then blame itself.
+          worker->failed = true;
+          std::string push_error = status.message();
+          auto failed = std::make_shared<rpc::TaskSpec>(std::move(spec));
+          leases_.GetWorkerFailureCause(
+              worker->address.worker_id(), kWorkerFailureCauseWaitMs,
+              [this, worker, failed, push_error](const std::string &detail) {
+                ReleaseWorker(worker, true, "push failed: " + push_error);
+                std::string message =
+                    "The worker running task " + failed->name() +
+                    " died unexpectedly: " + (detail.empty() ? push_error : detail) + ".";
+                std::string key = worker->key;
+                RetryOrFail(std::move(*failed), rpc::WORKER_DIED, message);
+                RequestLeasesIfNeeded(key);
+              });
           return;
         }
         if (!*completed) {

@@ -32,6 +32,11 @@ class LeaseClientInterface {
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) = 0;
   virtual void ReturnWorker(const std::string &worker_id, bool disconnect,
                             const std::string &reason) = 0;
+  // How a worker leased from this raylet ended ("worker pid 1 was killed by
+  // signal 9 (SIGKILL)"), waiting up to `wait_ms` for its exit to be reaped;
+  // empty when unknown.
+  virtual void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+                                     std::function<void(const std::string &)> callback) = 0;
 };
 
 // Leased workers, as seen by the submitter (a seam for fakes).
@@ -76,6 +81,8 @@ class NormalTaskSubmitter {
     int in_flight = 0;
     // Set when the worker failed or is exiting: push nothing more to it.
     bool released = false;
+    // A push to it failed: it is given back once its raylet said how it ended.
+    bool failed = false;
   };
   using LeasedWorkerPtr = std::shared_ptr<LeasedWorker>;
   struct KeyState {

@@ -22,6 +22,11 @@ class FakeLeaseClient : public LeaseClientInterface {
                     const std::string &reason) override {
     returned.push_back({worker_id, disconnect});
   }
+  void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+                             std::function<void(const std::string &)> callback) override {
+    callback(failure_cause);
+  }
+  std::string failure_cause;
   // Grants the oldest pending request with worker `name`.
   void Grant(const std::string &name) {
     rpc::RequestWorkerLeaseReply reply;

@@ -34,6 +34,13 @@ struct NodeManager::LocalConnection {
   bool closed = false;
 };
 
+struct NodeManager::CauseWaiter {
+  grpc::ServerUnaryReactor *reactor;
+  rpc::GetWorkerFailureCauseReply *reply;
+  std::unique_ptr<asio::steady_timer> timer;
+  bool answered = false;
+};
+
 namespace {
 
 int64_t NowMs() {
@@ -41,6 +48,9 @@ int64_t NowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// How long a gone worker's exit waits to be reaped before it is reported anyway.
+constexpr int64_t kUnreapedExitTimeoutMs = 2000;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -77,7 +87,8 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
       acceptor_(io),
       child_signals_(io, SIGCHLD),
       stop_signals_(io, SIGTERM, SIGINT),
-      timer_(io) {}
+      timer_(io),
+      exits_([this](const WorkerExit &exit) { OnExitFinal(exit); }) {}
 
 NodeManager::~NodeManager() {
   if (store_base_ != nullptr) ::munmap(store_base_, store_allocator_.capacity());
@@ -166,6 +177,13 @@ void NodeManager::Stop(const std::string &reason) {
   report_cv_.notify_all();
   CYRAY_LOG(INFO) << "raylet stopping: " << reason;
   worker_pool_.KillAll();
+  for (auto &[id, waiter] : cause_waiters_) {
+    if (waiter->answered) continue;
+    waiter->answered = true;
+    waiter->timer->cancel();
+    waiter->reactor->Finish(grpc::Status::OK);  // found = false
+  }
+  cause_waiters_.clear();
   // Spilled objects die with the node.
   std::error_code ignored;
   if (!config_.session_dir.empty()) {
@@ -403,7 +421,9 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
   if (!worker_pool_.GetWorker(worker->worker_id)) return;  // handled already
   CYRAY_LOG(DEBUG) << (worker->is_driver ? "driver " : "worker ") << worker->pid
                    << " gone: " << why;
-  ReportFailureToGcs(worker, why);
+  // The GCS hears of it once the process is reaped, with its exit status.
+  exits_.OnGone(worker->worker_id, worker->pid, worker->is_driver, worker->intentional_exit, why,
+                NowMs());
   if (worker->is_driver) {
     worker_pool_.DisconnectWorker(worker, /*kill=*/false);
   } else {
@@ -413,13 +433,41 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
   if (worker->is_driver) lease_manager_.ScheduleAndDispatch();
 }
 
-void NodeManager::ReportFailureToGcs(const WorkerPtr &worker, const std::string &why) {
+void NodeManager::KillWorker(const WorkerPtr &worker, const std::string &reason) {
+  exits_.OnKilledByRuntime(worker->pid, reason);
+  exits_.OnGone(worker->worker_id, worker->pid, worker->is_driver, worker->intentional_exit,
+                "killed by the runtime: " + reason, NowMs());
+  lease_manager_.ReturnWorker(worker, /*disconnect=*/true);
+}
+
+void NodeManager::OnExitFinal(const WorkerExit &exit) {
+  if (!exit.is_driver && !exit.intentional && exit.killed_by_runtime.empty() && !stopping_) {
+    CYRAY_LOG(WARNING) << exit.detail << " (worker " << exit.worker_id.Hex().substr(0, 8) << ", "
+                       << exit.why << ")";
+  }
+  ReportFailureToGcs(exit);
+  auto range = cause_waiters_.equal_range(exit.worker_id);
+  for (auto it = range.first; it != range.second; ++it) {
+    auto &waiter = *it->second;
+    if (waiter.answered) continue;
+    waiter.answered = true;
+    waiter.timer->cancel();
+    waiter.reply->set_found(true);
+    waiter.reply->set_pid(exit.pid);
+    waiter.reply->set_exit_detail(exit.detail);
+    waiter.reply->set_intentional(exit.intentional);
+    waiter.reactor->Finish(grpc::Status::OK);
+  }
+  cause_waiters_.erase(exit.worker_id);
+}
+
+void NodeManager::ReportFailureToGcs(const WorkerExit &exit) {
   rpc::ReportWorkerFailureRequest report;
-  report.set_worker_id(worker->worker_id.Binary());
+  report.set_worker_id(exit.worker_id.Binary());
   report.set_node_id(config_.node_id.Binary());
-  report.set_intentional(worker->intentional_exit);
-  report.set_is_driver(worker->is_driver);
-  report.set_message("(" + why + ")");
+  report.set_intentional(exit.intentional);
+  report.set_is_driver(exit.is_driver);
+  report.set_message(exit.detail);
   {
     std::lock_guard<std::mutex> lock(report_mu_);
     reports_.push_back(std::move(report));
@@ -450,7 +498,7 @@ void NodeManager::OnOwnerGone(const WorkerID &owner_id) {
   for (const WorkerPtr &worker : worker_pool_.AllWorkers()) {
     if (worker->leased && worker->lease_owner == owner_id) {
       // Its tasks belong to a dead owner: nobody will read their results.
-      lease_manager_.ReturnWorker(worker, /*disconnect=*/true);
+      KillWorker(worker, "its lease owner died");
     }
   }
 }
@@ -466,6 +514,7 @@ void NodeManager::WaitForChildren() {
       } else {
         lease_manager_.ScheduleAndDispatch();
       }
+      exits_.OnReaped(pid, status);
     }
     WaitForChildren();
   });
@@ -474,6 +523,7 @@ void NodeManager::WaitForChildren() {
 void NodeManager::OnTimer() {
   const auto &config = CyrayConfig::Instance();
   worker_pool_.KillUnregisteredAfter(config.worker_register_timeout_seconds() * 1000);
+  exits_.ExpireUnreaped(NowMs(), kUnreapedExitTimeoutMs);
   int soft_limit =
       static_cast<int>(config_.resources.count("CPU") ? config_.resources.at("CPU") : 1);
   worker_pool_.TrimIdleWorkers(std::max(1, soft_limit), config.idle_worker_killing_time_ms());
@@ -554,13 +604,48 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
     WorkerPtr worker = worker_pool_.GetWorker(WorkerID::FromBinary(request->worker_id()));
     if (worker && worker->leased) {
       if (request->disconnect_worker()) {
-        // The pool forgets the worker now, so its exit will not be noticed later:
-        // report it here (an actor killed this way may restart).
-        ReportFailureToGcs(worker, "killed when its lease ended: " + request->disconnect_reason());
+        // The pool forgets the worker now; its exit is reported once reaped (an
+        // actor killed this way may restart).
+        KillWorker(worker, "its lease ended: " + request->disconnect_reason());
+      } else {
+        lease_manager_.ReturnWorker(worker, false);
       }
-      lease_manager_.ReturnWorker(worker, request->disconnect_worker());
     }
     reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
+    grpc::CallbackServerContext *ctx, const rpc::GetWorkerFailureCauseRequest *request,
+    rpc::GetWorkerFailureCauseReply *reply) {
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reply, reactor] {
+    WorkerID worker_id = WorkerID::FromBinary(request->worker_id());
+    if (auto exit = exits_.Find(worker_id)) {
+      reply->set_found(true);
+      reply->set_pid(exit->pid);
+      reply->set_exit_detail(exit->detail);
+      reply->set_intentional(exit->intentional);
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    bool may_come = exits_.IsPending(worker_id) || worker_pool_.GetWorker(worker_id);
+    if (!may_come || request->wait_ms() <= 0) {
+      reactor->Finish(grpc::Status::OK);  // found = false
+      return;
+    }
+    auto waiter = std::make_shared<CauseWaiter>();
+    waiter->reactor = reactor;
+    waiter->reply = reply;
+    waiter->timer = std::make_unique<asio::steady_timer>(
+        io_, std::chrono::milliseconds(std::min<int64_t>(request->wait_ms(), 10000)));
+    waiter->timer->async_wait([waiter](const boost::system::error_code &) {
+      if (waiter->answered) return;
+      waiter->answered = true;
+      waiter->reactor->Finish(grpc::Status::OK);  // found = false
+    });
+    cause_waiters_.emplace(worker_id, waiter);
   });
   return reactor;
 }

@@ -24,6 +24,7 @@
 #include "cyray/protobuf/node_manager.grpc.pb.h"
 #include "cyray/raylet/lease_manager.h"
 #include "cyray/raylet/process_launcher.h"
+#include "cyray/raylet/worker_exits.h"
 #include "cyray/raylet/worker_pool.h"
 #include "cyray/rpc/gcs_client.h"
 #include "cyray/rpc/grpc_util.h"
@@ -66,6 +67,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *ReturnWorker(grpc::CallbackServerContext *ctx,
                                          const rpc::ReturnWorkerRequest *request,
                                          rpc::ReturnWorkerReply *reply) override;
+  grpc::ServerUnaryReactor *GetWorkerFailureCause(grpc::CallbackServerContext *ctx,
+                                                  const rpc::GetWorkerFailureCauseRequest *request,
+                                                  rpc::GetWorkerFailureCauseReply *reply) override;
 
  private:
   struct LocalConnection;
@@ -90,7 +94,13 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   void HeartbeatLoop();
   // Tells the GCS (off the main thread) that a worker or driver is gone, so it
   // can restart or bury actors.
-  void ReportFailureToGcs(const WorkerPtr &worker, const std::string &why);
+  void ReportFailureToGcs(const WorkerExit &exit);
+  // A worker's exit is final (reaped or given up on): tell the GCS and anyone
+  // waiting in GetWorkerFailureCause.
+  void OnExitFinal(const WorkerExit &exit);
+  // A worker the runtime kills on purpose: its exit will name `reason`.
+  void KillWorker(const WorkerPtr &worker, const std::string &reason);
+  struct CauseWaiter;
   void GcsReporterLoop();
   Status RegisterWithGcs();
   void WriteReadyFile();
@@ -115,6 +125,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   boost::asio::steady_timer timer_;
   uint64_t next_connection_id_ = 1;
   std::unordered_map<uint64_t, ConnectionPtr> connections_;
+  WorkerExits exits_;
+  // GetWorkerFailureCause calls waiting for a worker's exit to be reaped.
+  std::unordered_multimap<WorkerID, std::shared_ptr<CauseWaiter>> cause_waiters_;
   std::thread heartbeat_thread_;
   std::thread gcs_reporter_thread_;
   std::mutex report_mu_;
