@@ -224,8 +224,8 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             self._spawn(self._schedule(entry))
             return
         await self._set_state(entry, Actor.DEAD,
-                              f"The actor {table.class_name} died unexpectedly: its worker "
-                              f"process (pid {table.pid}) exited. {message}".strip())
+                              f"The actor {table.class_name} died unexpectedly: "
+                              f"{message or f'its worker process (pid {table.pid}) exited'}.")
 
     async def _kill(self, entry: ActorEntry, cause: str) -> None:
         entry.no_restart = True
