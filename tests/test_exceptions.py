@@ -33,3 +33,108 @@ def test_hierarchy():
     assert issubclass(exc.ActorDiedError, exc.RayActorError)
     for cls in (exc.WorkerCrashedError, exc.RaySystemError, exc.ObjectStoreFullError):
         assert issubclass(cls, exc.RayError)
+
+
+# ---- error objects as the core worker stores them ---------------------------------------
+
+
+def error_object(name, message):
+    from cyray.protobuf import common_pb2
+
+    return message.encode(), b"E%d" % common_pb2.ErrorType.Value(name)
+
+
+@pytest.mark.parametrize("name,cls", [
+    ("ACTOR_DIED", "ActorDiedError"),
+    ("ACTOR_UNAVAILABLE", "ActorUnavailableError"),
+    ("LOCAL_RAYLET_DIED", "LocalRayletDiedError"),
+    ("WORKER_DIED", "WorkerCrashedError"),
+    ("OWNER_DIED", "OwnerDiedError"),
+    ("OBJECT_LOST", "ObjectLostError"),
+    ("TASK_UNSCHEDULABLE_ERROR", "TaskUnschedulableError"),
+    ("TASK_CANCELLED", "TaskCancelledError"),
+    ("SYSTEM_ERROR", "RaySystemError"),
+])
+def test_error_objects_raise_rays_exception_with_their_message(name, cls):
+    from cyray._private import serialization
+
+    data, metadata = error_object(name, "detail marker 77")
+    with pytest.raises(getattr(exc, cls)) as info:
+        serialization.deserialize_or_raise(data, metadata)
+    assert "detail marker 77" in str(info.value)
+    # It survives pickling (a task may catch it and raise it again).
+    back = pickle.loads(pickle.dumps(info.value))
+    assert type(back) is type(info.value) and str(back) == str(info.value)
+
+
+def test_actor_errors_are_ray_actor_errors():
+    assert issubclass(exc.ActorDiedError, exc.RayActorError)
+    assert issubclass(exc.ActorUnavailableError, exc.RayActorError)
+    died = exc.ActorDiedError()
+    assert str(died) == exc.ActorDiedError.BASE_ERROR_MSG and not died.actor_init_failed
+    init_error = exc.RayTaskError("Counter", "Traceback...\nValueError: bad", ValueError("bad"))
+    failed = exc.ActorDiedError.from_task_error(init_error)
+    assert failed.actor_init_failed and "creation task" in str(failed)
+    unavailable = exc.ActorUnavailableError("connection lost", b"\x01" * 16)
+    assert unavailable.actor_id == "01" * 16 and "connection lost" in str(unavailable)
+    assert str(exc.NodeDiedError("node 1 died")) == "node 1 died"
+
+
+def test_ray_exception_names():
+    for name in ("RayError", "RayTaskError", "RayActorError", "ActorDiedError",
+                 "ActorUnavailableError", "LocalRayletDiedError", "NodeDiedError",
+                 "WorkerCrashedError", "TaskUnschedulableError", "TaskCancelledError",
+                 "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "GetTimeoutError",
+                 "RaySystemError", "PendingCallsLimitExceeded", "RuntimeEnvSetupError"):
+        assert name in exc.__all__ and issubclass(getattr(exc, name), exc.RayError)
+
+
+# ---- task errors whose cause cannot travel ------------------------------------------------
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"code {code}: {detail}")
+
+
+class HoldsALock(Exception):
+    def __init__(self, message):
+        import threading
+
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def raised(error):
+    import traceback
+
+    try:
+        raise error
+    except Exception as e:
+        tb = traceback.format_exc()
+        return exc.RayTaskError("my_task", tb, e, pid=123, ip="10.0.0.1")
+
+
+@pytest.mark.parametrize("error,reason", [
+    (NeedsTwoArguments(7, "disk full"), "rebuilt"),
+    (HoldsALock("lock held"), "serialized"),
+])
+def test_a_cause_that_cannot_travel_still_names_task_type_and_message(error, reason):
+    from cyray._private import serialization
+
+    data, metadata = serialization.serialize_error(raised(error))
+    with pytest.raises(exc.RayTaskError) as info:
+        serialization.deserialize_or_raise(data, metadata)
+    text = str(info.value)
+    assert "my_task()" in text and "pid=123" in text
+    assert type(error).__name__ in text and str(error) in text
+    assert isinstance(info.value.cause, exc.RayError) and reason in str(info.value.cause)
+
+
+def test_a_cause_that_travels_is_rebuilt():
+    from cyray._private import serialization
+
+    data, metadata = serialization.serialize_error(raised(KeyError("k")))
+    with pytest.raises(KeyError) as info:
+        serialization.deserialize_or_raise(data, metadata)
+    assert isinstance(info.value, exc.RayTaskError) and info.value.cause.args == ("k",)

@@ -9,6 +9,7 @@ A value is (data, metadata, nested_refs):
 nested_refs are the ObjectRefs pickled inside the value.
 """
 
+import functools
 import pickle
 import struct
 
@@ -21,27 +22,40 @@ METADATA_PICKLE = b"P"
 METADATA_PICKLE5 = b"P5"
 ALIGNMENT = 64
 
-# rpc::ErrorType numbers (cpp/src/cyray/protobuf/common.proto).
-WORKER_DIED = 1
-ACTOR_DIED = 2
-OBJECT_LOST = 3
-TASK_EXECUTION_EXCEPTION = 4
-TASK_CANCELLED = 5
-TASK_UNSCHEDULABLE_ERROR = 6
-OWNER_DIED = 7
-RAYLET_DIED = 8
-SYSTEM_ERROR = 9
 
-_ERROR_CLASSES = {
-    WORKER_DIED: exceptions.WorkerCrashedError,
-    ACTOR_DIED: exceptions.RayActorError,
-    OBJECT_LOST: exceptions.ObjectLostError,
-    TASK_CANCELLED: exceptions.TaskCancelledError,
-    TASK_UNSCHEDULABLE_ERROR: exceptions.TaskUnschedulableError,
-    OWNER_DIED: exceptions.OwnerDiedError,
-    RAYLET_DIED: exceptions.LocalRayletDiedError,
-    SYSTEM_ERROR: exceptions.RaySystemError,
+def _actor_died_error(message):
+    error = exceptions.ActorDiedError()
+    if message:
+        error.error_msg = f"{error.BASE_ERROR_MSG}\n{message}"
+    return error
+
+
+# How an error object of each rpc::ErrorType (its data a UTF-8 message) becomes an
+# exception; TASK_EXECUTION_EXCEPTION objects hold a pickled RayTaskError instead.
+_ERROR_FACTORIES = {
+    "WORKER_DIED": exceptions.WorkerCrashedError,
+    "ACTOR_DIED": _actor_died_error,
+    "ACTOR_UNAVAILABLE": lambda message: exceptions.ActorUnavailableError(message, None),
+    "OBJECT_LOST": exceptions.ObjectLostError,
+    "OWNER_DIED": exceptions.OwnerDiedError,
+    "TASK_CANCELLED": lambda message: exceptions.TaskCancelledError(error_message=message),
+    "TASK_UNSCHEDULABLE_ERROR": exceptions.TaskUnschedulableError,
+    # Both are raised when this process's raylet cannot be reached.
+    "RAYLET_DIED": exceptions.LocalRayletDiedError,
+    "LOCAL_RAYLET_DIED": exceptions.LocalRayletDiedError,
+    "SYSTEM_ERROR": exceptions.RaySystemError,
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _error_types():
+    """(TASK_EXECUTION_EXCEPTION's number, {number: factory}), from the generated
+    rpc::ErrorType enum (imported on first use: most processes never see an error)."""
+    from cyray.protobuf import common_pb2
+
+    value = common_pb2.ErrorType.Value
+    return (value("TASK_EXECUTION_EXCEPTION"),
+            {value(name): factory for name, factory in _ERROR_FACTORIES.items()})
 
 
 class DeserializationError(exceptions.RaySystemError):
@@ -137,10 +151,11 @@ def deserialize(data, metadata):
 
 
 def _error_from(data, error_type):
-    if error_type == TASK_EXECUTION_EXCEPTION:
+    task_execution_exception, factories = _error_types()
+    if error_type == task_execution_exception:
         return pickle.loads(data)
-    cls = _ERROR_CLASSES.get(error_type, exceptions.RaySystemError)
-    return cls(data.decode("utf-8", "replace"))
+    factory = factories.get(error_type, exceptions.RaySystemError)
+    return factory(bytes(data).decode("utf-8", "replace"))
 
 
 def deserialize_or_raise(data, metadata):
@@ -153,14 +168,7 @@ def deserialize_or_raise(data, metadata):
 
 
 def serialize_error(error):
-    """(data, metadata) of an exception raised by a task (a RayTaskError)."""
-    try:
-        data = cloudpickle.dumps(error, protocol=5)
-    except Exception:
-        # The cause itself cannot be pickled: keep its type name and message.
-        fallback = exceptions.RayTaskError(
-            error.function_name, error.traceback_str,
-            exceptions.RayError(f"{type(error.cause).__name__}: {error.cause}"),
-            error.proctitle, error.pid, error.ip)
-        data = cloudpickle.dumps(fallback, protocol=5)
-    return data, b"E%d" % TASK_EXECUTION_EXCEPTION
+    """(data, metadata) of an exception raised by a task (a RayTaskError). Its cause is
+    pickled apart (see RayTaskError), so this does not fail on an unpicklable cause."""
+    data = cloudpickle.dumps(error, protocol=5)
+    return data, b"E%d" % _error_types()[0]
