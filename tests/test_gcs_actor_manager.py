@@ -51,14 +51,16 @@ class FakeRaylet:
 class FakeWorker:
     def __init__(self):
         self.creation_error = None
+        self.pushed = []
 
     async def PushTask(self, request):
+        self.pushed.append(request)
         reply = cw_pb2.PushTaskReply()
         if self.creation_error is not None:
             reply.is_application_error = True
             ret = reply.return_objects.add()
             ret.data = pickle.dumps(self.creation_error)
-            ret.metadata = b"E4"
+            ret.metadata = b"E%d" % common_pb2.TASK_EXECUTION_EXCEPTION
         return reply
 
 
@@ -167,7 +169,8 @@ def test_names_are_unique_per_namespace_and_freed_on_death():
             gcs_pb2.RegisterActorRequest(task_spec=creation_spec(name="c", namespace="a")), None)
         assert not taken.success and "'c'" in taken.error_message
         await create(m, creation_spec(name="c", namespace="b"))
-        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=True), None)
+        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=True,
+                                                   no_restart=True), None)
         found = await m.GetNamedActorInfo(
             gcs_pb2.GetNamedActorInfoRequest(name="c", ray_namespace="a"), None)
         assert not found.found
@@ -204,7 +207,8 @@ def test_wait_for_state_change_answers_on_the_next_version():
             gcs_pb2.WaitActorStateChangeRequest(actor_id=actor_id, known_version=version), None))
         await settle()
         assert not waiter.done()
-        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=True), None)
+        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=True,
+                                                   no_restart=True), None)
         reply = await asyncio.wait_for(waiter, 5)
         assert reply.actor.state == Actor.DEAD
     run(body())
@@ -215,12 +219,48 @@ def test_kill(no_restart):
     async def body():
         m = FakeActorManager()
         actor_id = await create(m, creation_spec(max_restarts=1))
-        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=no_restart),
-                          None)
+        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=True,
+                                                   no_restart=no_restart), None)
         assert (b"w1", True) in m.raylet.returned
         # The raylet then reports the killed worker.
         await m.on_worker_failure(failure(b"w1"))
         await settle()
         state = (await state_of(m, actor_id)).state
         assert state == (Actor.DEAD if no_restart else Actor.ALIVE)
+    run(body())
+
+
+def test_graceful_kill_sends_the_actor_a_terminate_call():
+    async def body():
+        m = FakeActorManager()
+        actor_id = await create(m, creation_spec(max_restarts=3))
+        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=False,
+                                                   no_restart=False), None)
+        await settle()
+        # Not killed: the worker gets a __ray_terminate__ call after those it has.
+        assert m.raylet.returned == []
+        terminate = m.worker.pushed[-1]
+        assert terminate.intended_worker_id == b"w1"
+        spec = terminate.task_spec
+        assert spec.type == common_pb2.ACTOR_TASK
+        assert spec.function_descriptor.function_name == "__ray_terminate__"
+        assert spec.function_descriptor.class_name == "Counter"
+        assert spec.actor_task_spec.actor_id == actor_id
+        assert (await state_of(m, actor_id)).state == Actor.ALIVE
+        # The worker then exits, intentionally or not: the actor is not restarted.
+        await m.on_worker_failure(failure(b"w1"))
+        await settle()
+        assert (await state_of(m, actor_id)).state == Actor.DEAD
+    run(body())
+
+
+def test_graceful_kill_of_an_actor_not_yet_running_ends_it():
+    async def body():
+        m = FakeActorManager()
+        spec = creation_spec()
+        await m.RegisterActor(gcs_pb2.RegisterActorRequest(task_spec=spec), None)
+        actor_id = spec.actor_creation_spec.actor_id
+        await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=False), None)
+        assert (await state_of(m, actor_id)).state == Actor.DEAD
+        assert m.worker.pushed == []
     run(body())

@@ -25,7 +25,7 @@ from cyray.protobuf import node_manager_pb2_grpc as nm_grpc
 logger = logging.getLogger("cyray.gcs")
 
 Actor = gcs_pb2.ActorTableData
-TASK_EXECUTION_EXCEPTION_METADATA = b"E4"
+TASK_EXECUTION_EXCEPTION_METADATA = b"E%d" % common_pb2.TASK_EXECUTION_EXCEPTION
 LEASE_RETRY_DELAY_S = 0.2
 
 
@@ -292,12 +292,38 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         entry = self._actors.get(request.actor_id)
         if entry is None or entry.table.state == Actor.DEAD:
             return gcs_pb2.KillActorReply()
-        if request.no_restart:
+        if not request.force_kill and entry.table.state == Actor.ALIVE:
+            # Graceful, as Ray's GCS: the actor first runs the calls it has received.
+            entry.no_restart = True
+            self._spawn(self._terminate_gracefully(entry))
+        elif request.no_restart or not request.force_kill:
+            # (Not running yet: nothing to finish, so a graceful kill ends it now.)
             await self._kill(entry, "The actor was killed by cyray.kill().")
         else:
             # The raylet reports the death; the actor restarts if it may.
             await self._return_worker(entry, disconnect=True, forget=False)
         return gcs_pb2.KillActorReply()
+
+    async def _terminate_gracefully(self, entry: ActorEntry) -> None:
+        """Sends the actor's worker a `__ray_terminate__` call of its own: it runs after the
+        calls the worker has already received, then the worker exits (intentionally, so the
+        actor is not restarted)."""
+        address = entry.table.address
+        spec = common_pb2.TaskSpec(type=common_pb2.ACTOR_TASK, job_id=entry.table.job_id,
+                                   task_id=os.urandom(8) + entry.table.actor_id,
+                                   name="__ray_terminate__", num_returns=0)
+        spec.function_descriptor.CopyFrom(entry.spec.function_descriptor)
+        spec.function_descriptor.function_name = "__ray_terminate__"
+        spec.caller_address.worker_id = self._gcs_worker_id
+        spec.actor_task_spec.actor_id = entry.table.actor_id
+        stub = self._worker_stub(f"{address.ip_address}:{address.port}")
+        try:
+            await stub.PushTask(cw_pb2.PushTaskRequest(intended_worker_id=address.worker_id,
+                                                       task_spec=spec))
+        except grpc.aio.AioRpcError as e:
+            # Its worker is gone already; the raylet's report of that ends the actor.
+            logger.debug("graceful kill of actor %s: %s", entry.table.actor_id.hex(),
+                         e.details())
 
     async def close(self) -> None:
         for task in list(self._tasks):
