@@ -138,3 +138,11 @@ def test_a_cause_that_travels_is_rebuilt():
     with pytest.raises(KeyError) as info:
         serialization.deserialize_or_raise(data, metadata)
     assert isinstance(info.value, exc.RayTaskError) and info.value.cause.args == ("k",)
+
+
+def test_instance_of_a_cause_whose_constructor_takes_other_arguments():
+    err = raised(NeedsTwoArguments(3, "no space")).as_instanceof_cause()
+    assert isinstance(err, NeedsTwoArguments) and isinstance(err, exc.RayTaskError)
+    assert err.args == ("code 3: no space",) and "my_task()" in str(err)
+    died = raised(exc.ActorDiedError()).as_instanceof_cause()
+    assert isinstance(died, exc.RayActorError) and not died.actor_init_failed

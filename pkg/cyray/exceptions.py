@@ -77,14 +77,15 @@ class RayTaskError(RayError):
             return self
         try:
             cls = _dual_class(cause_cls)
+            # Not through any __init__: the cause's class may take other arguments.
             err = cls.__new__(cls)
-            RayTaskError.__init__(
-                err, self.function_name, self.traceback_str, self.cause, self.proctitle,
-                self.pid, self.ip)
-            err.args = self.cause.args if hasattr(self.cause, "args") else ()
-            return err
         except TypeError:
             return self
+        err.__dict__.update(function_name=self.function_name, traceback_str=self.traceback_str,
+                            cause=self.cause, proctitle=self.proctitle, pid=self.pid,
+                            ip=self.ip)
+        err.args = self.cause.args if hasattr(self.cause, "args") else ()
+        return err
 
 
 class _UnavailableCause(RayError):
@@ -146,8 +147,15 @@ def _dual_class(cause_cls):
         def __reduce__(self):
             return RayTaskError.__reduce__(self)
 
+        def __getattr__(self, attr):
+            # What the cause's class keeps in its instances (as Ray's dual class).
+            cause = self.__dict__.get("cause")
+            if cause is None:
+                raise AttributeError(attr)
+            return getattr(cause, attr)
+
         cls = type(name, (RayTaskError, cause_cls),
-                   {"__str__": __str__, "__reduce__": __reduce__,
+                   {"__str__": __str__, "__reduce__": __reduce__, "__getattr__": __getattr__,
                     "__module__": cause_cls.__module__})
         cls.__qualname__ = name
         _DUAL_CLASSES[cause_cls] = cls
