@@ -7,8 +7,8 @@ import cloudpickle
 from cyray._private import serialization
 from cyray._private.function_manager import FunctionDescriptor
 from cyray._private.options import (
-    TASK_DEFAULTS,
     resource_demand,
+    task_options_with_defaults,
     validate_task_options,
 )
 from cyray._raylet import ObjectRef
@@ -26,7 +26,7 @@ class RemoteFunction:
         validate_task_options(options)
         self._function = function
         self._function_name = f"{function.__module__}.{function.__qualname__}"
-        self._options = {**TASK_DEFAULTS, **options}
+        self._options = task_options_with_defaults(options)
         # Options are fixed per function (and per .options() copy): so is the demand.
         self._demand = resource_demand(self._options)
         self._signature = _signature_of(function)
@@ -45,8 +45,8 @@ class RemoteFunction:
 
     def options(self, **options):
         """A copy of this function with some options changed, as in Ray."""
-        validate_task_options(options)
-        merged = {**self._options, **options}
+        validate_task_options(options, in_options=True)
+        merged = task_options_with_defaults({**self._options, **options})
         demand = resource_demand(merged)
         parent = self
 
@@ -92,11 +92,10 @@ class RemoteFunction:
         allowlist = b""
         if isinstance(retry, (list, tuple)):
             allowlist = cloudpickle.dumps(tuple(retry))
-        max_retries = options["max_retries"]
         refs = worker.core_worker.submit_task(
             descriptor.as_tuple(), options["name"] or self.__name__, task_args,
             options["num_returns"], demand,
-            3 if max_retries is None else max_retries, bool(retry), allowlist,
+            options["max_retries"], bool(retry), allowlist,
             options["max_calls"] or 0)
         if options["num_returns"] == 1:
             return refs[0]
