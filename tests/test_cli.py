@@ -23,6 +23,8 @@ def test_start_status_connect_stop(tmp_path):
         status = cli("status", "--address", address)
         assert status.returncode == 0, status.stderr
         assert "ALIVE" in status.stdout and "CPU: " in status.stdout
+        # Memory is detected as Ray does: a schedulable resource of the node.
+        assert "    memory: " in status.stdout, status.stdout
         run = DriverRun(tmp_path, f"""
             import cyray as ray
             ray.init(address="{address}")

@@ -24,16 +24,109 @@ def raylet_binary():
     return path
 
 
-def default_object_store_memory():
-    """30% of the machine's memory (as Ray), at most what /dev/shm has free."""
+# How Ray sizes a node's memory (its resource_spec): the object store takes 30% of the
+# memory available when the node starts, at most 200 GB (and here at most what /dev/shm has
+# free: the store lives there); the `memory` resource is what stays available after it.
+OBJECT_STORE_MEMORY_PROPORTION = 0.3
+OBJECT_STORE_MAX_MEMORY_BYTES = 200 * 10**9
+MIN_OBJECT_STORE_MEMORY = 64 << 20
+# Ray refuses to start a node with less memory left for tasks than both of these.
+MIN_TASK_MEMORY_BYTES = 100 * 10**6
+MIN_TASK_MEMORY_FRACTION = 0.05
+
+# The levels the C++ components and the GCS server know (CYRAY_log_level).
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_CGROUP_V1_DIR = "/sys/fs/cgroup/memory"
+_CGROUP_V2_DIR = "/sys/fs/cgroup"
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _memory_stat(path):
+    """{field: bytes} of a cgroup memory.stat file, or None."""
+    text = _read_text(path)
+    if text is None:
+        return None
+    stat = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            stat[parts[0]] = int(parts[1])
+    return stat
+
+
+def system_memory():
+    """Bytes of memory of this machine, or of its cgroup (container) when that is lower."""
     import psutil
 
-    size = int(psutil.virtual_memory().total * 0.3)
+    total = psutil.virtual_memory().total
+    limit = _read_text(os.path.join(_CGROUP_V1_DIR, "memory.limit_in_bytes"))
+    if limit is None:
+        limit = _read_text(os.path.join(_CGROUP_V2_DIR, "memory.max"))
+    if limit and limit.isdigit():
+        return min(total, int(limit))
+    return total
+
+
+def used_memory():
+    """Bytes of memory in use, as Ray counts them: the cgroup's working set (its usage
+    without the page cache it could drop) when there is a cgroup, else psutil's `used`."""
+    import psutil
+
+    stat = _memory_stat(os.path.join(_CGROUP_V1_DIR, "memory.stat"))
+    if stat is not None:
+        if all(k in stat for k in ("total_rss", "total_cache", "total_inactive_file")):
+            return max(0, stat["total_rss"] + stat["total_cache"] - stat["total_inactive_file"])
+    else:
+        current = _read_text(os.path.join(_CGROUP_V2_DIR, "memory.current"))
+        stat = _memory_stat(os.path.join(_CGROUP_V2_DIR, "memory.stat"))
+        if current and current.isdigit() and stat and "inactive_file" in stat:
+            return max(0, int(current) - stat["inactive_file"])
+    return psutil.virtual_memory().used
+
+
+def available_memory():
+    return system_memory() - used_memory()
+
+
+def default_object_store_memory(available=None):
+    """30% of the memory available now (as Ray), at most 200 GB and what /dev/shm has free."""
+    if available is None:
+        available = available_memory()
+    size = min(int(available * OBJECT_STORE_MEMORY_PROPORTION), OBJECT_STORE_MAX_MEMORY_BYTES)
     try:
         size = min(size, shutil.disk_usage("/dev/shm").free)
     except OSError:
         pass
-    return max(size, 64 << 20)
+    return max(size, MIN_OBJECT_STORE_MEMORY)
+
+
+def resolve_memory(memory=None, object_store_memory=None):
+    """(memory, object_store_memory) in bytes of the node about to start, each the given
+    value or Ray's default: the store as `default_object_store_memory`, and `memory` (the
+    resource tasks and actors ask for with memory=...) what is left available after it."""
+    available = available_memory()
+    if object_store_memory is None:
+        object_store_memory = default_object_store_memory(available)
+    if memory is None:
+        memory = available - object_store_memory
+        total = system_memory()
+        if memory < MIN_TASK_MEMORY_BYTES and memory < MIN_TASK_MEMORY_FRACTION * total:
+            raise ValueError(
+                f"After taking into account the object store ({object_store_memory / 1e9:.2f} "
+                f"GB), the memory on this node available for tasks and actors "
+                f"({memory / 1e9:.2f} GB) is below {MIN_TASK_MEMORY_BYTES / 1e6:.0f} MB and "
+                f"{MIN_TASK_MEMORY_FRACTION:.0%} of the total ({total / 1e9:.2f} GB). You can "
+                "adjust these settings with cyray.init(memory=<bytes>, "
+                "object_store_memory=<bytes>).")
+    return int(memory), int(object_store_memory)
 
 
 def detect_num_gpus():
@@ -65,12 +158,16 @@ class LocalNode:
     """The processes of one node started by this driver (head node with GCS)."""
 
     def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
-                 object_store_memory=None, die_with_parent=True, gcs_port=0):
+                 object_store_memory=None, die_with_parent=True, gcs_port=0, log_level=None):
         self.resources = resources
+        # For the processes started here: "debug", "info", "warning" or "error" (None: the
+        # CYRAY_log_level environment variable, or the config knob's default).
+        self.log_level = log_level
         # Started by a driver: end with it. Started by `cyray start`: outlive it.
         self.die_with_parent = die_with_parent
         self.gcs_port = gcs_port
-        self.object_store_memory = object_store_memory or default_object_store_memory()
+        self.object_store_memory = (object_store_memory or resources.get("object_store_memory")
+                                    or default_object_store_memory())
         self.node_ip_address = node_ip_address
         self.head = head
         self.gcs_address = gcs_address
@@ -93,18 +190,30 @@ class LocalNode:
             # A new session: Ctrl-C in the driver's terminal does not reach them;
             # they end with the driver through --parent-pid instead.
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, env=self._env())
         finally:
             out.close()
             err.close()
 
+    def _env(self):
+        """The environment of the processes started here (the raylet passes it on to its
+        workers)."""
+        env = dict(os.environ)
+        if self.log_level is not None:
+            env["CYRAY_log_level"] = self.log_level
+        return env
+
     def start(self):
         parent = ["--parent-pid", str(os.getpid())] if self.die_with_parent else []
+        log_level = self._env().get("CYRAY_log_level", "info").lower()
+        if log_level not in LOG_LEVELS:
+            log_level = "info"
         gcs_port_file = os.path.join(self.session_dir, "gcs_port")
         if self.head:
             self.gcs_process = self._spawn(
                 [sys.executable, "-m", "cyray.gcs.server", "--port", str(self.gcs_port),
-                 "--port-file", gcs_port_file, *parent], "gcs_server")
+                 "--port-file", gcs_port_file, f"--log-level={log_level}", *parent],
+                "gcs_server")
         resources = ",".join(f"{k}={v}" for k, v in self.resources.items())
         ready_file = os.path.join(self.session_dir, "raylet_ready")
         try:

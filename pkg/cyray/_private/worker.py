@@ -3,6 +3,7 @@ shutdown, get, put, wait. Drivers create their cluster or connect to one;
 workers are set up by cyray.workers.default_worker."""
 
 import atexit
+import logging
 import os
 import sys
 import threading
@@ -10,8 +11,9 @@ import threading
 import setproctitle as _setproctitle
 
 from cyray import exceptions
-from cyray._private import serialization
+from cyray._private import logging_config, serialization
 from cyray._private.function_manager import FunctionActorManager
+from cyray._private.ray_context import BaseContext, RayContext  # noqa: F401 - Ray's names here
 from cyray._raylet import CoreWorker, ObjectRef
 
 SCRIPT_MODE = 0
@@ -236,9 +238,11 @@ def is_initialized():
 
 def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=None,
          object_store_memory=None, namespace=None, ignore_reinit_error=False,
-         log_to_driver=True, include_dashboard=None, logging_level=None,
-         local_mode=False, runtime_env=None, _node_ip_address="127.0.0.1", **kwargs):
-    """Starts a local cluster (address=None) or connects to one, as ray.init."""
+         log_to_driver=True, include_dashboard=None, configure_logging=True,
+         logging_level=logging.INFO, logging_format=None, local_mode=False, runtime_env=None,
+         _node_ip_address="127.0.0.1", **kwargs):
+    """Starts a local cluster (address=None) or connects to one, as ray.init; returns a
+    RayContext (also a context manager that shuts down on exit)."""
     global _atexit_registered
     worker = global_worker
     with worker.lock:
@@ -249,17 +253,29 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
                 "Maybe you called cyray.init twice by accident? This error can be suppressed "
                 "by passing in 'ignore_reinit_error=True' or by calling 'cyray.shutdown()' "
                 "prior to 'cyray.init()'.")
-        unknown = sorted(k for k in kwargs if not k.startswith("_"))
-        if unknown:
-            raise TypeError(f"cyray.init() got unexpected keyword arguments: {unknown}")
+        if "_memory" in kwargs:  # Ray's spelling of memory=
+            memory = kwargs.pop("_memory")
+        if kwargs:
+            raise TypeError(f"cyray.init() got unexpected keyword arguments: {sorted(kwargs)}")
         if local_mode:
             raise NotImplementedError("cyray does not support local_mode")
         if runtime_env:
             raise NotImplementedError("cyray does not support runtime_env yet")
-        if address is not None and (num_cpus is not None or num_gpus is not None or resources):
+        if include_dashboard not in (None, False, True):
+            raise TypeError(f"include_dashboard takes True, False or None, got "
+                            f"{include_dashboard!r}")
+        if include_dashboard:
+            raise NotImplementedError(
+                "include_dashboard=True: cyray has no dashboard yet; pass None or False")
+        level = logging_config.logging_level(logging_level)
+        if configure_logging:
+            logging_config.configure_logger(level, logging_format)
+        if address is not None and (num_cpus is not None or num_gpus is not None or resources
+                                    or memory is not None or object_store_memory is not None):
             raise ValueError(
-                "When connecting to an existing cluster (address=...), num_cpus, num_gpus "
-                "and resources must not be given: they are set when the cluster starts.")
+                "When connecting to an existing cluster (address=...), num_cpus, num_gpus, "
+                "resources, memory and object_store_memory must not be given: they are set "
+                "when the cluster starts.")
         from cyray._private.node import LocalNode, find_local_node, resolve_address
 
         if address is not None:
@@ -268,13 +284,11 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
             raylet_socket, logs_dir = find_local_node(gcs_address, _node_ip_address)
             node = None
         else:
-            if object_store_memory is not None:
-                from cyray._private.options import check_resource_amount
-
-                check_resource_amount("object_store_memory", object_store_memory)
-            node = LocalNode(_node_resources(num_cpus, num_gpus, resources, memory),
-                             node_ip_address=_node_ip_address,
-                             object_store_memory=object_store_memory)
+            node = LocalNode(
+                _node_resources(num_cpus, num_gpus, resources, memory, object_store_memory),
+                node_ip_address=_node_ip_address,
+                log_level=logging_config.process_log_level(
+                    level, explicit=logging_level != logging.INFO))
             node.start()
             gcs_address, raylet_socket, logs_dir = node.gcs_address, node.raylet_socket, \
                 node.logs_dir
@@ -307,8 +321,10 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         return _context_info(worker)
 
 
-def _node_resources(num_cpus, num_gpus, resources, memory):
-    from cyray._private.node import detect_num_gpus
+def _node_resources(num_cpus, num_gpus, resources, memory, object_store_memory=None):
+    """The resources of a node started here, "memory" and "object_store_memory" included
+    (detected as Ray does when not given)."""
+    from cyray._private.node import detect_num_gpus, resolve_memory
     from cyray._private.options import check_resource_amount
 
     if num_cpus is None:
@@ -317,14 +333,18 @@ def _node_resources(num_cpus, num_gpus, resources, memory):
         num_gpus = detect_num_gpus()
     check_resource_amount("num_cpus", num_cpus)
     check_resource_amount("num_gpus", num_gpus)
-    out = {"CPU": num_cpus, "GPU": num_gpus}
     if memory is not None:
         check_resource_amount("memory", memory)
-        out["memory"] = memory
+    if object_store_memory is not None:
+        check_resource_amount("object_store_memory", object_store_memory)
+    memory, object_store_memory = resolve_memory(memory, object_store_memory)
+    out = {"CPU": num_cpus, "GPU": num_gpus, "memory": memory,
+           "object_store_memory": object_store_memory}
     for name, amount in (resources or {}).items():
-        if name in ("CPU", "GPU"):
+        if name in ("CPU", "GPU", "memory", "object_store_memory"):
             raise ValueError(
-                f"Use num_cpus/num_gpus instead of resources={{'{name}': ...}} in cyray.init().")
+                f"Use num_cpus/num_gpus/memory/object_store_memory instead of "
+                f"resources={{'{name}': ...}} in cyray.init().")
         check_resource_amount(f"resources[{name!r}]", amount)
         out[name] = amount
     return {k: v for k, v in out.items() if v}
@@ -332,14 +352,16 @@ def _node_resources(num_cpus, num_gpus, resources, memory):
 
 def _context_info(worker):
     node = worker.node
-    return {
+    return RayContext({
         "node_ip_address": worker.node_ip_address,
+        "raylet_ip_address": worker.node_ip_address,
         "gcs_address": worker.gcs_address,
         "address": worker.gcs_address,
         "session_dir": node.session_dir if node else None,
         "raylet_socket_name": node.raylet_socket if node else None,
+        "webui_url": None,
         "node_id": worker.core_worker.get_node_id().hex(),
-    }
+    })
 
 
 def shutdown(_exiting_interpreter=False):
@@ -378,12 +400,28 @@ def get(object_refs, *, timeout=None):
 
 
 def put(value, *, _owner=None):
+    """Stores `value` in the object store and returns its ObjectRef, as ray.put."""
+    if _owner is not None:
+        from cyray.actor import ActorHandle
+
+        if not isinstance(_owner, ActorHandle):
+            raise TypeError(f"put(_owner=...) expects an actor handle, got "
+                            f"{type(_owner).__name__}")
+        raise NotImplementedError(
+            "put(_owner=...): ownership transfer to another actor is not supported yet by "
+            "cyray; the object is owned by the process that puts it")
     _auto_init()
     return global_worker.put(value)
 
 
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
-    """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait."""
+    """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
+
+    fetch_local: on a one-node cluster every ready object is already local, so True
+    (wait until it is here) and False (ready anywhere) both hold."""
+    if not isinstance(fetch_local, bool):
+        raise TypeError(f"fetch_local must be True or False, got {type(fetch_local).__name__} "
+                        f"{fetch_local!r}")
     if isinstance(object_refs, ObjectRef):
         raise TypeError("wait() expected a list of ObjectRefs, got a single ObjectRef")
     refs, _ = _check_object_refs(object_refs, "wait")

@@ -1,6 +1,7 @@
 """The `cyray` command: start, stop and inspect clusters that outlive one driver.
 
     cyray start --head [--num-cpus N] [--num-gpus N] [--resources '{"x": 1}'] [--port P]
+                [--memory BYTES] [--object-store-memory BYTES]
     cyray start --address HOST:PORT     # another raylet joining that cluster
     cyray status [--address HOST:PORT]
     cyray stop
@@ -25,7 +26,8 @@ def _start(args):
         sys.exit("cyray start: pass --head to start a new cluster, or --address HOST:PORT "
                  "to join one")
     resources = json.loads(args.resources) if args.resources else None
-    node = LocalNode(_node_resources(args.num_cpus, args.num_gpus, resources, None),
+    node = LocalNode(_node_resources(args.num_cpus, args.num_gpus, resources, args.memory,
+                                     args.object_store_memory),
                      head=args.head,
                      gcs_address=None if args.head else resolve_address(args.address),
                      object_store_memory=args.object_store_memory, die_with_parent=False,
@@ -104,6 +106,9 @@ def main(argv=None):
     start.add_argument("--num-cpus", type=float)
     start.add_argument("--num-gpus", type=float)
     start.add_argument("--resources", help='custom resources as JSON, e.g. \'{"ssd": 1}\'')
+    start.add_argument("--memory", type=int,
+                       help="bytes of the node's memory resource (default: what is available "
+                            "after the object store, as Ray)")
     start.add_argument("--object-store-memory", type=int)
     stop = sub.add_parser("stop", help="end every node started by `cyray start`")
     stop.add_argument("--grace", type=float, default=5.0,
