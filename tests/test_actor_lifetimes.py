@@ -107,6 +107,25 @@ def test_ray_terminate_finishes_pending_calls_first(ray_start_shared, actors):
     assert not wait_until_gone([proc], 10), f"terminated actor's process {pid} still runs"
 
 
+def test_graceful_gcs_kill_finishes_received_calls_first(ray_start_shared, actors):
+    """KillActor with force_kill=False (Ray's graceful kill, which ray.kill never asks for)
+    lets the actor run the calls it has received, then it exits and is not restarted."""
+    Crasher = make_crasher_class()
+    a = Crasher.options(max_restarts=2).remote()
+    actors.append(a)
+    pid = ray.get(a.pid.remote(), timeout=60)
+    proc = live_process(pid)
+    slow = a.sleep.remote(1.0)
+    pending = [a.incr.remote() for _ in range(3)]
+    time.sleep(0.3)  # the calls reach the actor's worker
+    ray._private.worker.global_worker.core_worker.kill_actor(a._actor_id, False, False)
+    assert ray.get(slow, timeout=30) == "woke"
+    assert ray.get(pending, timeout=30) == [1, 2, 3]
+    assert not wait_until_gone([proc], 10), f"gracefully killed actor {pid} still runs"
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(a.incr.remote(), timeout=30)
+
+
 def test_exit_actor(ray_start_shared, actors):
     @ray.remote
     class Quitter:
