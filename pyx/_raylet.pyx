@@ -26,6 +26,7 @@ include "object_ref.pxi"
 include "core_worker.pxi"
 
 # rpc::TaskType
+NORMAL_TASK = 0
 ACTOR_CREATION_TASK = 1
 ACTOR_TASK = 2
 
@@ -82,12 +83,13 @@ cdef tuple _split_args(list flat):
 
 
 cdef void _store_return(CoreWorker core_worker, CTaskExecutionResult *result,
-                        tuple serialized):
+                        tuple serialized, const c_string &task_id, uint64_t index):
     cdef CObjectValue value
     _fill_value(&value, serialized[0], serialized[1], serialized[2])
     if not value.nested_refs.empty():
-        # While the ObjectRefs in `serialized` still live.
-        core_worker.core_worker.PinNestedRefs(value.nested_refs)
+        # While the ObjectRefs in `serialized` still live: the caller's copy of
+        # this return keeps them alive from now on.
+        core_worker.core_worker.PinReturnNestedRefs(task_id, index, value.nested_refs)
     result.returns.push_back(value)
 
 
@@ -128,11 +130,14 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
     return [(data, metadata, [])] * num_returns, True, retryable, False
 
 
-cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, tuple outcome):
+cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, tuple outcome,
+                         const c_string &task_id):
     serialized, is_application_error, is_retryable_error, exit_worker = outcome
+    cdef uint64_t index = 0
     result.returns.clear()
     for item in serialized:
-        _store_return(core_worker, result, item)
+        index += 1
+        _store_return(core_worker, result, item, task_id, index)
     result.is_application_error = is_application_error
     result.is_retryable_error = is_retryable_error
     result.exit_worker = exit_worker
@@ -141,6 +146,7 @@ cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, t
 cdef class _DeferredCompletion:
     """Reports the result of an async actor call once its coroutine is done."""
     cdef uint64_t token
+    cdef c_string task_id
     cdef object worker, name, title
     cdef uint64_t num_returns
 
@@ -153,9 +159,11 @@ cdef class _DeferredCompletion:
     def done(self, outputs=None, exc=None):
         cdef CTaskExecutionResult result
         cdef CoreWorker core_worker = self.worker.core_worker
+        if core_worker is None:
+            return  # the worker is shutting down; the call was answered already
         outcome = _outcome(self.worker, self.name, self.title, self.num_returns, outputs, exc,
                            False, b"")
-        _apply_outcome(core_worker, &result, outcome)
+        _apply_outcome(core_worker, &result, outcome, self.task_id)
         with nogil:
             core_worker.core_worker.CompleteDeferred(self.token, result)
 
@@ -170,10 +178,9 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     job_id = JobID(spec.job_id)
     function_name = spec.function.function_name.decode()
     class_name = spec.function.class_name.decode()
-    cdef c_map[c_string, vector[int64_t]] c_resource_ids = spec.resource_ids
-    resource_ids = {k.decode(): list(v) for k, v in c_resource_ids}
     cdef uint64_t num_returns = spec.num_returns
     cdef c_map[c_string, int] c_groups
+    cdef c_map[c_string, vector[int64_t]] c_resource_ids
     cdef _DeferredCompletion completion
 
     # What runs: a function, an actor's class (creation) or one of its methods.
@@ -194,7 +201,14 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             name = spec.name.decode() or execution_info.function_name
             title = f"cyray::{name}"
             idle_title = "cyray::IDLE"
-    worker.begin_task(TaskID(spec.task_id), job_id, name, resource_ids)
+    # The task's context (id, name, resources) lives in the C++ core; here
+    # only what is process-wide: the job's namespace and, for a normal task,
+    # the GPUs it holds (an actor's are set once, for its lifetime).
+    if task_type == NORMAL_TASK and spec.resource_ids.count(b"GPU"):
+        c_resource_ids = spec.resource_ids
+        worker.begin_task(job_id, [int(i) for i in c_resource_ids[b"GPU"]])
+    else:
+        worker.begin_task(job_id, None)
     worker.set_proctitle(title)
     outputs, exc = None, None
     try:
@@ -203,8 +217,12 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             if task_type == ACTOR_CREATION_TASK:
                 c_groups = spec.concurrency_groups
                 groups = {k.decode(): v for k, v in c_groups}
-                worker.actor = execution_info.function(*args, **kwargs)
-                worker.setup_actor(class_name, spec.is_asyncio, groups)
+                c_resource_ids = spec.resource_ids
+                gpu_ids = [int(i) for i in c_resource_ids[b"GPU"]] \
+                    if spec.resource_ids.count(b"GPU") else []
+                worker.setup_actor(execution_info.function, args, kwargs, spec.is_asyncio,
+                                   groups, gpu_ids, spec.function.module_name.decode(),
+                                   spec.actor_name.decode(), spec.attempt_number > 0)
                 outputs = None
             elif task_type == ACTOR_TASK:
                 if function_name == "__ray_terminate__":
@@ -213,6 +231,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                     # Runs on the actor's event loop; the executor moves on.
                     completion = _DeferredCompletion(worker, name, title, num_returns)
                     completion.token = spec.execution_token
+                    completion.task_id = spec.task_id
                     worker.start_actor_coroutine(function_name, spec.concurrency_group.decode(),
                                                  args, kwargs, completion.done)
                     result.deferred = True
@@ -225,7 +244,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             exc = e
         outcome = _outcome(worker, name, title, num_returns, outputs, exc,
                            spec.retry_exceptions, spec.serialized_retry_exception_allowlist)
-        _apply_outcome(worker.core_worker, result, outcome)
+        _apply_outcome(worker.core_worker, result, outcome, spec.task_id)
     finally:
         worker.end_task()
         worker.set_proctitle(idle_title)

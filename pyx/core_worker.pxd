@@ -68,12 +68,23 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         int max_retries
         uint32_t attempt_number
         c_map[c_string, vector[int64_t]] resource_ids
+        c_map[c_string, double] resource_amounts
         c_string actor_id
+        c_string actor_name
         c_string concurrency_group
         int max_concurrency
         c_bool is_asyncio
         c_map[c_string, int] concurrency_groups
         uint64_t execution_token
+
+    cdef cppclass CTaskContextInfo "cyray::core::TaskContextInfo":
+        c_bool executing
+        c_string task_id
+        c_string name
+        c_string actor_id
+        uint32_t attempt_number
+        c_map[c_string, vector[int64_t]] resource_ids
+        c_map[c_string, double] resource_amounts
 
     cdef cppclass CTaskExecutionResult "cyray::core::TaskExecutionResult":
         vector[CObjectValue] returns
@@ -114,6 +125,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         c_string NodeId()
         c_string SerializedAddress()
         c_string CurrentTaskId()
+        CTaskContextInfo CurrentTaskContext()
         CStatus Put(const CObjectValue &value, CObjectRefInfo *ref)
         CStatus CreatePut(size_t data_size, const c_string &metadata, CObjectRefInfo *ref,
                           uint8_t **address)
@@ -127,7 +139,8 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus SubmitTask(const CTaskOptions &options, const vector[CTaskArgInput] &args,
                            vector[CObjectRefInfo] *returns)
         CStatus RunTaskLoop()
-        void PinNestedRefs(const vector[CObjectRefInfo] &refs)
+        void PinReturnNestedRefs(const c_string &task_id, uint64_t return_index,
+                                 const vector[CObjectRefInfo] &refs)
         void CompleteDeferred(uint64_t execution_token, CTaskExecutionResult result)
         CStatus CreateActor(const CTaskOptions &options,
                             const CActorCreationOptions &actor_options,

@@ -105,6 +105,30 @@ cdef list _refs_of(vector[CObjectRefInfo] &returns):
             for i in range(returns.size())]
 
 
+class TaskContext:
+    """A snapshot of one execution's context: what get_runtime_context() reads."""
+    __slots__ = ("task_id", "name", "actor_id", "attempt_number", "resource_ids",
+                 "resource_amounts")
+
+    def __init__(self, task_id, name, actor_id, attempt_number, resource_ids,
+                 resource_amounts):
+        self.task_id = task_id
+        self.name = name
+        self.actor_id = actor_id
+        self.attempt_number = attempt_number
+        self.resource_ids = resource_ids
+        self.resource_amounts = resource_amounts
+
+
+cdef object _task_context_of(const CTaskContextInfo &info):
+    cdef c_map[c_string, vector[int64_t]] ids = info.resource_ids
+    cdef c_map[c_string, double] amounts = info.resource_amounts
+    return TaskContext(
+        TaskID(info.task_id), info.name.decode("utf-8", "replace"),
+        ActorID(info.actor_id) if not info.actor_id.empty() else None, info.attempt_number,
+        {k.decode(): list(v) for k, v in ids}, {k.decode(): v for k, v in amounts})
+
+
 cdef class GcsClient:
     """Blocking calls to a GCS server, for drivers joining an existing cluster."""
     cdef CGcsClient *client
@@ -185,6 +209,14 @@ cdef class CoreWorker:
 
     def get_current_task_id(self):
         return TaskID(self.core_worker.CurrentTaskId())
+
+    def get_current_task_context(self):
+        """The task or actor call running on this thread, as the C++ core knows
+        it: a TaskContext, or None when the thread runs none."""
+        cdef CTaskContextInfo info = self.core_worker.CurrentTaskContext()
+        if not info.executing:
+            return None
+        return _task_context_of(info)
 
     def address(self):
         return self.core_worker.SerializedAddress()

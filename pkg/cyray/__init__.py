@@ -52,10 +52,10 @@ def remote(*args, **kwargs):
 
 
 def get_gpu_ids():
-    """The GPU indices held by the running task (empty in a driver)."""
+    """The GPU indices held by the running task or actor (empty in a driver)."""
     from cyray._private.worker import global_worker
 
-    return [int(i) for i in global_worker.current_resource_ids.get("GPU", [])]
+    return [int(i) for i in global_worker.gpu_ids()]
 
 
 __all__ = [

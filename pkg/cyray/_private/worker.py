@@ -3,6 +3,8 @@ shutdown, get, put, wait. Drivers create their cluster or connect to one;
 workers are set up by cyray.workers.default_worker."""
 
 import atexit
+import contextvars
+import inspect
 import logging
 import os
 import sys
@@ -20,8 +22,15 @@ SCRIPT_MODE = 0
 WORKER_MODE = 1
 
 
+# The context of the actor call a coroutine runs: a snapshot taken when the call
+# starts (the C++ context belongs to threads, and coroutines share one).
+_coroutine_task_context = contextvars.ContextVar("cyray_task_context", default=None)
+
+
 class Worker:
-    """This process's connection to the cluster and its task context."""
+    """This process's connection to the cluster. The running task's context
+    (id, name, resources) is not kept here: the C++ core owns it per executor
+    thread (`task_context()`)."""
 
     def __init__(self):
         self.mode = None
@@ -35,14 +44,17 @@ class Worker:
         self.max_inline_size = _max_inline_size()
         self.function_actor_manager = FunctionActorManager(self)
         self.lock = threading.RLock()
-        # Context of the task this worker process is running (main thread).
-        self.current_task_id = None
-        self.current_task_name = None
-        self.current_resource_ids = {}
         self._saved_cuda_visible = None
-        # The actor this worker hosts, and how its calls run.
+        self._task_set_cuda = False
+        # The actor this worker hosts, its methods (bound once, at creation) and
+        # how its calls run.
         self.actor = None
         self.actor_class_name = None
+        self.actor_module = None
+        self.actor_name = ""
+        self.actor_reconstructed = False
+        self.actor_gpu_ids = []
+        self.actor_methods = {}
         self._actor_loop = None
         self._group_semaphores = {}
 
@@ -59,24 +71,71 @@ class Worker:
     def current_job_id(self):
         return self.core_worker.get_job_id()
 
+    def task_context(self):
+        """The TaskContext of the task or actor call running here (a coroutine's
+        snapshot, else this thread's in the C++ core), or None."""
+        context = _coroutine_task_context.get()
+        if context is not None:
+            return context
+        core_worker = self.core_worker
+        return core_worker.get_current_task_context() if core_worker is not None else None
+
+    @property
+    def current_task_name(self):
+        """What worker output is prefixed with: the actor's class, else the task's name."""
+        if self.actor_class_name:
+            return self.actor_class_name
+        context = self.task_context()
+        return context.name if context is not None else None
+
+    def gpu_ids(self):
+        context = self.task_context()
+        if context is not None and "GPU" in context.resource_ids:
+            return list(context.resource_ids["GPU"])
+        return list(self.actor_gpu_ids)
+
     def set_proctitle(self, title):
         _setproctitle.setproctitle(title)
 
-    def begin_task(self, task_id, job_id, name, resource_ids):
+    def begin_task(self, job_id, task_gpu_ids):
+        """Process-wide set-up for a task: the job's namespace and, for a normal
+        task holding GPUs, CUDA_VISIBLE_DEVICES (its worker runs one task at a time)."""
         if self.mode == WORKER_MODE:
             self.namespace = self.function_actor_manager.job_namespace(job_id)
-        self.current_task_id = task_id
-        self.current_task_name = name
-        self.current_resource_ids = resource_ids
-        gpus = resource_ids.get("GPU")
-        if gpus:
+        if task_gpu_ids:
             self._saved_cuda_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task_gpu_ids)
+            self._task_set_cuda = True
 
-    def setup_actor(self, class_name, is_asyncio, groups):
-        """After the actor's creation: its concurrency groups (each a limit on
-        the calls running at once) and, for async actors, its event loop."""
-        self.actor_class_name = class_name
+    def end_task(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        if self._task_set_cuda:
+            if self._saved_cuda_visible is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = self._saved_cuda_visible
+            self._task_set_cuda = False
+
+    def setup_actor(self, cls, args, kwargs, is_asyncio, groups, gpu_ids, module, name,
+                    reconstructed):
+        """Creates the actor: its GPUs (CUDA_VISIBLE_DEVICES for the process's
+        lifetime, set before __init__ runs), its instance, its methods bound once
+        from the class (an instance attribute cannot shadow one), its
+        concurrency groups and, for async actors, its event loop."""
+        self.actor_class_name = cls.__name__
+        self.actor_module = module
+        self.actor_name = name
+        self.actor_reconstructed = reconstructed
+        self.actor_gpu_ids = list(gpu_ids)
+        if gpu_ids:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+        instance = cls(*args, **kwargs)
+        self.actor = instance
+        self.actor_methods = _bind_methods(cls, instance)
         if is_asyncio:
             import asyncio
 
@@ -93,23 +152,32 @@ class Worker:
         else:
             self._group_semaphores = {g: threading.Semaphore(n) for g, n in groups.items()}
 
+    def _actor_method(self, name):
+        method = self.actor_methods.get(name)
+        if method is None:
+            raise AttributeError(f"'{self.actor_class_name}' actor has no method '{name}'")
+        return method
+
     def is_coroutine_method(self, name):
         import inspect
 
         return self._actor_loop is not None and inspect.iscoroutinefunction(
-            getattr(type(self.actor), name, None))
+            self.actor_methods.get(name))
 
     def start_actor_coroutine(self, name, group, args, kwargs, done):
         """Schedules an async method on the actor's loop; `done(outputs, exc)` runs
-        on the loop when it finishes."""
+        on the loop when it finishes. The call keeps the context it started with."""
         import asyncio
 
+        method = self._actor_method(name)
         semaphore = self._group_semaphores.get(group or "_default")
+        context = self.task_context()
 
         async def run():
+            _coroutine_task_context.set(context)
             try:
                 async with semaphore if semaphore is not None else _no_limit():
-                    outputs = await getattr(self.actor, name)(*args, **kwargs)
+                    outputs = await method(*args, **kwargs)
             except BaseException as e:  # noqa: B036 - reported as the call's error
                 done(None, e if isinstance(e, Exception) else RuntimeError(repr(e)))
                 return
@@ -118,13 +186,16 @@ class Worker:
         asyncio.run_coroutine_threadsafe(run(), self._actor_loop)
 
     def run_actor_method(self, name, group, args, kwargs):
-        method = getattr(self.actor, name)
+        method = self._actor_method(name)
         semaphore = self._group_semaphores.get(group or "_default")
         if self._actor_loop is not None:
             import asyncio
             import inspect
 
+            context = self.task_context()
+
             async def run():
+                _coroutine_task_context.set(context)
                 async with semaphore if semaphore is not None else _no_limit():
                     value = method(*args, **kwargs)
                     if inspect.isawaitable(value):
@@ -136,21 +207,6 @@ class Worker:
             return method(*args, **kwargs)
         with semaphore:
             return method(*args, **kwargs)
-
-    def end_task(self):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        if self.current_resource_ids.get("GPU"):
-            if self._saved_cuda_visible is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = self._saved_cuda_visible
-        self.current_task_id = None
-        self.current_task_name = None
-        self.current_resource_ids = {}
 
     # ---- objects ---------------------------------------------------------------
 
@@ -192,6 +248,24 @@ class _no_limit:
 
     async def __aexit__(self, *exc):
         return False
+
+
+def _bind_methods(cls, instance):
+    """{name: callable} of every method of `cls`, bound to `instance` (static and
+    class methods as the class defines them), as Ray binds an actor's methods."""
+    methods = {}
+    for name in dir(cls):
+        try:
+            member = inspect.getattr_static(cls, name)
+        except AttributeError:
+            continue
+        if isinstance(member, staticmethod):
+            methods[name] = member.__func__
+        elif isinstance(member, classmethod):
+            methods[name] = member.__get__(None, cls)
+        elif inspect.isfunction(member):
+            methods[name] = member.__get__(instance, cls)
+    return methods
 
 
 def _max_inline_size():

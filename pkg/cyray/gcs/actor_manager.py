@@ -168,6 +168,8 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         stub = self._worker_stub(f"{worker.ip_address}:{worker.port}")
         request = cw_pb2.PushTaskRequest(intended_worker_id=worker.worker_id,
                                          task_spec=entry.spec)
+        # The incarnation: an actor reads it as was_current_actor_reconstructed.
+        request.task_spec.attempt_number = entry.table.num_restarts
         request.resource_mapping.extend(lease.resource_mapping)
         try:
             reply = await stub.PushTask(request)

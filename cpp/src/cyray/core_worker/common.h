@@ -99,16 +99,32 @@ struct TaskExecutionSpec {
   std::string serialized_retry_exception_allowlist;
   int max_retries = 0;
   uint32_t attempt_number = 0;
-  // Instances held by the lease, e.g. {"GPU": [1]}.
+  // Instances held by the lease, e.g. {"GPU": [1]} (an actor's calls: the
+  // actor's, held for its lifetime), and the amounts, e.g. {"CPU": 1.0}.
   std::map<std::string, std::vector<int64_t>> resource_ids;
+  std::map<std::string, double> resource_amounts;
   // Actor creation and actor method calls.
   std::string actor_id;
+  // Actor creation: the name it was given (empty when unnamed).
+  std::string actor_name;
   std::string concurrency_group;
   int max_concurrency = 1;
   bool is_asyncio = false;
   std::map<std::string, int> concurrency_groups;
   // Names this execution for CoreWorker::CompleteDeferred.
   uint64_t execution_token = 0;
+};
+
+// The task or actor call the calling thread runs, as the core worker knows it
+// (the one source of the execution context; empty in a driver's threads).
+struct TaskContextInfo {
+  bool executing = false;
+  std::string task_id;
+  std::string name;
+  std::string actor_id;
+  uint32_t attempt_number = 0;
+  std::map<std::string, std::vector<int64_t>> resource_ids;
+  std::map<std::string, double> resource_amounts;
 };
 
 struct TaskExecutionResult {

@@ -59,6 +59,8 @@ class CoreWorker {
   std::string SerializedAddress() const;
   // The task being executed, or the driver task.
   std::string CurrentTaskId() const;
+  // Everything about the task or actor call running on the calling thread.
+  TaskContextInfo CurrentTaskContext() const;
 
   Status Put(const ObjectValue &value, ObjectRefInfo *ref);
   // A put written in place: reserves `data_size` bytes in the shared-memory
@@ -81,10 +83,11 @@ class CoreWorker {
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
 
-  // Keeps objects this process owns alive while a value stored elsewhere (a
-  // task return, a put) holds refs to them. Until the borrowing protocol
-  // lands, they stay for the life of the process. Call while the refs live.
-  void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
+  // Keeps the refs inside return `return_index` (from 1) of the task
+  // `task_id` this worker is executing alive for as long as the caller holds
+  // that return (nested reference counting). Call while the refs still live.
+  void PinReturnNestedRefs(const std::string &task_id, uint64_t return_index,
+                           const std::vector<ObjectRefInfo> &refs);
 
   // Registers an actor with the GCS (fails with KeyError when its name is
   // taken) and has it created once its arguments are ready. `options.function`

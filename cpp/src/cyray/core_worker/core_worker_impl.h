@@ -112,6 +112,11 @@ struct TaskContext {
   uint64_t task_counter = 0;
   uint64_t put_counter = 0;
   bool executing = false;
+  std::string name;
+  std::string actor_id;
+  uint32_t attempt_number = 0;
+  std::map<std::string, std::vector<int64_t>> resource_ids;
+  std::map<std::string, double> resource_amounts;
 };
 
 // Set on executor threads while they run a task; other threads (a driver's,
@@ -162,7 +167,16 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
   void CompleteDeferred(uint64_t token, TaskExecutionResult result);
-  void PinNestedRefs(const std::vector<ObjectRefInfo> &refs);
+  // Nested reference counting: the refs inside the value of `outer` stay
+  // referenced here until ReleaseNestedRefs(outer) (idempotent).
+  void PinNestedRefs(const ObjectID &outer, const std::vector<ObjectRefInfo> &refs);
+  void ReleaseNestedRefs(const ObjectID &outer);
+  // Stores the value of an object this process owns (`owned`) or borrows if
+  // it is still referenced; otherwise frees every copy at once. The one path
+  // by which values arrive, so no copy outlives its last reference.
+  void StoreIfReferenced(const ObjectID &id, const ObjectValuePtr &value, bool owned);
+  // Drops every copy of an unreferenced object and what it kept alive.
+  void FreeObject(const ObjectID &id, bool owned, const ObjectValuePtr &value);
   Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
                      const std::vector<TaskArgInput> &args, std::string *actor_id);
   void AddActorHandle(const std::string &actor_id);
@@ -222,12 +236,19 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   const TaskContext &Context() const {
     return tls_task_context ? *tls_task_context : default_context_;
   }
-  // The actor this worker hosts, once its creation task succeeded.
+  // The actor this worker hosts, once its creation task succeeded, and the
+  // resource instances its lease holds for its lifetime (exec_mu_).
   std::string actor_id_;
+  std::map<std::string, std::vector<int64_t>> actor_resource_ids_;
+  std::map<std::string, double> actor_resource_amounts_;
 
   // Handle refs of actors this process created (see TrackActorHandles).
   std::mutex actor_handles_mu_;
   std::unordered_map<ObjectID, std::string> actor_handles_;
+
+  // Refs kept alive by the objects that contain them (see PinNestedRefs).
+  std::mutex nested_mu_;
+  std::unordered_map<ObjectID, std::vector<ObjectID>> nested_refs_;
 
   // WaitForRefRemoved calls from owners, answered when our borrow ends.
   std::mutex ref_removed_mu_;

@@ -110,9 +110,19 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   exec.serialized_retry_exception_allowlist = spec.serialized_retry_exception_allowlist();
   exec.max_retries = spec.max_retries();
   exec.attempt_number = spec.attempt_number();
-  for (const auto &alloc : pending.request->resource_mapping()) {
-    auto &ids = exec.resource_ids[alloc.name()];
-    for (const auto &inst : alloc.instances()) ids.push_back(inst.index());
+  if (spec.type() == rpc::ACTOR_TASK) {
+    // An actor's calls hold what its creation leased, for its whole life.
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    exec.resource_ids = actor_resource_ids_;
+    exec.resource_amounts = actor_resource_amounts_;
+  } else {
+    for (const auto &alloc : pending.request->resource_mapping()) {
+      auto &ids = exec.resource_ids[alloc.name()];
+      for (const auto &inst : alloc.instances()) ids.push_back(inst.index());
+    }
+    for (const auto &[name, amount] : spec.required_resources()) {
+      if (amount > 0) exec.resource_amounts[name] = amount;
+    }
   }
   for (const auto &arg : spec.args()) {
     ObjectValue value;
@@ -133,6 +143,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   if (spec.type() == rpc::ACTOR_CREATION_TASK) {
     const auto &creation = spec.actor_creation_spec();
     exec.actor_id = creation.actor_id();
+    exec.actor_name = creation.name();
     exec.max_concurrency = creation.max_concurrency();
     exec.is_asyncio = creation.is_asyncio();
     for (const auto &[group, limit] : creation.concurrency_groups()) {
@@ -151,6 +162,13 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     ctx.task_counter = 0;
     ctx.put_counter = 0;
     ctx.executing = true;
+    ctx.name = spec.type() == rpc::ACTOR_CREATION_TASK
+                   ? spec.function_descriptor().class_name() + ".__init__"
+                   : spec.name();
+    ctx.actor_id = exec.actor_id;
+    ctx.attempt_number = spec.attempt_number();
+    ctx.resource_ids = exec.resource_ids;
+    ctx.resource_amounts = exec.resource_amounts;
   }
   exec.execution_token = next_execution_token_++;
   {
@@ -169,6 +187,8 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   if (spec.type() == rpc::ACTOR_CREATION_TASK && status.ok() && !result.is_application_error) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     actor_id_ = exec.actor_id;
+    actor_resource_ids_ = exec.resource_ids;
+    actor_resource_amounts_ = exec.resource_amounts;
     max_executors_ = std::max(1, exec.max_concurrency);
   }
   if (status.ok() && result.deferred) {
@@ -193,7 +213,12 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
     result.returns.assign(spec.num_returns(),
                           *MakeErrorObject(rpc::SYSTEM_ERROR, status.ToString()));
     result.is_application_error = false;
+    for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
+      ReleaseNestedRefs(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
+    }
   }
+  // Returns that hold refs keep them alive until the caller lets go of them.
+  std::vector<ObjectID> containers;
   for (size_t i = 0; i < result.returns.size(); ++i) {
     auto *ret = reply->add_return_objects();
     ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1));
@@ -215,11 +240,17 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
       ret->set_metadata(std::move(value.metadata));
     }
     FillNestedRefs(value.nested_refs, ret->mutable_nested_refs());
+    if (!value.nested_refs.empty()) containers.push_back(id);
   }
   reply->set_is_application_error(result.is_application_error);
   reply->set_is_retryable_error(result.is_retryable_error);
   reply->set_worker_exiting(result.exit_worker);
+  rpc::Address caller = spec.caller_address();
   pending.reactor->Finish(grpc::Status::OK);
+  for (const auto &outer : containers) {
+    client_pool_.WaitForRefRemoved(caller, outer.Binary(),
+                                   [this, outer](const Status &) { ReleaseNestedRefs(outer); });
+  }
 }
 
 void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult result) {
