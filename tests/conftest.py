@@ -90,8 +90,8 @@ def ray_start_gpus():
 @pytest.fixture
 def ray_start_with_info():
     """A fresh 2-CPU cluster for one test, yielded as `(cyray, info)` with `info` what
-    `cyray.init()` returned. As with Ray's RayContext, `info["gcs_address"]` is the address a
-    second driver passes to `cyray.init(address=...)` to join this cluster."""
+    `cyray.init()` returned (a RayContext, as Ray's): `info.address_info["gcs_address"]` is
+    the address a second driver passes to `cyray.init(address=...)` to join this cluster."""
     _shutdown_if_initialized()
     info = cyray.init(num_cpus=2)
     try:

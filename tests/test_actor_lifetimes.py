@@ -4,7 +4,7 @@ named actors seen from a second driver and actor output forwarded to the driver.
 
 Every actor test checks that the actor's worker process really exits, by the pid a method
 returns. Tests with a second driver join this test's cluster through
-`cyray.init(address=info["gcs_address"])` (the `ray_start_with_info` fixture).
+`cyray.init(address=info.address_info["gcs_address"])` (the `ray_start_with_info` fixture).
 """
 
 import gc
@@ -315,8 +315,8 @@ try:
 except ValueError:
     print("OTHER_NAMESPACE missing", flush=True)
 """
-    run = run_driver_script(tmp_path, connected_driver(info["gcs_address"], "multi_driver",
-                                                       body), timeout=90)
+    address = info.address_info["gcs_address"]
+    run = run_driver_script(tmp_path, connected_driver(address, "multi_driver", body), timeout=90)
     assert run.returncode == 0, run.stderr
     assert "VALUE 12" in run.stdout, run.stdout + run.stderr
     assert "OTHER_NAMESPACE missing" in run.stdout, run.stdout
@@ -341,8 +341,8 @@ k = Keeper.options(name="keeper").remote()
 print("ACTOR_PID", ray.get(k.pid.remote(), timeout=60), flush=True)
 # Exits without ray.shutdown() and with the handle alive.
 """
-    run = run_driver_script(tmp_path, connected_driver(info["gcs_address"], "lifetimes",
-                                                       body), timeout=90)
+    address = info.address_info["gcs_address"]
+    run = run_driver_script(tmp_path, connected_driver(address, "lifetimes", body), timeout=90)
     assert run.returncode == 0, run.stderr
     pid = int(re.search(r"ACTOR_PID (\d+)", run.stdout).group(1))
     assert pid != run.pid
@@ -381,8 +381,8 @@ d = Keeper.options(name="d", lifetime="detached").remote()
 print("VALUE", ray.get(d.incr.remote(), timeout=60), flush=True)
 print("ACTOR_PID", ray.get(d.pid.remote(), timeout=60), flush=True)
 """
-    run = run_driver_script(tmp_path, connected_driver(info["gcs_address"], "detached_ns",
-                                                       body), timeout=90)
+    address = info.address_info["gcs_address"]
+    run = run_driver_script(tmp_path, connected_driver(address, "detached_ns", body), timeout=90)
     assert run.returncode == 0, run.stderr
     assert "VALUE 42" in run.stdout, run.stdout
     pid = int(re.search(r"ACTOR_PID (\d+)", run.stdout).group(1))
