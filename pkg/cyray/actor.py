@@ -109,7 +109,7 @@ class ActorClass:
                                 f"{type(e).__name__}: {e}") from e
             self._descriptor = FunctionDescriptor.for_function(self._cls, self._pickled)
         worker.function_actor_manager.export(
-            worker.current_job_id, self._descriptor, self._pickled, 0)
+            worker.current_job_id, self._descriptor, self._pickled, 0, kind="actor")
         return self._descriptor
 
     def _remote(self, args, kwargs, options):

@@ -120,10 +120,13 @@ def _task_args(args, kwargs, function_name):
 
 
 def _task_arg(value, function_name):
+    from cyray._private.worker import global_worker
+
     if type(value) is ObjectRef:
         return value
     try:
-        return serialization.serialize(value)
+        # Above the inline limit: put in the object store, passed by reference.
+        return global_worker.serialize_or_store(value)
     except TypeError as e:
         raise TypeError(
             f"Could not serialize the argument {serialization._short_repr(value)} for a task "

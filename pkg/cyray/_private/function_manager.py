@@ -2,6 +2,7 @@
 drivers) and loads them in workers, cached in `execution_infos`."""
 
 import hashlib
+import os
 import pickle
 import sys
 import threading
@@ -73,10 +74,11 @@ class FunctionActorManager:
         self._prepare_job(job_id)
         return self._job_namespaces.get(job_id)
 
-    def export(self, job_id, descriptor, pickled_function, max_calls):
+    def export(self, job_id, descriptor, pickled_function, max_calls, kind="remote function"):
         key = (job_id, descriptor.function_id)
         if key in self._exported:
             return
+        check_oversized_function(pickled_function, descriptor.function_name, kind)
         record = pickle.dumps({
             "function": pickled_function,
             "module": descriptor.module_name,
@@ -132,3 +134,27 @@ class FunctionActorManager:
         n = self._num_calls.get(function_id, 0) + 1
         self._num_calls[function_id] = n
         return n
+
+
+# Ray's limits for an exported function or class (ray_constants): a warning above
+# the first, a ValueError above the second (overridable as in Ray).
+FUNCTION_SIZE_WARN_THRESHOLD = 10**7
+FUNCTION_SIZE_ERROR_THRESHOLD = int(os.environ.get("FUNCTION_SIZE_ERROR_THRESHOLD", 10**8))
+
+
+def check_oversized_function(pickled, name, kind):
+    """Warns about (or refuses) a function or class whose pickle is very large:
+    almost always a large value captured from the enclosing scope."""
+    size = len(pickled)
+    advice = ("Check that its definition is not implicitly capturing a large array or other "
+              "object in scope. Tip: use cyray.put() to put large objects in the object store.")
+    if size > FUNCTION_SIZE_ERROR_THRESHOLD:
+        raise ValueError(
+            f"The {kind} {name} is too large ({size // (1024 * 1024)} MiB > "
+            f"FUNCTION_SIZE_ERROR_THRESHOLD={FUNCTION_SIZE_ERROR_THRESHOLD // (1024 * 1024)} "
+            f"MiB). {advice}")
+    if size > FUNCTION_SIZE_WARN_THRESHOLD:
+        import warnings
+
+        warnings.warn(f"The {kind} {name} is very large ({size // (1024 * 1024)} MiB). {advice}",
+                      UserWarning, stacklevel=4)

@@ -215,15 +215,25 @@ class Worker:
             raise TypeError(
                 "Calling 'put' on an ObjectRef is not allowed. If you really want to do "
                 "this, wrap it in a list: cyray.put([ref]).")
+        stored = self.serialize_or_store(value)
+        if isinstance(stored, ObjectRef):
+            return stored
+        return self.core_worker.put_serialized(*stored)
+
+    def serialize_or_store(self, value):
+        """`value` serialized as (data, metadata, nested refs) when it fits the
+        inline limit; otherwise put in the node's object store (written in
+        place, one copy) and returned as its ObjectRef. Task arguments go this
+        way too, so nothing large ever rides inside an RPC, as in Ray."""
         payload, raws, metadata, nested = serialization.serialize_parts(value)
         if raws:
             size, parts = serialization.frame_layout(payload, raws)
             if size > self.max_inline_size:
-                # Large: written once, straight into shared memory.
                 return self.core_worker.put_in_place(size, parts, metadata, nested)
-            return self.core_worker.put_serialized(
-                serialization._frame(payload, raws), metadata, nested)
-        return self.core_worker.put_serialized(payload, metadata, nested)
+            return serialization._frame(payload, raws), metadata, nested
+        if len(payload) > self.max_inline_size:
+            return self.core_worker.put_serialized(payload, metadata, nested)
+        return payload, metadata, nested
 
     def get(self, object_refs, timeout=None):
         timeout_ms = _timeout_ms(timeout, "get")

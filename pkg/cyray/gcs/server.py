@@ -259,7 +259,12 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
         loop.add_signal_handler(signum, stop.set)
 
     # so_reuseport=0: a second GCS asking for a port in use must fail, not share it.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    # Messages up to max_grpc_message_size (cpp/src/cyray/common/config_def.h; the GCS
+    # does not load the C++ extension, so it reads the same override itself).
+    max_message = int(os.environ.get("CYRAY_max_grpc_message_size", 512 * 1024 * 1024))
+    server = grpc.aio.server(options=[
+        ("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", max_message),
+        ("grpc.max_send_message_length", max_message)])
     nodes = NodeInfoService(storage, args.node_timeout_ms)
     gcs_grpc.add_NodeInfoGcsServiceServicer_to_server(nodes, server)
     gcs_grpc.add_JobInfoGcsServiceServicer_to_server(JobInfoService(storage), server)

@@ -479,6 +479,20 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
   }
 }
 
+// A task's spec must fit in one PushTask message (large arguments travel
+// through the object store, so only very many small ones can exceed it).
+static Status CheckSpecSize(const rpc::TaskSpec &spec) {
+  size_t size = spec.ByteSizeLong();
+  if (size + 4096 > static_cast<size_t>(rpc::MaxMessageSize())) {
+    return Status::Invalid("The task " + spec.name() +
+                           " is too large to send: its arguments take " + std::to_string(size) +
+                           " bytes inline, above the " + std::to_string(rpc::MaxMessageSize()) +
+                           "-byte message limit (CYRAY_max_grpc_message_size). Pass fewer or "
+                           "larger arguments, or put them in the object store first.");
+  }
+  return Status::OK();
+}
+
 Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
                                     const std::vector<TaskArgInput> &args,
                                     std::vector<ObjectRefInfo> *returns) {
@@ -495,6 +509,7 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   }
   spec->set_type(rpc::NORMAL_TASK);
   FillCommonSpec(spec.get(), options, args);
+  CYRAY_RETURN_NOT_OK(CheckSpecSize(*spec));
   TaskID task_id = TaskID::FromBinary(spec->task_id());
   for (uint64_t i = 1; i <= options.num_returns; ++i) {
     ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
@@ -531,6 +546,7 @@ Status CoreWorker::Impl::CreateActor(const TaskOptions &options,
   creation_options.num_returns = 1;
   creation_options.max_retries = 0;
   FillCommonSpec(spec.get(), creation_options, args);
+  CYRAY_RETURN_NOT_OK(CheckSpecSize(*spec));
   auto *creation = spec->mutable_actor_creation_spec();
   creation->set_actor_id(actor_id.Binary());
   creation->set_max_restarts(actor_options.max_restarts);
@@ -582,6 +598,7 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
   }
   spec->set_type(rpc::ACTOR_TASK);
   FillCommonSpec(spec.get(), options, args);
+  CYRAY_RETURN_NOT_OK(CheckSpecSize(*spec));
   spec->mutable_actor_task_spec()->set_actor_id(actor_id);
   spec->mutable_actor_task_spec()->set_concurrency_group(options.concurrency_group);
   TaskID task_id = TaskID::FromBinary(spec->task_id());

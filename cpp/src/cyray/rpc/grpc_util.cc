@@ -1,13 +1,23 @@
 #include "cyray/rpc/grpc_util.h"
 
+#include <algorithm>
+#include <limits>
+
+#include "cyray/common/config.h"
 #include "cyray/common/logging.h"
 
 namespace cyray::rpc {
 
+int MaxMessageSize() {
+  return static_cast<int>(std::min<int64_t>(CyrayConfig::Instance().max_grpc_message_size(),
+                                            std::numeric_limits<int>::max()));
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
+  const int max_message = MaxMessageSize();
+  args.SetMaxReceiveMessageSize(max_message);
+  args.SetMaxSendMessageSize(max_message);
   args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
   // Reconnect quickly after a peer restarts.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -23,8 +33,8 @@ std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(*port), grpc::InsecureServerCredentials(),
                            port);
-  builder.SetMaxReceiveMessageSize(-1);
-  builder.SetMaxSendMessageSize(-1);
+  builder.SetMaxReceiveMessageSize(MaxMessageSize());
+  builder.SetMaxSendMessageSize(MaxMessageSize());
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service *service : services) builder.RegisterService(service);
   return builder.BuildAndStart();

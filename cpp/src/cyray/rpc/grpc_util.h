@@ -16,7 +16,10 @@
 
 namespace cyray::rpc {
 
-// A channel to "host:port" (or "unix:path") without message size limits.
+// A channel to "host:port" (or "unix:path") with cyray's message size limit.
+// The largest message a cyray channel or server sends or accepts (max_grpc_message_size).
+int MaxMessageSize();
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address);
 
 // Starts a server on `host:*port` (0 picks a free port, written back to *port)
