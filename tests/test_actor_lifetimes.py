@@ -479,3 +479,27 @@ def test_shutdown_with_live_actors_leaves_no_process():
             ray.shutdown()
         kill_processes(procs + cyray_processes())
 
+
+
+def test_call_on_a_dropped_handle_still_returns(ray_start_shared):
+    import asyncio
+
+    @ray.remote
+    class AsyncActor:
+        async def slow(self, x):
+            await asyncio.sleep(0.3)
+            return x * 2
+
+    @ray.remote(max_concurrency=2)
+    class ThreadedActor:
+        def slow(self, x):
+            time.sleep(0.3)
+            return x * 3
+
+    # The handle is gone as soon as .remote() returns: calls already made run first.
+    assert ray.get(AsyncActor.remote().slow.remote(21), timeout=60) == 42
+    assert ray.get(ThreadedActor.remote().slow.remote(5), timeout=60) == 15
+    handle = AsyncActor.remote()
+    refs = [handle.slow.remote(i) for i in range(5)]
+    del handle
+    assert ray.get(refs, timeout=60) == [0, 2, 4, 6, 8]

@@ -267,6 +267,10 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::condition_variable exec_cv_;
   std::deque<PendingExecution> exec_queue_;
   bool exit_requested_ = false;
+  // Executions started and not finished (deferred ones until completed), and
+  // whether the worker exits once none is left (exec_mu_).
+  int running_ = 0;
+  bool exit_when_idle_ = false;
   std::unordered_map<std::string, CallerQueue> caller_queues_;
   // Executions whose results come later (async actor calls), by token.
   std::mutex deferred_mu_;
@@ -300,6 +304,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   // Fills the reply of a finished execution and sends it.
   void FinishExecution(const PendingExecution &pending, const Status &status,
                        TaskExecutionResult &result);
+  // An execution finished; the worker exits once none runs if one asked to.
+  void FinishRunning(bool exit_after);
   // Runs queued tasks until exit; the main thread also checks signals.
   Status ExecutorLoop(bool is_main);
   // Queues a pushed task for the executors (exec_mu_ held).

@@ -8,7 +8,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   auto *reactor = new TaskReactor();
   {
     std::lock_guard<std::mutex> lock(exec_mu_);
-    if (!exit_requested_ && !options_.is_driver) {
+    if (!exit_requested_ && !exit_when_idle_ && !options_.is_driver) {
       PendingExecution pending{request, reply, reactor};
       const rpc::TaskSpec &spec = request->task_spec();
       if (spec.type() != rpc::ACTOR_TASK) {
@@ -70,26 +70,34 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
       if (exit_requested_) return Status::OK();
       pending = exec_queue_.front();
       exec_queue_.pop_front();
+      running_++;
     }
     bool exit_after = false;
     bool deferred = false;
     tls_task_context = &context;
     ExecuteOne(pending, &exit_after, &deferred);
     tls_task_context = nullptr;
-    if (deferred) continue;  // CompleteDeferred answers and lets go of it
+    if (deferred) continue;  // CompleteDeferred answers, lets go of it and counts it done
     if (exit_after) {
       // Let the reply reach the caller before the process goes.
       pending.reactor->WaitDone(1000);
-      pending.reactor->Release();
-      {
-        std::lock_guard<std::mutex> lock(exec_mu_);
-        exit_requested_ = true;
-      }
-      exec_cv_.notify_all();
-      return Status::OK();
     }
     pending.reactor->Release();
+    FinishRunning(exit_after);
   }
+}
+
+void CoreWorker::Impl::FinishRunning(bool exit_after) {
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    running_--;
+    // Exit (max_calls, exit_actor, __ray_terminate__) once the calls already
+    // running here, on other executors or as coroutines, are done.
+    if (exit_after) exit_when_idle_ = true;
+    if (!exit_when_idle_ || running_ > 0) return;
+    exit_requested_ = true;
+  }
+  exec_cv_.notify_all();
 }
 
 void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after,
@@ -263,15 +271,9 @@ void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult resu
     deferred_.erase(it);
   }
   FinishExecution(pending, Status::OK(), result);
-  if (result.exit_worker) {
-    pending.reactor->WaitDone(1000);
-    {
-      std::lock_guard<std::mutex> lock(exec_mu_);
-      exit_requested_ = true;
-    }
-    exec_cv_.notify_all();
-  }
+  if (result.exit_worker) pending.reactor->WaitDone(1000);
   pending.reactor->Release();
+  FinishRunning(result.exit_worker);
 }
 
 }  // namespace cyray::core
