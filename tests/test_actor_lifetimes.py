@@ -503,3 +503,45 @@ def test_call_on_a_dropped_handle_still_returns(ray_start_shared):
     refs = [handle.slow.remote(i) for i in range(5)]
     del handle
     assert ray.get(refs, timeout=60) == [0, 2, 4, 6, 8]
+
+
+def _raylet_process():
+    import psutil
+
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if any("cyray/core/raylet" in part for part in proc.cmdline()):
+                return proc
+        except psutil.Error:
+            continue
+    raise AssertionError("no raylet among this test's processes")
+
+
+def test_local_raylet_death_fails_pending_and_new_calls_promptly(ray_start):
+    @ray.remote
+    class Sleeper:
+        def ping(self):
+            return "pong"
+
+        def sleep(self):
+            time.sleep(60)
+
+    @ray.remote
+    def slow_task():
+        time.sleep(60)
+
+    actor = Sleeper.remote()
+    assert ray.get(actor.ping.remote(), timeout=60) == "pong"
+    pending_call = actor.sleep.remote()
+    pending_task = slow_task.remote()
+    time.sleep(0.5)
+    _raylet_process().kill()
+    start = time.time()
+    for ref in (pending_call, pending_task, actor.ping.remote()):
+        with pytest.raises((ray.exceptions.LocalRayletDiedError, ray.exceptions.RayActorError,
+                            ray.exceptions.WorkerCrashedError)) as info:
+            ray.get(ref, timeout=10)
+        assert not isinstance(info.value, ray.exceptions.GetTimeoutError)
+    assert time.time() - start < 2.5, "calls should fail within about 2 s of the raylet's death"
+    with pytest.raises(ray.exceptions.LocalRayletDiedError):
+        ray.get(actor.ping.remote(), timeout=10)

@@ -31,7 +31,7 @@ bool ActorTaskSubmitter::IsDead(const std::string &actor_id) const {
 
 void ActorTaskSubmitter::Poll(const std::string &actor_id) {
   ActorQueue &queue = actors_[actor_id];
-  if (queue.polling || queue.dead) return;
+  if (queue.polling || queue.dead || failed_error_type_ != 0) return;
   queue.polling = true;
   states_.WaitActorStateChange(
       actor_id, queue.version,
@@ -56,6 +56,7 @@ bool ActorTaskSubmitter::HasRetriesLeft(const ActorQueue &queue, const rpc::Task
 void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
                                       const rpc::ActorTableData &table) {
   ActorQueue &queue = actors_[actor_id];
+  if (failed_error_type_ != 0) return;
   if (table.version() <= queue.version && table.state() != rpc::ActorTableData::DEAD) return;
   queue.version = table.version();
   queue.max_task_retries = table.max_task_retries();
@@ -63,7 +64,8 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
     queue.dead = true;
     queue.alive = false;
     queue.death_cause = table.death_cause();
-    FailAll(queue);
+    FailAll(queue, rpc::ACTOR_DIED,
+            queue.death_cause.empty() ? "The actor died." : queue.death_cause);
     return;
   }
   if (table.state() != rpc::ActorTableData::ALIVE) {
@@ -82,7 +84,7 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
         call.spec.set_attempt_number(call.spec.attempt_number() + 1);
         resend.push_back(std::move(call));
       } else {
-        Fail(call.spec, call.done,
+        Fail(call.spec, call.done, rpc::ACTOR_DIED,
              "The actor died while running this call, and the call has no retries left "
              "(max_task_retries).");
       }
@@ -96,23 +98,35 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
   SendPending(actor_id);
 }
 
-void ActorTaskSubmitter::Fail(const rpc::TaskSpec &spec, const DoneFlag &done,
+void ActorTaskSubmitter::Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
                               const std::string &message) {
-  if (!done->exchange(true)) on_fail_(spec, rpc::ACTOR_DIED, message);
+  if (!done->exchange(true)) on_fail_(spec, error_type, message);
 }
 
-void ActorTaskSubmitter::FailAll(ActorQueue &queue) {
-  std::string cause = queue.death_cause.empty() ? "The actor died." : queue.death_cause;
-  for (auto &[seq, call] : queue.in_flight) Fail(call.spec, call.done, cause);
+void ActorTaskSubmitter::FailAll(ActorQueue &queue, int error_type, const std::string &message) {
+  for (auto &[seq, call] : queue.in_flight) Fail(call.spec, call.done, error_type, message);
   queue.in_flight.clear();
-  for (auto &call : queue.pending) Fail(call.spec, call.done, cause);
+  for (auto &call : queue.pending) Fail(call.spec, call.done, error_type, message);
   queue.pending.clear();
+}
+
+void ActorTaskSubmitter::FailAll(int error_type, const std::string &message) {
+  failed_error_type_ = error_type;
+  failed_message_ = message;
+  for (auto &[actor_id, queue] : actors_) {
+    queue.alive = false;
+    FailAll(queue, error_type, message);
+  }
 }
 
 uint64_t ActorTaskSubmitter::Enqueue(rpc::TaskSpec spec) {
   std::string actor_id = spec.actor_task_spec().actor_id();
   ActorQueue &queue = actors_[actor_id];
   uint64_t ticket = next_ticket_++;
+  if (failed_error_type_ != 0) {
+    on_fail_(spec, failed_error_type_, failed_message_);
+    return ticket;
+  }
   if (queue.dead) {
     on_fail_(spec, rpc::ACTOR_DIED,
              queue.death_cause.empty() ? "The actor is dead." : queue.death_cause);

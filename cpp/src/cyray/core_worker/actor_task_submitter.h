@@ -49,6 +49,9 @@ class ActorTaskSubmitter {
   void MarkReady(const std::string &actor_id, uint64_t ticket, rpc::TaskSpec resolved);
   // True once the GCS reported the actor dead.
   bool IsDead(const std::string &actor_id) const;
+  // No actor can be reached any more (the local raylet died): fails every
+  // pending and in-flight call, and every later one, with `error_type`.
+  void FailAll(int error_type, const std::string &message);
 
  private:
   // Set once a call's result (or failure) is delivered; shared by every
@@ -80,9 +83,10 @@ class ActorTaskSubmitter {
   void Poll(const std::string &actor_id);
   void OnActorState(const std::string &actor_id, const rpc::ActorTableData &table);
   void SendPending(const std::string &actor_id);
-  void FailAll(ActorQueue &queue);
+  void FailAll(ActorQueue &queue, int error_type, const std::string &message);
   // Fails a call unless it was already delivered.
-  void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, const std::string &message);
+  void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
+            const std::string &message);
   bool HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const;
 
   WorkerClientInterface &workers_;
@@ -91,6 +95,9 @@ class ActorTaskSubmitter {
   OnComplete on_complete_;
   OnFail on_fail_;
   std::unordered_map<std::string, ActorQueue> actors_;
+  // Set by FailAll(error_type, message).
+  int failed_error_type_ = 0;
+  std::string failed_message_;
   uint64_t next_ticket_ = 1;
 };
 

@@ -171,3 +171,24 @@ TEST_F(ActorTaskSubmitterTest, RestartFailsCallsWithoutRetries) {
 }
 
 }  // namespace cyray::core
+
+namespace cyray::core {
+
+TEST_F(ActorTaskSubmitterTest, FailAllFailsInFlightPendingAndLaterCallsOnce) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  Submit("in_flight");
+  Submit("waiting_for_args", /*ready=*/false);
+  submitter_.FailAll(rpc::LOCAL_RAYLET_DIED, "raylet gone");
+  ASSERT_EQ(failed_.size(), 2u);
+  EXPECT_EQ(failed_[0].second, "raylet gone");
+  // The push failing later, or a late reply, changes nothing.
+  workers_.Reply(0, /*ok=*/false);
+  Submit("later");
+  ASSERT_EQ(failed_.size(), 3u);
+  EXPECT_EQ(failed_[2].first, "later");
+  EXPECT_TRUE(completed_.empty());
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
+}  // namespace cyray::core

@@ -134,6 +134,15 @@ void CoreWorker::Impl::ReadRayletUntilClosed() {
     ::_exit(1);
   }
   CYRAY_LOG(ERROR) << "lost the connection to the local raylet; tasks can no longer run";
+  // Nothing submitted from here can run any more: fail it all now, with a
+  // typed error, instead of letting callers wait for their own timeouts.
+  asio::post(io_, [this] {
+    const std::string message =
+        "The local raylet of this driver died (its connection closed): tasks and actor calls "
+        "can no longer be scheduled or reached from this process.";
+    submitter_->FailAll(rpc::LOCAL_RAYLET_DIED, message);
+    actor_submitter_->FailAll(rpc::LOCAL_RAYLET_DIED, message);
+  });
 }
 
 void CoreWorker::Impl::NotifyRaylet(rpc::LocalMessageType type, const std::string &body) {

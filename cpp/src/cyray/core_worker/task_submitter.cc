@@ -43,6 +43,10 @@ size_t NormalTaskSubmitter::NumQueued() const {
 }
 
 void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
+  if (failed_error_type_ != 0) {
+    on_fail_(spec, failed_error_type_, failed_message_);
+    return;
+  }
   std::string key = SchedulingKey(spec);
   KeyState &state = keys_[key];
   state.queue.push_back(std::move(spec));
@@ -208,12 +212,26 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
       on_reply_thread);
 }
 
+void NormalTaskSubmitter::FailAll(int error_type, const std::string &message) {
+  failed_error_type_ = error_type;
+  failed_message_ = message;
+  for (auto &[key, state] : keys_) {
+    std::deque<rpc::TaskSpec> failed;
+    failed.swap(state.queue);
+    for (auto &spec : failed) on_fail_(spec, error_type, message);
+  }
+}
+
 bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {
   return spec.max_retries() < 0 || static_cast<int64_t>(spec.attempt_number()) < spec.max_retries();
 }
 
 void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
                                       const std::string &message) {
+  if (failed_error_type_ != 0) {
+    on_fail_(spec, failed_error_type_, failed_message_ + " (" + message + ")");
+    return;
+  }
   if (HasRetriesLeft(spec)) {
     CYRAY_LOG(INFO) << "retrying task " << spec.name() << " (attempt " << spec.attempt_number() + 1
                     << "): " << message;

@@ -67,6 +67,9 @@ class NormalTaskSubmitter {
 
   // Queues a task whose arguments are all resolved (inline).
   void SubmitTask(rpc::TaskSpec spec);
+  // Nothing can run any more (the local raylet died): fails every queued task
+  // and, from now on, every task submitted or retried, with `error_type`.
+  void FailAll(int error_type, const std::string &message);
 
   size_t NumQueued() const;
   size_t NumLeasedWorkers() const { return leased_workers_; }
@@ -113,6 +116,9 @@ class NormalTaskSubmitter {
   OnComplete on_complete_;
   OnFail on_fail_;
   std::unordered_map<std::string, KeyState> keys_;
+  // Set by FailAll.
+  int failed_error_type_ = 0;
+  std::string failed_message_;
   size_t leased_workers_ = 0;
 };
 
