@@ -428,10 +428,18 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
   Status s = memory_store_.Get(
       object_ids, object_ids.size(), timeout_ms, [this] { return CheckSignals(); },
-      CyrayConfig::Instance().get_check_signal_interval_ms(), out);
+      CyrayConfig::Instance().get_check_signal_interval_ms(), out, /*stop_on_error=*/true);
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (s.ok()) {
-    for (size_t i = 0; i < out->size(); ++i) (*out)[i] = Materialize(object_ids[i], (*out)[i]);
+    // Stopped at an error before the rest arrived: the caller raises the first
+    // error it reads, so the error stands in for the objects still missing.
+    ObjectValuePtr error;
+    for (const auto &value : *out) {
+      if (value && ErrorTypeOf(value->metadata) != 0) error = value;
+    }
+    for (size_t i = 0; i < out->size(); ++i) {
+      (*out)[i] = (*out)[i] ? Materialize(object_ids[i], (*out)[i]) : error;
+    }
   }
   return s;
 }
@@ -441,10 +449,20 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
   std::vector<ObjectID> object_ids;
   for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
   StartFetchesFor(object_ids);
+  size_t present = 0;
+  for (const auto &id : object_ids) present += memory_store_.Contains(id) ? 1 : 0;
+  bool notify = false;
+  if (present < static_cast<size_t>(num_objects) && timeout_ms != 0) {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    notify = Context().executing && actor_id_.empty();
+  }
+  // As in get: a task waiting lends its CPU back, so nested waits cannot deadlock.
+  if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
   std::vector<ObjectValuePtr> values;
   Status s = memory_store_.Get(
       object_ids, static_cast<size_t>(num_objects), timeout_ms, [this] { return CheckSignals(); },
       CyrayConfig::Instance().get_check_signal_interval_ms(), &values);
+  if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (!s.ok() && !s.IsTimedOut()) return s;
   ready->clear();
   for (const auto &v : values) ready->push_back(v != nullptr);

@@ -22,6 +22,7 @@ void MemoryStore::Put(const ObjectID &id, ObjectValuePtr value) {
         (*waiter->out)[index] = value;
         if (waiter->still_needed > 0) waiter->still_needed--;
       }
+      if (waiter->stop_on_error && ErrorTypeOf(value->metadata) != 0) waiter->still_needed = 0;
       waiter->missing.erase(missing);
       if (waiter->still_needed == 0) waiter->cv.notify_one();
     }
@@ -42,7 +43,7 @@ bool MemoryStore::Contains(const ObjectID &id) const {
 
 Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,
                         const CheckSignals &check_signals, int64_t check_interval_ms,
-                        std::vector<ObjectValuePtr> *out) {
+                        std::vector<ObjectValuePtr> *out, bool stop_on_error) {
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   out->assign(ids.size(), nullptr);
@@ -50,16 +51,19 @@ Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, i
   waiter.out = out;
   std::unique_lock<std::mutex> lock(mu_);
   size_t found = 0;
+  bool error = false;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto it = objects_.find(ids[i]);
     if (it != objects_.end()) {
       (*out)[i] = it->second;
       found++;
+      error = error || ErrorTypeOf(it->second->metadata) != 0;
     } else {
       waiter.missing[ids[i]].push_back(i);
     }
   }
-  if (found >= num_required) return Status::OK();
+  if (found >= num_required || (stop_on_error && error)) return Status::OK();
+  waiter.stop_on_error = stop_on_error;
   waiter.still_needed = num_required - found;
   get_waiters_.push_back(&waiter);
   Status status = Status::OK();

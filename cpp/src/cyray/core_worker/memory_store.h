@@ -27,10 +27,11 @@ class MemoryStore {
   // Waits until at least `num_required` of `ids` are present or `timeout_ms`
   // passes (-1: no limit). `out` gets one entry per id (null when absent).
   // Returns TimedOut when fewer than `num_required` arrived in time, or the
-  // status of `check_signals` when it fails.
+  // status of `check_signals` when it fails. With `stop_on_error`, an error
+  // object among `ids` ends the wait at once (as ray.get raises at once).
   Status Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,
              const CheckSignals &check_signals, int64_t check_interval_ms,
-             std::vector<ObjectValuePtr> *out);
+             std::vector<ObjectValuePtr> *out, bool stop_on_error = false);
   // Calls `callback` with the value once present (at once if it is).
   void GetAsync(const ObjectID &id, std::function<void(ObjectValuePtr)> callback);
   void Delete(const ObjectID &id);
@@ -43,6 +44,7 @@ class MemoryStore {
   struct GetWaiter {
     std::unordered_map<ObjectID, std::vector<size_t>> missing;
     size_t still_needed = 0;
+    bool stop_on_error = false;
     std::vector<ObjectValuePtr> *out = nullptr;
     std::condition_variable cv;
   };

@@ -93,4 +93,21 @@ TEST(ErrorObjectTest, MetadataNamesTheErrorType) {
   EXPECT_EQ(ErrorTypeOf(""), 0);
 }
 
+TEST(MemoryStoreTest, AnErrorEndsAGetThatStopsOnErrors) {
+  MemoryStore store;
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    store.Put(Id(2), MakeErrorObject(1, "worker died"));
+  });
+  std::vector<ObjectValuePtr> out;
+  // Id(1) never arrives: the error alone ends the wait.
+  ASSERT_TRUE(store.Get({Id(1), Id(2)}, 2, 5000, nullptr, 10, &out, true).ok());
+  writer.join();
+  EXPECT_EQ(out[0], nullptr);
+  EXPECT_EQ(ErrorTypeOf(out[1]->metadata), 1);
+  // Already present: no wait at all; without the flag it times out.
+  ASSERT_TRUE(store.Get({Id(1), Id(2)}, 2, 5000, nullptr, 10, &out, true).ok());
+  EXPECT_TRUE(store.Get({Id(1), Id(2)}, 2, 20, nullptr, 10, &out).IsTimedOut());
+}
+
 }  // namespace cyray::core
