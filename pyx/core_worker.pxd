@@ -146,6 +146,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                             const CActorCreationOptions &actor_options,
                             const vector[CTaskArgInput] &args, c_string *actor_id)
         void AddActorHandle(const c_string &actor_id)
+        int64_t NumPendingActorCalls(const c_string &actor_id)
         CObjectRefInfo TrackActorHandles(const c_string &actor_id)
         CStatus SubmitActorTask(const c_string &actor_id, const CTaskOptions &options,
                                 const vector[CTaskArgInput] &args,

@@ -341,6 +341,10 @@ cdef class CoreWorker:
         cdef CObjectRefInfo ref = self.core_worker.TrackActorHandles(actor_id._binary)
         return ObjectRef(ref.object_id, ref.owner_address)
 
+    def num_pending_actor_calls(self, ActorID actor_id):
+        """Calls this process submitted to the actor that have not finished."""
+        return self.core_worker.NumPendingActorCalls(actor_id._binary)
+
     def add_actor_handle(self, ActorID actor_id):
         self.core_worker.AddActorHandle(actor_id._binary)
 

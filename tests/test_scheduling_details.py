@@ -45,3 +45,24 @@ def test_get_raises_at_once_when_one_object_is_an_error(ray_start_shared, gate):
     assert time.time() - start < 10, "get should not wait for the slow object"
     gate.open()
     assert ray.get(slow, timeout=30) == "slow"
+
+
+def test_max_pending_calls_is_enforced(ray_start_shared, gate, actors):
+    @ray.remote(max_pending_calls=2)
+    class Limited:
+        def block(self, path):
+            import os
+
+            while not os.path.exists(path):
+                time.sleep(0.01)
+            return "done"
+
+    actor = Limited.remote()
+    actors.append(actor)
+    refs = [actor.block.remote(gate.path), actor.block.remote(gate.path)]
+    with pytest.raises(ray.exceptions.PendingCallsLimitExceeded, match="max_pending_calls"):
+        actor.block.remote(gate.path)
+    gate.open()
+    assert ray.get(refs, timeout=30) == ["done", "done"]
+    # Room again once they finished.
+    assert ray.get(actor.block.remote(gate.path), timeout=30) == "done"

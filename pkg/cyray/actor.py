@@ -148,8 +148,9 @@ class ActorClass:
         handle_ref = None
         if not name and lifetime != "detached":
             handle_ref = worker.core_worker.track_actor_handles(actor_id)
+        max_pending_calls = options.get("max_pending_calls")
         return ActorHandle(actor_id, descriptor.module_name, self.__name__, self._meta,
-                           handle_ref)
+                           handle_ref, -1 if max_pending_calls is None else max_pending_calls)
 
 
 class ActorMethod:
@@ -189,6 +190,15 @@ class ActorMethod:
         from cyray.remote_function import _task_args
 
         handle = self._handle
+        limit = handle._max_pending_calls
+        if limit > 0 and global_worker.core_worker.num_pending_actor_calls(
+                handle._actor_id) >= limit:
+            from cyray.exceptions import PendingCallsLimitExceeded
+
+            raise PendingCallsLimitExceeded(
+                f"The task {handle._class_name}.{self._name} could not be submitted to "
+                f"{handle!r} because more than {limit} tasks are queued on the actor. This "
+                "limit can be adjusted with the `max_pending_calls` actor option.")
         refs = global_worker.core_worker.submit_actor_task(
             handle._actor_id, (handle._module, handle._class_name, self._name),
             name or f"{handle._class_name}.{self._name}",
@@ -202,11 +212,15 @@ class ActorMethod:
 class ActorHandle:
     """A handle to an actor: call its methods with `handle.method.remote(...)`."""
 
-    def __init__(self, actor_id, module, class_name, meta, handle_ref=None):
+    def __init__(self, actor_id, module, class_name, meta, handle_ref=None,
+                 max_pending_calls=-1):
         self._actor_id = actor_id
         self._module = module
         self._class_name = class_name
         self._meta = meta
+        # Calls submitted through this process and not finished may not exceed
+        # it (-1: no limit), as Ray's max_pending_calls.
+        self._max_pending_calls = max_pending_calls
         # Counted by the actor's creator like an ObjectRef (borrowed by other
         # processes): when every handle is gone, the actor ends.
         self._handle_ref = handle_ref
@@ -232,13 +246,15 @@ class ActorHandle:
 
     def __reduce__(self):
         return _rebuild_actor_handle, (self._actor_id.binary(), self._module, self._class_name,
-                                       self._meta, self._handle_ref)
+                                       self._meta, self._handle_ref, self._max_pending_calls)
 
 
-def _rebuild_actor_handle(actor_id, module, class_name, meta, handle_ref=None):
+def _rebuild_actor_handle(actor_id, module, class_name, meta, handle_ref=None,
+                          max_pending_calls=-1):
     from cyray._private.worker import global_worker
 
-    handle = ActorHandle(ActorID(actor_id), module, class_name, meta, handle_ref)
+    handle = ActorHandle(ActorID(actor_id), module, class_name, meta, handle_ref,
+                         max_pending_calls)
     if global_worker.connected:
         global_worker.core_worker.add_actor_handle(handle._actor_id)
     return handle

@@ -635,6 +635,10 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
     returns->push_back({id.Binary(), serialized_address_});
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  {
+    std::lock_guard<std::mutex> lock(pending_calls_mu_);
+    pending_actor_calls_[actor_id]++;
+  }
   asio::post(io_, [this, spec, actor_id] {
     // Take the call's place in line now; send it once its arguments resolve.
     uint64_t ticket = actor_submitter_->Enqueue(*spec);
@@ -679,7 +683,15 @@ void CoreWorker::Impl::ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,
   }
 }
 
+void CoreWorker::Impl::ActorCallFinished(const rpc::TaskSpec &spec) {
+  if (spec.type() != rpc::ACTOR_TASK) return;
+  std::lock_guard<std::mutex> lock(pending_calls_mu_);
+  auto it = pending_actor_calls_.find(spec.actor_task_spec().actor_id());
+  if (it != pending_actor_calls_.end() && --it->second <= 0) pending_actor_calls_.erase(it);
+}
+
 void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
+  ActorCallFinished(spec);
   for (const auto &ret : reply.return_objects()) {
     StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret), /*owned=*/true);
   }
@@ -688,6 +700,7 @@ void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::Push
 
 void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
                                   const std::string &message) {
+  ActorCallFinished(spec);
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   auto error = MakeErrorObject(error_type, message);
   for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
@@ -825,6 +838,11 @@ Status CoreWorker::CreateActor(const TaskOptions &options,
   return impl_->CreateActor(options, actor_options, args, actor_id);
 }
 void CoreWorker::AddActorHandle(const std::string &actor_id) { impl_->AddActorHandle(actor_id); }
+int64_t CoreWorker::NumPendingActorCalls(const std::string &actor_id) const {
+  std::lock_guard<std::mutex> lock(impl_->pending_calls_mu_);
+  auto it = impl_->pending_actor_calls_.find(actor_id);
+  return it == impl_->pending_actor_calls_.end() ? 0 : it->second;
+}
 ObjectRefInfo CoreWorker::TrackActorHandles(const std::string &actor_id) {
   // Index 0 of the creation task: an object ID nothing else uses.
   ObjectID id = ObjectID::FromIndex(TaskID::ForActorCreationTask(ActorID::FromBinary(actor_id)), 0);

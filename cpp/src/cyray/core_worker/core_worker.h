@@ -101,6 +101,8 @@ class CoreWorker {
   ObjectRefInfo TrackActorHandles(const std::string &actor_id);
   // Starts following an actor whose handle this process got from elsewhere.
   void AddActorHandle(const std::string &actor_id);
+  // Calls this process submitted to the actor that have not finished yet.
+  int64_t NumPendingActorCalls(const std::string &actor_id) const;
   // Calls a method (`options.function.function_name`) of an actor.
   Status SubmitActorTask(const std::string &actor_id, const TaskOptions &options,
                          const std::vector<TaskArgInput> &args,

@@ -242,6 +242,11 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::map<std::string, std::vector<int64_t>> actor_resource_ids_;
   std::map<std::string, double> actor_resource_amounts_;
 
+  // Actor calls submitted and not yet finished, per actor (max_pending_calls).
+  mutable std::mutex pending_calls_mu_;
+  std::unordered_map<std::string, int64_t> pending_actor_calls_;
+  void ActorCallFinished(const rpc::TaskSpec &spec);
+
   // Handle refs of actors this process created (see TrackActorHandles).
   std::mutex actor_handles_mu_;
   std::unordered_map<ObjectID, std::string> actor_handles_;
