@@ -22,6 +22,13 @@ result[ctest]=${PIPESTATUS[0]}
 ctest_summary=$(grep -E 'tests passed|tests failed' "$ctest_log" | tail -1)
 rm -f "$ctest_log"
 
+# The same gtests under ThreadSanitizer and AddressSanitizer+UBSan.
+sanitize_log=$(mktemp)
+scripts/sanitizer_tests.sh 2>&1 | tee "$sanitize_log"
+result[sanitize]=${PIPESTATUS[0]}
+sanitize_summary=$(grep -E 'tests passed|tests failed' "$sanitize_log" | tr '\n' ' ')
+rm -f "$sanitize_log"
+
 ruff check pkg tests scripts setup.py
 result[ruff]=$?
 # C++ formatting is mechanical: clang-format -i on the files it names fixes it.
@@ -39,11 +46,12 @@ echo
 echo "==================== summary ===================="
 echo "build : $((t1 - t0)) s"
 echo "ctest : ${ctest_summary:-no result} (exit ${result[ctest]})"
+echo "tsan/asan: ${sanitize_summary:-no result}(exit ${result[sanitize]})"
 echo "ruff  : exit ${result[ruff]}"
 echo "format: exit ${result[format]} (clang-format)"
 echo "pytest: ${pytest_summary} (exit ${result[pytest]})"
 echo "total : $((t2 - t0)) s"
-for suite in ctest ruff format pytest; do
+for suite in ctest sanitize ruff format pytest; do
   [ "${result[$suite]}" -eq 0 ] || { echo "test.sh: $suite FAILED"; exit 1; }
 done
 echo "test.sh: all suites passed"
