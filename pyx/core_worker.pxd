@@ -37,6 +37,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_string name
         uint64_t num_returns
         c_map[c_string, double] resources
+        c_map[c_string, double] placement_resources
         int max_retries
         c_bool retry_exceptions
         c_string serialized_retry_exception_allowlist

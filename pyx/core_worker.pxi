@@ -308,7 +308,7 @@ cdef class CoreWorker:
     def create_actor(self, tuple class_descriptor, str name, list args, dict resources,
                      int max_restarts, int max_task_retries, int max_concurrency,
                      bint is_asyncio, str actor_name, str ray_namespace, bint is_detached,
-                     dict concurrency_groups):
+                     dict concurrency_groups, dict placement_resources=None):
         """Registers and creates an actor; returns its ActorID. Raises
         ValueError when `actor_name` is taken in `ray_namespace`."""
         cdef CTaskOptions options
@@ -319,6 +319,8 @@ cdef class CoreWorker:
         module_name, class_name, class_id = class_descriptor
         _fill_task_options(&options, (module_name, "__init__", class_id), name, 1, resources)
         options.function.class_name = class_name.encode()
+        for key, amount in (placement_resources or {}).items():
+            options.placement_resources[key.encode()] = amount
         actor_options.max_restarts = max_restarts
         actor_options.max_task_retries = max_task_retries
         actor_options.max_concurrency = max_concurrency

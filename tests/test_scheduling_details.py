@@ -66,3 +66,71 @@ def test_max_pending_calls_is_enforced(ray_start_shared, gate, actors):
     assert ray.get(refs, timeout=30) == ["done", "done"]
     # Room again once they finished.
     assert ray.get(actor.block.remote(gate.path), timeout=30) == "done"
+
+
+def test_actor_killed_right_after_creation_frees_its_cpu(one_cpu):
+    @ray.remote(num_cpus=1)
+    class Holder:
+        def ping(self):
+            return "pong"
+
+    for _ in range(3):
+        ray.kill(Holder.remote())
+    survivor = Holder.remote()
+    assert ray.get(survivor.ping.remote(), timeout=30) == "pong"
+    ray.kill(survivor)
+
+
+def test_workers_of_cpu_tasks_are_not_reused_for_gpu_tasks_or_actors():
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=1, num_gpus=1)
+    try:
+        import os
+
+        @ray.remote
+        def cpu_task():
+            return os.getpid()
+
+        @ray.remote(num_gpus=1, num_cpus=0)
+        def gpu_task():
+            return os.getpid()
+
+        @ray.remote
+        class Actor:
+            def pid(self):
+                return os.getpid()
+
+        cpu_pids = {ray.get(cpu_task.remote(), timeout=30) for _ in range(3)}
+        gpu_pid = ray.get(gpu_task.remote(), timeout=30)
+        assert gpu_pid not in cpu_pids  # CUDA_VISIBLE_DEVICES lives in the process
+        actor = Actor.remote()
+        actor_pid = ray.get(actor.pid.remote(), timeout=30)
+        # A worker that ran tasks may own objects others use: it does not become an actor.
+        assert actor_pid not in cpu_pids | {gpu_pid}
+        assert ray.get(cpu_task.remote(), timeout=30) != gpu_pid
+    finally:
+        ray.shutdown()
+
+
+def test_default_actor_needs_a_cpu_to_be_placed():
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=0)
+    try:
+        @ray.remote
+        class Actor:
+            def ping(self):
+                return "pong"
+
+        actor = Actor.remote()
+        # Ray places a default actor only where 1 CPU is free (it runs on 0).
+        ref = actor.ping.remote()
+        ready, _ = ray.wait([ref], timeout=2)
+        if ready:  # cyray fails an actor no node can place (Ray waits for an autoscaler)
+            with pytest.raises(ray.exceptions.RayActorError, match="CPU"):
+                ray.get(ref)
+        explicit = Actor.options(num_cpus=0).remote()
+        assert ray.get(explicit.ping.remote(), timeout=30) == "pong"
+    finally:
+        ray.shutdown()

@@ -6,7 +6,11 @@ import inspect
 import cloudpickle
 
 from cyray._private.function_manager import FunctionDescriptor
-from cyray._private.options import resource_demand, validate_actor_options
+from cyray._private.options import (
+    actor_placement_demand,
+    resource_demand,
+    validate_actor_options,
+)
 from cyray._raylet import ActorID
 
 # Executors an async actor may use at once by default (as Ray).
@@ -143,7 +147,8 @@ class ActorClass:
             max_concurrency + sum(groups.values()), self._is_asyncio, name, namespace,
             lifetime == "detached",
             # The default group's limit travels with the others.
-            {"_default": max_concurrency, **groups})
+            {"_default": max_concurrency, **groups},
+            actor_placement_demand(options, resources))
         # Unnamed, non-detached actors end when their last handle goes.
         handle_ref = None
         if not name and lifetime != "detached":

@@ -244,3 +244,13 @@ def resource_demand(options, default_cpus=1):
     for name, amount in (options.get("resources") or {}).items():
         demand[name] = amount
     return {k: float(v) for k, v in demand.items() if v}
+
+
+def actor_placement_demand(options, demand):
+    """What a node must have free to place an actor, as Ray: an actor that asks
+    for no resources at all holds none while it runs but needs 1 CPU to be
+    placed; otherwise its demand."""
+    unspecified = all(options.get(key) is None
+                      for key in ("num_cpus", "num_gpus", "resources", "memory",
+                                  "accelerator_type"))
+    return {"CPU": 1.0, **demand} if unspecified else dict(demand)

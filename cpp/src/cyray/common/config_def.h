@@ -10,6 +10,9 @@ CYRAY_CONFIG(int64_t, max_direct_call_object_size, 100 * 1024,
              "Task returns and puts up to this many bytes travel inline; larger go to the store.")
 CYRAY_CONFIG(int64_t, max_grpc_message_size, 512 * 1024 * 1024,
              "Largest gRPC message any cyray process sends or accepts (senders check first).")
+CYRAY_CONFIG(int64_t, actor_unavailable_timeout_ms, 5000,
+             "Calls to an actor the GCS says is alive but that stays unreachable this long "
+             "fail with ActorUnavailableError (or are retried per max_task_retries).")
 CYRAY_CONFIG(int64_t, worker_register_timeout_seconds, 60,
              "A started worker that has not registered with its raylet by then is killed.")
 CYRAY_CONFIG(int64_t, maximum_startup_concurrency, 0,

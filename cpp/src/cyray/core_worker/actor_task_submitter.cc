@@ -12,12 +12,13 @@ constexpr int64_t kPollRetryDelayMs = 200;
 ActorTaskSubmitter::ActorTaskSubmitter(WorkerClientInterface &workers,
                                        ActorStateSourceInterface &states,
                                        ScheduleAfter schedule_after, OnComplete on_complete,
-                                       OnFail on_fail)
+                                       OnFail on_fail, int64_t unavailable_timeout_ms)
     : workers_(workers),
       states_(states),
       schedule_after_(std::move(schedule_after)),
       on_complete_(std::move(on_complete)),
-      on_fail_(std::move(on_fail)) {}
+      on_fail_(std::move(on_fail)),
+      unavailable_timeout_ms_(unavailable_timeout_ms) {}
 
 void ActorTaskSubmitter::AddActor(const std::string &actor_id) {
   actors_.try_emplace(actor_id);
@@ -94,7 +95,42 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
       queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
     }
     queue.next_seq = 0;
+    queue.epoch = 0;
   }
+  SendPending(actor_id);
+}
+
+void ActorTaskSubmitter::OnUnreachable(const std::string &actor_id, uint64_t generation,
+                                       int64_t version) {
+  ActorQueue &queue = actors_[actor_id];
+  if (failed_error_type_ != 0 || queue.dead || queue.alive ||
+      generation != queue.unreachable_generation || version != queue.version) {
+    return;  // the GCS reported a change meanwhile: handled there
+  }
+  // Still alive by the GCS, still unreachable: the calls in flight may or may
+  // not have run. Later calls are numbered afresh in a new epoch, so the actor
+  // does not wait for the ones it never got.
+  std::deque<InFlightCall> resend;
+  for (auto &[seq, call] : queue.in_flight) {
+    if (call.done->load()) continue;
+    if (HasRetriesLeft(queue, call.spec)) {
+      call.spec.set_attempt_number(call.spec.attempt_number() + 1);
+      resend.push_back(std::move(call));
+    } else {
+      Fail(call.spec, call.done, rpc::ACTOR_UNAVAILABLE,
+           "The actor is unavailable: it is alive as far as the GCS knows, but calls to it "
+           "failed for " +
+               std::to_string(unavailable_timeout_ms_) + " ms (" + queue.last_push_error +
+               "). The call may or may not have run.");
+    }
+  }
+  queue.in_flight.clear();
+  for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
+    queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
+  }
+  queue.epoch++;
+  queue.next_seq = 0;
+  queue.alive = true;
   SendPending(actor_id);
 }
 
@@ -158,7 +194,9 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
     DoneFlag done = queue.pending.front().done;
     queue.pending.pop_front();
     uint64_t seq = queue.next_seq++;
+    uint64_t epoch = queue.epoch;
     spec.mutable_actor_task_spec()->set_sequence_number(seq);
+    spec.mutable_actor_task_spec()->set_caller_epoch(epoch);
     auto request = std::make_unique<rpc::PushTaskRequest>();
     request->set_intended_worker_id(queue.address.worker_id());
     *request->mutable_task_spec() = spec;
@@ -173,16 +211,25 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
     };
     workers_.PushTask(
         queue.address, std::move(request),
-        [this, actor_id, seq, incarnation](const Status &status, const rpc::PushTaskReply &reply) {
+        [this, actor_id, seq, epoch, incarnation](const Status &status,
+                                                  const rpc::PushTaskReply &reply) {
           ActorQueue &queue = actors_[actor_id];
-          // A reply from an incarnation we moved on from: its calls were requeued.
-          if (queue.address.worker_id() != incarnation) return;
+          // A reply from an incarnation or epoch we moved on from: its calls
+          // were requeued or given up.
+          if (queue.address.worker_id() != incarnation || queue.epoch != epoch) return;
           auto it = queue.in_flight.find(seq);
           if (it == queue.in_flight.end()) return;
           if (!status.ok()) {
             // The actor is probably dead; the GCS says whether it comes back.
-            // Until then nothing more is sent to this incarnation.
+            // Until then nothing more is sent to this incarnation. If the GCS
+            // keeps saying it is alive, OnUnreachable gives up on these calls.
             queue.alive = false;
+            queue.last_push_error = status.message();
+            uint64_t generation = ++queue.unreachable_generation;
+            int64_t version = queue.version;
+            schedule_after_(unavailable_timeout_ms_, [this, actor_id, generation, version] {
+              OnUnreachable(actor_id, generation, version);
+            });
             Poll(actor_id);
             return;
           }

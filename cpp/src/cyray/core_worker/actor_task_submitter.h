@@ -37,8 +37,12 @@ class ActorTaskSubmitter {
   using OnFail = NormalTaskSubmitter::OnFail;
   using ScheduleAfter = NormalTaskSubmitter::ScheduleAfter;
 
+  // A push that fails while the GCS keeps reporting the same incarnation alive
+  // for `unavailable_timeout_ms` makes the calls in flight fail with
+  // ACTOR_UNAVAILABLE (or be resent while they have retries left).
   ActorTaskSubmitter(WorkerClientInterface &workers, ActorStateSourceInterface &states,
-                     ScheduleAfter schedule_after, OnComplete on_complete, OnFail on_fail);
+                     ScheduleAfter schedule_after, OnComplete on_complete, OnFail on_fail,
+                     int64_t unavailable_timeout_ms = 5000);
 
   // Starts following an actor (idempotent).
   void AddActor(const std::string &actor_id);
@@ -75,7 +79,13 @@ class ActorTaskSubmitter {
     int max_task_retries = 0;
     rpc::Address address;
     bool polling = false;
+    // Numbering restarts from 0 in each (incarnation, epoch); the epoch moves
+    // on when calls to a live but unreachable actor are given up.
+    uint64_t epoch = 0;
     uint64_t next_seq = 0;
+    // Bumped by each failed push, so only the latest failure's timer acts.
+    uint64_t unreachable_generation = 0;
+    std::string last_push_error;
     std::deque<PendingCall> pending;             // not sent to this incarnation
     std::map<uint64_t, InFlightCall> in_flight;  // by sequence number
   };
@@ -83,6 +93,9 @@ class ActorTaskSubmitter {
   void Poll(const std::string &actor_id);
   void OnActorState(const std::string &actor_id, const rpc::ActorTableData &table);
   void SendPending(const std::string &actor_id);
+  // The timer of a failed push: the actor is still alive by the GCS, yet
+  // unreachable. Gives up on (or resends) the calls in flight.
+  void OnUnreachable(const std::string &actor_id, uint64_t generation, int64_t version);
   void FailAll(ActorQueue &queue, int error_type, const std::string &message);
   // Fails a call unless it was already delivered.
   void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
@@ -94,6 +107,7 @@ class ActorTaskSubmitter {
   ScheduleAfter schedule_after_;
   OnComplete on_complete_;
   OnFail on_fail_;
+  int64_t unavailable_timeout_ms_;
   std::unordered_map<std::string, ActorQueue> actors_;
   // Set by FailAll(error_type, message).
   int failed_error_type_ = 0;

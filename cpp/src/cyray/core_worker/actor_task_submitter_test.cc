@@ -41,7 +41,8 @@ class FakeWorkers : public WorkerClientInterface {
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name(),
                       request->task_spec().actor_task_spec().sequence_number(),
-                      request->task_spec().attempt_number()});
+                      request->task_spec().attempt_number(),
+                      request->task_spec().actor_task_spec().caller_epoch()});
     // As the real client: the reply-thread callback first, then the other.
     callbacks.push_back(
         [callback = std::move(callback), on_reply_thread = std::move(on_reply_thread)](
@@ -59,6 +60,7 @@ class FakeWorkers : public WorkerClientInterface {
     std::string name;
     uint64_t seq;
     uint32_t attempt;
+    uint64_t epoch;
   };
   std::vector<Push> pushed;
   std::vector<PushCallback> callbacks;
@@ -85,13 +87,18 @@ class ActorTaskSubmitterTest : public ::testing::Test {
   FakeWorkers workers_;
   std::vector<std::string> completed_;
   std::vector<std::pair<std::string, std::string>> failed_;  // (name, message)
-  ActorTaskSubmitter submitter_{workers_, states_, [](int64_t, std::function<void()>) {},
-                                [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
-                                  completed_.push_back(spec.name());
-                                },
-                                [this](const rpc::TaskSpec &spec, int, const std::string &message) {
-                                  failed_.push_back({spec.name(), message});
-                                }};
+  std::vector<int> failed_types_;
+  std::vector<std::function<void()>> timers_;
+  ActorTaskSubmitter submitter_{
+      workers_, states_,
+      [this](int64_t, std::function<void()> callback) { timers_.push_back(std::move(callback)); },
+      [this](const rpc::TaskSpec &spec, const rpc::PushTaskReply &) {
+        completed_.push_back(spec.name());
+      },
+      [this](const rpc::TaskSpec &spec, int type, const std::string &message) {
+        failed_.push_back({spec.name(), message});
+        failed_types_.push_back(type);
+      }};
 };
 
 TEST_F(ActorTaskSubmitterTest, CallsWaitForTheActorThenGoInOrder) {
@@ -189,6 +196,39 @@ TEST_F(ActorTaskSubmitterTest, FailAllFailsInFlightPendingAndLaterCallsOnce) {
   EXPECT_EQ(failed_[2].first, "later");
   EXPECT_TRUE(completed_.empty());
   EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
+TEST_F(ActorTaskSubmitterTest, UnreachableLiveActorFailsCallsAsUnavailableAndMovesOn) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  Submit("lost");
+  workers_.Reply(0, /*ok=*/false);  // the push failed; the GCS reports no change
+  Submit("later");
+  EXPECT_EQ(workers_.pushed.size(), 1u);  // held while the actor's fate is unknown
+  ASSERT_FALSE(timers_.empty());
+  timers_.back()();
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].first, "lost");
+  EXPECT_EQ(failed_types_[0], rpc::ACTOR_UNAVAILABLE);
+  // Later calls go out numbered afresh, so the actor does not wait for "lost".
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[1].name, "later");
+  EXPECT_EQ(workers_.pushed[1].seq, 0u);
+  EXPECT_EQ(workers_.pushed[1].epoch, 1u);
+  workers_.Reply(1);
+  EXPECT_EQ(completed_, (std::vector<std::string>{"later"}));
+}
+
+TEST_F(ActorTaskSubmitterTest, UnreachableTimerIsIgnoredOnceTheGcsReportedAChange) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  Submit("in_flight");
+  workers_.Reply(0, /*ok=*/false);
+  states_.Publish(rpc::ActorTableData::DEAD, 2, "w1", "it died");
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_types_[0], rpc::ACTOR_DIED);
+  timers_.back()();
+  EXPECT_EQ(failed_.size(), 1u);
 }
 
 }  // namespace cyray::core

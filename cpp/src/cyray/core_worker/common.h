@@ -64,6 +64,8 @@ struct TaskOptions {
   std::string name;
   uint64_t num_returns = 1;
   std::map<std::string, double> resources;
+  // What a node must have free to place it, when more than `resources`.
+  std::map<std::string, double> placement_resources;
   int max_retries = 3;
   bool retry_exceptions = false;
   std::string serialized_retry_exception_allowlist;

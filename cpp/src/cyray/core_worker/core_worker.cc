@@ -82,7 +82,8 @@ Status CoreWorker::Impl::Connect() {
       schedule_after, on_complete, on_fail);
   gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, call_tracker_, options_.gcs_address);
   actor_submitter_ = std::make_unique<ActorTaskSubmitter>(client_pool_, *gcs_actor_client_,
-                                                          schedule_after, on_complete, on_fail);
+                                                          schedule_after, on_complete, on_fail,
+                                                          config.actor_unavailable_timeout_ms());
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io_.get_executor());
   io_thread_ = std::thread([this] { io_.run(); });
@@ -481,6 +482,9 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
   spec->set_num_returns(options.num_returns);
   for (const auto &[name, amount] : options.resources) {
     if (amount > 0) (*spec->mutable_required_resources())[name] = amount;
+  }
+  for (const auto &[name, amount] : options.placement_resources) {
+    if (amount > 0) (*spec->mutable_required_placement_resources())[name] = amount;
   }
   spec->set_max_retries(options.max_retries);
   spec->set_retry_exceptions(options.retry_exceptions);

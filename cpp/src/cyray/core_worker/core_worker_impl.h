@@ -133,6 +133,7 @@ struct PendingObjectRequest {
 
 // Actor calls from one caller, released to the executors in sequence order.
 struct CallerQueue {
+  uint64_t epoch = 0;
   uint64_t next_seq = 0;
   std::map<uint64_t, PendingExecution> buffered;
 };

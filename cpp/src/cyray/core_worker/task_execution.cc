@@ -6,6 +6,9 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
                                                      const rpc::PushTaskRequest *request,
                                                      rpc::PushTaskReply *reply) {
   auto *reactor = new TaskReactor();
+  const char *refusal = "this process runs no tasks";
+  bool queued = false;
+  std::vector<PendingExecution> abandoned;
   {
     std::lock_guard<std::mutex> lock(exec_mu_);
     if (!exit_requested_ && !exit_when_idle_ && !options_.is_driver) {
@@ -15,24 +18,46 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
         EnqueueLocked(pending);
         return reactor;
       }
-      // Calls of one caller run in its numbering order, whatever order they arrive in.
+      // Calls of one caller run in its numbering order, whatever order they
+      // arrive in; numbering restarts in each epoch of the caller.
       CallerQueue &queue = caller_queues_[spec.caller_address().worker_id()];
-      uint64_t seq = spec.actor_task_spec().sequence_number();
-      if (seq < queue.next_seq) {
-        EnqueueLocked(pending);
-        return reactor;
+      uint64_t epoch = spec.actor_task_spec().caller_epoch();
+      if (epoch > queue.epoch) {
+        // The caller gave up on the calls it could not deliver: those that did
+        // arrive out of order will never run.
+        for (auto &[seq, buffered] : queue.buffered) abandoned.push_back(buffered);
+        queue.buffered.clear();
+        queue.epoch = epoch;
+        queue.next_seq = 0;
       }
-      queue.buffered.emplace(seq, pending);
-      for (auto it = queue.buffered.find(queue.next_seq); it != queue.buffered.end();
-           it = queue.buffered.find(queue.next_seq)) {
-        EnqueueLocked(it->second);
-        queue.buffered.erase(it);
-        queue.next_seq++;
+      if (epoch == queue.epoch) {
+        uint64_t seq = spec.actor_task_spec().sequence_number();
+        if (seq < queue.next_seq) {
+          EnqueueLocked(pending);
+        } else {
+          queue.buffered.emplace(seq, pending);
+          for (auto it = queue.buffered.find(queue.next_seq); it != queue.buffered.end();
+               it = queue.buffered.find(queue.next_seq)) {
+            EnqueueLocked(it->second);
+            queue.buffered.erase(it);
+            queue.next_seq++;
+          }
+        }
+        queued = true;
+      } else {
+        refusal = "a call of an epoch its caller gave up";
       }
-      return reactor;
+    } else if (!options_.is_driver) {
+      refusal = "this worker is exiting";
     }
   }
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));
+  for (auto &pending : abandoned) {
+    pending.reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the caller gave up on this call"));
+    pending.reactor->Release();
+  }
+  if (queued) return reactor;
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, refusal));
   reactor->Release();
   return reactor;
 }

@@ -8,10 +8,11 @@ LeaseManager::LeaseManager(NodeResources &resources, WorkerPoolInterface &pool)
     : resources_(resources), pool_(pool) {}
 
 void LeaseManager::QueueLease(LeaseRequest request) {
-  if (!resources_.IsFeasible(request.demand)) {
+  if (request.placement_demand.empty()) request.placement_demand = request.demand;
+  if (!resources_.IsFeasible(request.placement_demand)) {
     LeaseReply reply;
     reply.kind = LeaseReply::Kind::kInfeasible;
-    reply.message = "the task requires " + ResourceSetToString(request.demand) +
+    reply.message = "the task requires " + ResourceSetToString(request.placement_demand) +
                     " but this node has only " + ResourceSetToString(resources_.total()) +
                     " in total, so it can never be scheduled";
     request.on_reply(reply);
@@ -24,11 +25,11 @@ void LeaseManager::QueueLease(LeaseRequest request) {
 void LeaseManager::ScheduleAndDispatch() {
   int waiting_for_worker = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if (!resources_.CanAllocate(it->demand)) {
+    if (!resources_.CanAllocate(it->placement_demand) || !resources_.CanAllocate(it->demand)) {
       ++it;
       continue;
     }
-    WorkerPtr worker = pool_.PopIdleWorker();
+    WorkerPtr worker = pool_.PopIdleWorker(it->use);
     if (!worker) {
       ++waiting_for_worker;
       ++it;
@@ -37,6 +38,7 @@ void LeaseManager::ScheduleAndDispatch() {
     auto allocation = resources_.Allocate(it->demand);
     CYRAY_CHECK(allocation.has_value());
     worker->leased = true;
+    if (!worker->use) worker->use = it->use;
     worker->lease_owner = it->owner_id;
     worker->allocation = *allocation;
     worker->released_cpu = 0;

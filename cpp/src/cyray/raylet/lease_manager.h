@@ -24,9 +24,14 @@ struct LeaseReply {
 };
 
 struct LeaseRequest {
+  // What the lease holds while it runs.
   ResourceSet demand;
   WorkerID owner_id;
   std::function<void(const LeaseReply &)> on_reply;
+  // What must be free to grant it, when more than `demand` (a default actor
+  // needs 1 CPU to be placed and holds none); empty: `demand`.
+  ResourceSet placement_demand;
+  WorkerUse use;
 };
 
 class LeaseManager {

@@ -8,11 +8,14 @@ namespace cyray::raylet {
 
 class FakeWorkerPool : public WorkerPoolInterface {
  public:
-  WorkerPtr PopIdleWorker() override {
-    if (idle.empty()) return nullptr;
-    auto w = idle.front();
-    idle.pop_front();
-    return w;
+  WorkerPtr PopIdleWorker(const WorkerUse &use) override {
+    for (auto it = idle.begin(); it != idle.end(); ++it) {
+      if ((*it)->use && !(*(*it)->use == use)) continue;
+      auto w = *it;
+      idle.erase(it);
+      return w;
+    }
+    return nullptr;
   }
   void PushIdleWorker(const WorkerPtr &w) override { idle.push_back(w); }
   void StartWorkersForDemand(int demand) override { last_demand = demand; }
@@ -147,6 +150,55 @@ TEST_F(LeaseManagerTest, CanceledWhenOwnerLeaves) {
   manager_.CancelLeasesOf(owner);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kCanceled);
+}
+
+}  // namespace cyray::raylet
+
+namespace cyray::raylet {
+
+TEST_F(LeaseManagerTest, PlacementDemandMustFitButOnlyTheDemandIsHeld) {
+  pool_.AddIdle();
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  LeaseRequest actor = Request({}, &replies);
+  actor.placement_demand = {{"CPU", 1}};
+  actor.use.actor = true;
+  manager_.QueueLease(std::move(actor));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_DOUBLE_EQ(resources_.Available()["CPU"], 2);  // placed with 1, holds 0
+  EXPECT_TRUE(replies[0].worker->use->actor);
+  LeaseRequest too_big = Request({}, &replies);
+  too_big.placement_demand = {{"CPU", 3}};
+  manager_.QueueLease(std::move(too_big));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].kind, LeaseReply::Kind::kInfeasible);
+}
+
+TEST_F(LeaseManagerTest, WorkersKeepTheUseOfTheirFirstLease) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  WorkerPtr cpu_worker = replies[0].worker;
+  manager_.ReturnWorker(cpu_worker, false);
+  // A GPU task and an actor do not get the worker that ran a CPU task.
+  LeaseRequest gpu = Request({{"GPU", 1}}, &replies);
+  gpu.use.gpu = true;
+  manager_.QueueLease(std::move(gpu));
+  LeaseRequest actor = Request({{"CPU", 1}}, &replies);
+  actor.use.actor = true;
+  manager_.QueueLease(std::move(actor));
+  EXPECT_EQ(replies.size(), 1u);
+  EXPECT_EQ(pool_.last_demand, 2);
+  pool_.AddIdle();
+  manager_.ScheduleAndDispatch();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_NE(replies[1].worker, cpu_worker);
+  EXPECT_TRUE(replies[1].worker->use->gpu);
+  // Another CPU task reuses the CPU worker.
+  manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[2].worker, cpu_worker);
 }
 
 }  // namespace cyray::raylet

@@ -564,9 +564,22 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reply, reactor] {
     LeaseRequest lease;
-    for (const auto &[name, amount] : request->resource_spec().required_resources()) {
+    const rpc::TaskSpec &spec = request->resource_spec();
+    for (const auto &[name, amount] : spec.required_resources()) {
       if (amount > 0) lease.demand[name] = amount;
     }
+    for (const auto &[name, amount] : spec.required_placement_resources()) {
+      if (amount > 0) lease.placement_demand[name] = amount;
+    }
+    if (!lease.placement_demand.empty()) {
+      // Placement needs at least what running holds.
+      for (const auto &[name, amount] : lease.demand) {
+        double &placement = lease.placement_demand[name];
+        placement = std::max(placement, amount);
+      }
+    }
+    lease.use.gpu = lease.demand.count("GPU") > 0;
+    lease.use.actor = spec.type() == rpc::ACTOR_CREATION_TASK;
     lease.owner_id = WorkerID::FromBinary(request->resource_spec().caller_address().worker_id());
     lease.on_reply = [this, reply, reactor](const LeaseReply &result) {
       switch (result.kind) {

@@ -4,12 +4,23 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cyray/common/id.h"
 #include "cyray/raylet/resources.h"
 
 namespace cyray::raylet {
+
+// What a lease uses a worker for. A worker keeps the use of its first lease:
+// GPU tasks never share a process with CPU tasks (CUDA_VISIBLE_DEVICES is
+// process-wide), and an actor gets a worker that never ran tasks (a task's
+// worker may own objects others still use, and an actor's worker dies with it).
+struct WorkerUse {
+  bool gpu = false;
+  bool actor = false;
+  bool operator==(const WorkerUse &other) const { return gpu == other.gpu && actor == other.actor; }
+};
 
 struct Worker {
   WorkerID worker_id;
@@ -22,6 +33,8 @@ struct Worker {
   uint64_t connection_id = 0;
   // It announced that it exits on purpose (max_calls, exit_actor).
   bool intentional_exit = false;
+  // Set by its first lease (see WorkerUse).
+  std::optional<WorkerUse> use;
 
   // Lease state: set while an owner holds this worker.
   bool leased = false;

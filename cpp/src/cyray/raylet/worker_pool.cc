@@ -53,12 +53,15 @@ void WorkerPool::RegisterDriver(const WorkerPtr &driver) {
   registered_[driver->worker_id] = driver;
 }
 
-WorkerPtr WorkerPool::PopIdleWorker() {
-  if (idle_.empty()) return nullptr;
+WorkerPtr WorkerPool::PopIdleWorker(const WorkerUse &use) {
   // Most recently used first: its caches (imported functions) are warm.
-  WorkerPtr worker = idle_.back();
-  idle_.pop_back();
-  return worker;
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    const WorkerPtr worker = *it;
+    if (worker->use && !(*worker->use == use)) continue;
+    idle_.erase(std::next(it).base());
+    return worker;
+  }
+  return nullptr;
 }
 
 void WorkerPool::PushIdleWorker(const WorkerPtr &worker) {

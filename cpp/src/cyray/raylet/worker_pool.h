@@ -29,7 +29,8 @@ class ProcessLauncherInterface {
 class WorkerPoolInterface {
  public:
   virtual ~WorkerPoolInterface() = default;
-  virtual WorkerPtr PopIdleWorker() = 0;
+  // The most recently used idle worker that can serve `use`, if any.
+  virtual WorkerPtr PopIdleWorker(const WorkerUse &use) = 0;
   virtual void PushIdleWorker(const WorkerPtr &worker) = 0;
   // Makes sure enough workers are starting for `demand` waiting leases.
   virtual void StartWorkersForDemand(int demand) = 0;
@@ -53,7 +54,7 @@ class WorkerPool : public WorkerPoolInterface {
   // A driver connected (not part of the pool's idle set).
   void RegisterDriver(const WorkerPtr &driver);
 
-  WorkerPtr PopIdleWorker() override;
+  WorkerPtr PopIdleWorker(const WorkerUse &use) override;
   void PushIdleWorker(const WorkerPtr &worker) override;
   void StartWorkersForDemand(int demand) override;
   // Forgets the worker; with `kill`, ends its process.

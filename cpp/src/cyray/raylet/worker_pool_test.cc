@@ -26,8 +26,8 @@ TEST_F(WorkerPoolTest, PrestartedWorkersRegisterAndBecomeIdle) {
   ASSERT_TRUE(pool_.RegisterWorker(MakeWorker(launcher_.tokens[0], 1000)).ok());
   EXPECT_EQ(pool_.NumStarting(), 1);
   EXPECT_EQ(pool_.NumIdle(), 1);
-  EXPECT_NE(pool_.PopIdleWorker(), nullptr);
-  EXPECT_EQ(pool_.PopIdleWorker(), nullptr);
+  EXPECT_NE(pool_.PopIdleWorker({}), nullptr);
+  EXPECT_EQ(pool_.PopIdleWorker({}), nullptr);
 }
 
 TEST_F(WorkerPoolTest, UnknownTokenIsRejected) {
@@ -48,9 +48,9 @@ TEST_F(WorkerPoolTest, IdleWorkersAreReusedMostRecentFirst) {
   auto b = MakeWorker(launcher_.tokens[1], 1001);
   ASSERT_TRUE(pool_.RegisterWorker(a).ok());
   ASSERT_TRUE(pool_.RegisterWorker(b).ok());
-  auto first = pool_.PopIdleWorker();
+  auto first = pool_.PopIdleWorker({});
   pool_.PushIdleWorker(first);
-  EXPECT_EQ(pool_.PopIdleWorker(), first);
+  EXPECT_EQ(pool_.PopIdleWorker({}), first);
 }
 
 TEST_F(WorkerPoolTest, ExitBeforeRegistrationFreesTheStartSlot) {
