@@ -155,18 +155,7 @@ void CoreWorker::Impl::Shutdown() {
   if (shut_down_.exchange(true)) return;
   // First answer every call still waiting on us: the server's shutdown waits
   // for all of them.
-  std::vector<PendingExecution> unanswered;
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    exit_requested_ = true;
-    unanswered.assign(exec_queue_.begin(), exec_queue_.end());
-    exec_queue_.clear();
-    for (auto &[caller, queue] : caller_queues_) {
-      for (auto &[seq, pending] : queue.buffered) unanswered.push_back(pending);
-      queue.buffered.clear();
-    }
-  }
-  exec_cv_.notify_all();
+  std::vector<PendingExecution> unanswered = receiver_.Stop();
   {
     std::lock_guard<std::mutex> lock(deferred_mu_);
     for (auto &[token, pending] : deferred_) unanswered.push_back(pending);
@@ -191,6 +180,21 @@ void CoreWorker::Impl::Shutdown() {
       }
     }
     object_requests_.clear();
+  }
+  {
+    // Executor threads return once they finish their current call.
+    std::vector<std::thread> executors;
+    {
+      std::lock_guard<std::mutex> lock(executors_mu_);
+      executors.swap(executors_);
+    }
+    for (auto &thread : executors) {
+      if (thread.get_id() == std::this_thread::get_id()) {
+        thread.detach();  // shut down from one of them: it cannot join itself
+      } else {
+        thread.join();
+      }
+    }
   }
   if (raylet_fd_ >= 0) {
     rpc::DisconnectClient msg;

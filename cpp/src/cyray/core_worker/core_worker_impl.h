@@ -24,6 +24,7 @@
 #include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
+#include "cyray/core_worker/task_receiver.h"
 #include "cyray/core_worker/task_submitter.h"
 #include "cyray/protobuf/core_worker.grpc.pb.h"
 #include "cyray/protobuf/gcs_service.pb.h"
@@ -129,13 +130,6 @@ struct PendingObjectRequest {
   grpc::ServerUnaryReactor *reactor;
   rpc::GetObjectStatusReply *reply;
   std::atomic<bool> answered{false};
-};
-
-// Actor calls from one caller, released to the executors in sequence order.
-struct CallerQueue {
-  uint64_t epoch = 0;
-  uint64_t next_seq = 0;
-  std::map<uint64_t, PendingExecution> buffered;
 };
 
 }  // namespace internal
@@ -268,25 +262,17 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::mutex fetch_mu_;
   std::unordered_set<ObjectID> fetching_;
 
-  // Tasks pushed to this worker, run by RunTaskLoop on the main thread.
-  std::mutex exec_mu_;
-  std::condition_variable exec_cv_;
-  std::deque<PendingExecution> exec_queue_;
-  bool exit_requested_ = false;
-  // Executions started and not finished (deferred ones until completed), and
-  // whether the worker exits once none is left (exec_mu_).
-  int running_ = 0;
-  bool exit_when_idle_ = false;
-  std::unordered_map<std::string, CallerQueue> caller_queues_;
+  // Tasks pushed to this worker, in the order they run: by RunTaskLoop on the
+  // main thread and by the extra executor threads of a concurrent actor.
+  TaskReceiver<PendingExecution> receiver_;
+  std::mutex executors_mu_;
+  std::vector<std::thread> executors_;  // joined by Shutdown
+  // Guards actor_id_ and the actor's resources below.
+  mutable std::mutex exec_mu_;
   // Executions whose results come later (async actor calls), by token.
   std::mutex deferred_mu_;
   std::unordered_map<uint64_t, PendingExecution> deferred_;
   std::atomic<uint64_t> next_execution_token_{1};
-  // Executor threads: the main thread, plus up to max_executors_ - 1 more that
-  // start on demand for actors with max_concurrency > 1.
-  int max_executors_ = 1;
-  int num_executors_ = 1;
-  int idle_executors_ = 0;
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> shut_down_{false};
@@ -310,12 +296,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   // Fills the reply of a finished execution and sends it.
   void FinishExecution(const PendingExecution &pending, const Status &status,
                        TaskExecutionResult &result);
-  // An execution finished; the worker exits once none runs if one asked to.
-  void FinishRunning(bool exit_after);
   // Runs queued tasks until exit; the main thread also checks signals.
   Status ExecutorLoop(bool is_main);
-  // Queues a pushed task for the executors (exec_mu_ held).
-  void EnqueueLocked(const PendingExecution &pending);
   void FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &options,
                       const std::vector<TaskArgInput> &args);
 };

@@ -6,49 +6,26 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
                                                      const rpc::PushTaskRequest *request,
                                                      rpc::PushTaskReply *reply) {
   auto *reactor = new TaskReactor();
-  const char *refusal = "this process runs no tasks";
-  bool queued = false;
+  if (options_.is_driver) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));
+    reactor->Release();
+    return reactor;
+  }
+  const rpc::TaskSpec &spec = request->task_spec();
+  std::optional<CallOrder> order;
+  if (spec.type() == rpc::ACTOR_TASK) {
+    order = CallOrder{spec.caller_address().worker_id(), spec.actor_task_spec().caller_epoch(),
+                      spec.actor_task_spec().sequence_number()};
+  }
   std::vector<PendingExecution> abandoned;
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    if (!exit_requested_ && !exit_when_idle_ && !options_.is_driver) {
-      PendingExecution pending{request, reply, reactor};
-      const rpc::TaskSpec &spec = request->task_spec();
-      if (spec.type() != rpc::ACTOR_TASK) {
-        EnqueueLocked(pending);
-        return reactor;
-      }
-      // Calls of one caller run in its numbering order, whatever order they
-      // arrive in; numbering restarts in each epoch of the caller.
-      CallerQueue &queue = caller_queues_[spec.caller_address().worker_id()];
-      uint64_t epoch = spec.actor_task_spec().caller_epoch();
-      if (epoch > queue.epoch) {
-        // The caller gave up on the calls it could not deliver: those that did
-        // arrive out of order will never run.
-        for (auto &[seq, buffered] : queue.buffered) abandoned.push_back(buffered);
-        queue.buffered.clear();
-        queue.epoch = epoch;
-        queue.next_seq = 0;
-      }
-      if (epoch == queue.epoch) {
-        uint64_t seq = spec.actor_task_spec().sequence_number();
-        if (seq < queue.next_seq) {
-          EnqueueLocked(pending);
-        } else {
-          queue.buffered.emplace(seq, pending);
-          for (auto it = queue.buffered.find(queue.next_seq); it != queue.buffered.end();
-               it = queue.buffered.find(queue.next_seq)) {
-            EnqueueLocked(it->second);
-            queue.buffered.erase(it);
-            queue.next_seq++;
-          }
-        }
-        queued = true;
-      } else {
-        refusal = "a call of an epoch its caller gave up";
-      }
-    } else if (!options_.is_driver) {
-      refusal = "this worker is exiting";
+  int start_executors = 0;
+  auto result = receiver_.Push(PendingExecution{request, reply, reactor}, order, &abandoned,
+                               &start_executors);
+  if (start_executors > 0) {
+    // A concurrent actor: more executor threads, until the worker exits.
+    std::lock_guard<std::mutex> lock(executors_mu_);
+    for (int i = 0; i < start_executors; ++i) {
+      executors_.emplace_back([this] { (void)ExecutorLoop(false); });
     }
   }
   for (auto &pending : abandoned) {
@@ -56,22 +33,13 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the caller gave up on this call"));
     pending.reactor->Release();
   }
-  if (queued) return reactor;
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, refusal));
+  if (result == TaskReceiver<PendingExecution>::PushResult::kQueued) return reactor;
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               result == TaskReceiver<PendingExecution>::PushResult::kExiting
+                                   ? "this worker is exiting"
+                                   : "a call of an epoch its caller gave up"));
   reactor->Release();
   return reactor;
-}
-
-void CoreWorker::Impl::EnqueueLocked(const PendingExecution &pending) {
-  exec_queue_.push_back(pending);
-  // Idle executors may not have woken for earlier tasks yet: compare counts.
-  if (exec_queue_.size() > static_cast<size_t>(idle_executors_) &&
-      num_executors_ < max_executors_) {
-    // A concurrent actor: one more executor thread, for the life of the process.
-    num_executors_++;
-    std::thread([this] { (void)ExecutorLoop(false); }).detach();
-  }
-  exec_cv_.notify_one();
 }
 
 Status CoreWorker::Impl::RunTaskLoop() { return ExecutorLoop(true); }
@@ -80,49 +48,27 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
   const int64_t interval = CyrayConfig::Instance().get_check_signal_interval_ms();
   TaskContext context;
   while (true) {
-    PendingExecution pending{};
-    {
-      std::unique_lock<std::mutex> lock(exec_mu_);
-      idle_executors_++;
-      bool woke = exec_cv_.wait_for(lock, std::chrono::milliseconds(interval),
-                                    [this] { return exit_requested_ || !exec_queue_.empty(); });
-      idle_executors_--;
-      if (!woke) {
-        lock.unlock();
-        if (is_main) CYRAY_RETURN_NOT_OK(CheckSignals());
-        continue;
-      }
-      if (exit_requested_) return Status::OK();
-      pending = exec_queue_.front();
-      exec_queue_.pop_front();
-      running_++;
+    bool exit = false;
+    std::optional<PendingExecution> next = receiver_.Next(interval, &exit);
+    if (exit) return Status::OK();
+    if (!next) {
+      if (is_main) CYRAY_RETURN_NOT_OK(CheckSignals());
+      continue;
     }
+    PendingExecution pending = *next;
     bool exit_after = false;
     bool deferred = false;
     tls_task_context = &context;
     ExecuteOne(pending, &exit_after, &deferred);
     tls_task_context = nullptr;
-    if (deferred) continue;  // CompleteDeferred answers, lets go of it and counts it done
+    if (deferred) continue;  // CompleteDeferred answers, lets go of it and finishes it
     if (exit_after) {
       // Let the reply reach the caller before the process goes.
       pending.reactor->WaitDone(1000);
     }
     pending.reactor->Release();
-    FinishRunning(exit_after);
+    receiver_.Finish(exit_after);
   }
-}
-
-void CoreWorker::Impl::FinishRunning(bool exit_after) {
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    running_--;
-    // Exit (max_calls, exit_actor, __ray_terminate__) once the calls already
-    // running here, on other executors or as coroutines, are done.
-    if (exit_after) exit_when_idle_ = true;
-    if (!exit_when_idle_ || running_ > 0) return;
-    exit_requested_ = true;
-  }
-  exec_cv_.notify_all();
 }
 
 void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after,
@@ -222,7 +168,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     actor_id_ = exec.actor_id;
     actor_resource_ids_ = exec.resource_ids;
     actor_resource_amounts_ = exec.resource_amounts;
-    max_executors_ = std::max(1, exec.max_concurrency);
+    receiver_.SetMaxExecutors(exec.max_concurrency);
   }
   if (status.ok() && result.deferred) {
     *deferred = true;
@@ -298,7 +244,7 @@ void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult resu
   FinishExecution(pending, Status::OK(), result);
   if (result.exit_worker) pending.reactor->WaitDone(1000);
   pending.reactor->Release();
-  FinishRunning(result.exit_worker);
+  receiver_.Finish(result.exit_worker);
 }
 
 }  // namespace cyray::core
