@@ -168,7 +168,9 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     actor_id_ = exec.actor_id;
     actor_resource_ids_ = exec.resource_ids;
     actor_resource_amounts_ = exec.resource_amounts;
-    receiver_.SetMaxExecutors(exec.max_concurrency);
+    // An async actor's calls run on its event loop (the executor only starts
+    // them), so one executor serves it; threads would only fight for the GIL.
+    receiver_.SetMaxExecutors(exec.is_asyncio ? 1 : exec.max_concurrency);
   }
   if (status.ok() && result.deferred) {
     *deferred = true;
