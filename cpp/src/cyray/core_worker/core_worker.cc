@@ -47,6 +47,7 @@ Status CoreWorker::Impl::Connect() {
   max_inline_size_ = static_cast<size_t>(config.max_direct_call_object_size());
   address_.set_node_id(node_id_.Binary());
   serialized_address_ = address_.SerializeAsString();
+  lifetimes_.SetSelfAddress(serialized_address_);
 
   if (options_.is_driver) {
     rpc::JobTableData job;
@@ -218,52 +219,6 @@ void CoreWorker::Impl::Shutdown() {
   }
 }
 
-void CoreWorker::Impl::PinNestedRefs(const ObjectID &outer,
-                                     const std::vector<ObjectRefInfo> &refs) {
-  if (refs.empty()) return;
-  std::vector<ObjectID> ids;
-  for (const auto &ref : refs) {
-    ObjectID id = ObjectID::FromBinary(ref.object_id);
-    // Only refs this process knows (owns or borrows) can be kept from here.
-    if (!reference_counter_.Has(id)) continue;
-    reference_counter_.AddLocalReference(id);
-    ids.push_back(id);
-  }
-  std::lock_guard<std::mutex> lock(nested_mu_);
-  auto &pinned = nested_refs_[outer];
-  pinned.insert(pinned.end(), ids.begin(), ids.end());
-}
-
-void CoreWorker::Impl::ReleaseNestedRefs(const ObjectID &outer) {
-  std::vector<ObjectID> ids;
-  {
-    std::lock_guard<std::mutex> lock(nested_mu_);
-    auto it = nested_refs_.find(outer);
-    if (it == nested_refs_.end()) return;
-    ids = std::move(it->second);
-    nested_refs_.erase(it);
-  }
-  for (const auto &id : ids) reference_counter_.RemoveLocalReference(id);
-}
-
-void CoreWorker::Impl::StoreIfReferenced(const ObjectID &id, const ObjectValuePtr &value,
-                                         bool owned) {
-  if (reference_counter_.Has(id)) {
-    if (owned) {
-      // Refs this process owns inside a value it owns live as long as the value.
-      std::vector<ObjectRefInfo> own;
-      for (const auto &ref : value->nested_refs) {
-        if (ref.owner_address == serialized_address_) own.push_back(ref);
-      }
-      PinNestedRefs(id, own);
-    }
-    memory_store_.Put(id, value);
-    // Released meanwhile: its out-of-scope handler may have run before the Put.
-    if (reference_counter_.Has(id)) return;
-  }
-  FreeObject(id, owned, value);
-}
-
 ObjectID CoreWorker::Impl::NextPutId() {
   std::lock_guard<std::mutex> lock(context_mu_);
   TaskContext &ctx = Context();
@@ -286,7 +241,7 @@ Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
   ObjectID id = ObjectID::FromBinary(ref.object_id);
   CYRAY_RETURN_NOT_OK(plasma_->Seal(id));
   reference_counter_.AddOwnedObject(id);
-  PinNestedRefs(id, nested_refs);
+  lifetimes_.PinNested(id, nested_refs);
   auto marker = std::make_shared<ObjectValue>();
   marker->in_plasma = true;
   marker->nested_refs = nested_refs;
@@ -297,7 +252,7 @@ Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
 Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   ObjectID id = NextPutId();
   reference_counter_.AddOwnedObject(id);
-  PinNestedRefs(id, value.nested_refs);
+  lifetimes_.PinNested(id, value.nested_refs);
   if (value.data.size() > max_inline_size_) {
     CYRAY_RETURN_NOT_OK(plasma_->Put(id, value.data, value.metadata));
     auto marker = std::make_shared<ObjectValue>();
@@ -334,26 +289,19 @@ void CoreWorker::Impl::OnObjectOutOfScope(const ObjectID &id, bool owned) {
       return;
     }
   }
-  FreeObject(id, owned, memory_store_.GetIfExists(id));
+  lifetimes_.Free(id, owned, memory_store_.GetIfExists(id));
 }
 
-void CoreWorker::Impl::FreeObject(const ObjectID &id, bool owned, const ObjectValuePtr &value) {
-  memory_store_.Delete(id);
-  // Whoever waits for this process to let go of the object (an owner whose
-  // object we borrowed, a worker whose refs sit inside it) hears now.
+void CoreWorker::Impl::AnswerRefRemovedWaiters(const ObjectID &id) {
   std::vector<grpc::ServerUnaryReactor *> waiters;
   {
     std::lock_guard<std::mutex> lock(ref_removed_mu_);
     auto it = ref_removed_waiters_.find(id);
-    if (it != ref_removed_waiters_.end()) {
-      waiters = std::move(it->second);
-      ref_removed_waiters_.erase(it);
-    }
+    if (it == ref_removed_waiters_.end()) return;
+    waiters = std::move(it->second);
+    ref_removed_waiters_.erase(it);
   }
   for (auto *reactor : waiters) reactor->Finish(grpc::Status::OK);
-  ReleaseNestedRefs(id);
-  // The owner frees the shared-memory copy; borrowers only drop their marker.
-  if (owned && value && value->in_plasma && plasma_) plasma_->Delete({id});
 }
 
 ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectValuePtr &value) {
@@ -396,7 +344,7 @@ void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_a
                                       owner.ip_address() + ":" + std::to_string(owner.port()) +
                                       ") died or is unreachable: " + status.message());
         }
-        StoreIfReferenced(id, value, /*owned=*/false);
+        lifetimes_.StoreIfReferenced(id, value, /*owned=*/false);
         std::lock_guard<std::mutex> lock(fetch_mu_);
         fetching_.erase(id);
       });
@@ -701,7 +649,8 @@ void CoreWorker::Impl::ActorCallFinished(const rpc::TaskSpec &spec) {
 void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   ActorCallFinished(spec);
   for (const auto &ret : reply.return_objects()) {
-    StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret), /*owned=*/true);
+    lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret),
+                                 /*owned=*/true);
   }
   reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
 }
@@ -712,8 +661,8 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   auto error = MakeErrorObject(error_type, message);
   for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
-    StoreIfReferenced(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)), error,
-                      /*owned=*/true);
+    lifetimes_.StoreIfReferenced(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)), error,
+                                 /*owned=*/true);
   }
   reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
 }
@@ -909,7 +858,7 @@ Status CoreWorker::SubmitTask(const TaskOptions &options, const std::vector<Task
 Status CoreWorker::RunTaskLoop() { return impl_->RunTaskLoop(); }
 void CoreWorker::PinReturnNestedRefs(const std::string &task_id, uint64_t return_index,
                                      const std::vector<ObjectRefInfo> &refs) {
-  impl_->PinNestedRefs(
+  impl_->lifetimes_.PinNested(
       ObjectID::FromIndex(TaskID::FromBinary(task_id), static_cast<uint32_t>(return_index)), refs);
 }
 Status CoreWorker::KVGet(const std::string &ns, const std::string &key, std::string *value,

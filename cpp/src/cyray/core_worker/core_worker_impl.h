@@ -21,6 +21,7 @@
 #include "cyray/common/logging.h"
 #include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/memory_store.h"
+#include "cyray/core_worker/object_lifetimes.h"
 #include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
@@ -143,7 +144,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
         worker_id_(WorkerID::FromRandom()),
         reference_counter_(
             [this](const ObjectID &id, bool owned) { OnObjectOutOfScope(id, owned); }),
-        client_pool_(io_, call_tracker_) {}
+        client_pool_(io_, call_tracker_),
+        lifetimes_(reference_counter_, memory_store_,
+                   {[this](const ObjectID &id) {
+                      if (plasma_) plasma_->Delete({id});
+                    },
+                    [this](const ObjectID &id) { AnswerRefRemovedWaiters(id); }}) {}
 
   ~Impl() override { Shutdown(); }
 
@@ -162,16 +168,6 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
   void CompleteDeferred(uint64_t token, TaskExecutionResult result);
-  // Nested reference counting: the refs inside the value of `outer` stay
-  // referenced here until ReleaseNestedRefs(outer) (idempotent).
-  void PinNestedRefs(const ObjectID &outer, const std::vector<ObjectRefInfo> &refs);
-  void ReleaseNestedRefs(const ObjectID &outer);
-  // Stores the value of an object this process owns (`owned`) or borrows if
-  // it is still referenced; otherwise frees every copy at once. The one path
-  // by which values arrive, so no copy outlives its last reference.
-  void StoreIfReferenced(const ObjectID &id, const ObjectValuePtr &value, bool owned);
-  // Drops every copy of an unreferenced object and what it kept alive.
-  void FreeObject(const ObjectID &id, bool owned, const ObjectValuePtr &value);
   Status CreateActor(const TaskOptions &options, const ActorCreationOptions &actor_options,
                      const std::vector<TaskArgInput> &args, std::string *actor_id);
   void AddActorHandle(const std::string &actor_id);
@@ -191,6 +187,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *WaitForRefRemoved(grpc::CallbackServerContext *ctx,
                                               const rpc::WaitForRefRemovedRequest *request,
                                               rpc::WaitForRefRemovedReply *reply) override;
+  // This process let go of `id`: answers the WaitForRefRemoved calls for it.
+  void AnswerRefRemovedWaiters(const ObjectID &id);
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
   void AddLocalReference(const std::string &object_id, const std::string &owner_address);
 
@@ -246,9 +244,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::mutex actor_handles_mu_;
   std::unordered_map<ObjectID, std::string> actor_handles_;
 
-  // Refs kept alive by the objects that contain them (see PinNestedRefs).
-  std::mutex nested_mu_;
-  std::unordered_map<ObjectID, std::vector<ObjectID>> nested_refs_;
+  // When values arrive and copies go, and nested reference counting.
+  ObjectLifetimes lifetimes_;
 
   // WaitForRefRemoved calls from owners, answered when our borrow ends.
   std::mutex ref_removed_mu_;

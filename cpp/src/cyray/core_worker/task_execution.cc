@@ -195,7 +195,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
                           *MakeErrorObject(rpc::SYSTEM_ERROR, status.ToString()));
     result.is_application_error = false;
     for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
-      ReleaseNestedRefs(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
+      lifetimes_.ReleaseNested(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
     }
   }
   // Returns that hold refs keep them alive until the caller lets go of them.
@@ -229,8 +229,8 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   rpc::Address caller = spec.caller_address();
   pending.reactor->Finish(grpc::Status::OK);
   for (const auto &outer : containers) {
-    client_pool_.WaitForRefRemoved(caller, outer.Binary(),
-                                   [this, outer](const Status &) { ReleaseNestedRefs(outer); });
+    client_pool_.WaitForRefRemoved(
+        caller, outer.Binary(), [this, outer](const Status &) { lifetimes_.ReleaseNested(outer); });
   }
 }
 
