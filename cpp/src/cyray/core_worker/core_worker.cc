@@ -40,8 +40,9 @@ Status CoreWorker::Impl::Connect() {
   }
 
   int node_manager_port = 0;
-  CYRAY_RETURN_NOT_OK(RegisterWithRaylet(&node_manager_port));
-  auto plasma = PlasmaClient::Connect(options_.raylet_socket);
+  std::string plasma_token;
+  CYRAY_RETURN_NOT_OK(RegisterWithRaylet(&node_manager_port, &plasma_token));
+  auto plasma = PlasmaClient::Connect(options_.raylet_socket, plasma_token);
   if (!plasma.ok()) return plasma.status();
   plasma_ = *plasma;
   max_inline_size_ = static_cast<size_t>(config.max_direct_call_object_size());
@@ -93,7 +94,7 @@ Status CoreWorker::Impl::Connect() {
   return Status::OK();
 }
 
-Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port) {
+Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port, std::string *plasma_token) {
   auto fd = ConnectUnixSocket(options_.raylet_socket);
   if (!fd.ok()) return fd.status();
   raylet_fd_ = *fd;
@@ -105,6 +106,7 @@ Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port) {
   request.set_job_id(job_id_.Binary());
   request.set_ip_address(options_.node_ip_address);
   request.set_port(address_.port());
+  if (options_.is_driver) request.set_auth_token(options_.auth_token);
   CYRAY_RETURN_NOT_OK(
       WriteFrame(raylet_fd_, rpc::REGISTER_CLIENT_REQUEST, request.SerializeAsString()));
   uint32_t type = 0;
@@ -119,6 +121,7 @@ Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port) {
   }
   node_id_ = NodeID::FromBinary(reply.node_id());
   *node_manager_port = reply.node_manager_port();
+  *plasma_token = reply.plasma_token();
   return Status::OK();
 }
 

@@ -36,6 +36,8 @@ struct CoreWorkerOptions {
   std::string job_id;
   std::string driver_namespace;
   std::string entrypoint;
+  // The cluster token (drivers present it to their raylet; empty: none).
+  std::string auth_token;
   TaskExecutionCallback execute_task = nullptr;
   CheckSignalsCallback check_signals = nullptr;
 };

@@ -275,7 +275,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::atomic<bool> shut_down_{false};
 
  private:
-  Status RegisterWithRaylet(int *node_manager_port);
+  Status RegisterWithRaylet(int *node_manager_port, std::string *plasma_token);
   void ReadRayletUntilClosed();
   void NotifyRaylet(rpc::LocalMessageType type, const std::string &body);
   void ResolveDependencies(std::shared_ptr<rpc::TaskSpec> spec,

@@ -18,12 +18,16 @@ namespace cyray::core {
 
 PlasmaBuffer::~PlasmaBuffer() { client_->Release(id_); }
 
-StatusOr<std::shared_ptr<PlasmaClient>> PlasmaClient::Connect(const std::string &socket_path) {
+StatusOr<std::shared_ptr<PlasmaClient>> PlasmaClient::Connect(const std::string &socket_path,
+                                                              const std::string &plasma_token) {
   auto sock = ConnectUnixSocket(socket_path);
   if (!sock.ok()) return sock.status();
   std::shared_ptr<PlasmaClient> client(new PlasmaClient());
   client->fd_ = *sock;
-  CYRAY_RETURN_NOT_OK(WriteFrame(client->fd_, rpc::PLASMA_CONNECT_REQUEST, ""));
+  rpc::PlasmaConnectRequest request;
+  request.set_plasma_token(plasma_token);
+  CYRAY_RETURN_NOT_OK(
+      WriteFrame(client->fd_, rpc::PLASMA_CONNECT_REQUEST, request.SerializeAsString()));
   uint32_t type = 0;
   std::string body;
   int store_fd = -1;

@@ -45,8 +45,10 @@ class PlasmaClient : public std::enable_shared_from_this<PlasmaClient> {
  public:
   ~PlasmaClient();
 
-  // Connects to the raylet's socket and maps the store.
-  static StatusOr<std::shared_ptr<PlasmaClient>> Connect(const std::string &socket_path);
+  // Connects to the raylet's socket and maps the store, presenting the token
+  // the raylet gave this process when it registered.
+  static StatusOr<std::shared_ptr<PlasmaClient>> Connect(const std::string &socket_path,
+                                                         const std::string &plasma_token);
 
   // Room for an object; write data then metadata at the returned address, then
   // Seal. A full store (everything in use, nothing to spill) is retried for

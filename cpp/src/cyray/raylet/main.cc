@@ -105,6 +105,8 @@ int main(int argc, char **argv) {
   nm.is_head = flags.count("head") > 0;
   nm.ready_file = Get(flags, "ready-file", "");
   nm.node_name = Get(flags, "node-name", "");
+  // The cluster token, from the process that started this raylet.
+  if (const char *token = std::getenv("CYRAY_AUTH_TOKEN")) nm.auth_token = token;
   std::string store_memory = Get(flags, "object-store-memory", "");
   if (!store_memory.empty())
     nm.object_store_memory = std::strtoull(store_memory.c_str(), nullptr, 10);

@@ -15,8 +15,10 @@
 #include "cyray/common/config.h"
 #include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
+#include "cyray/common/secure_random.h"
 #include "cyray/protobuf/gcs_service.pb.h"
 #include "cyray/protobuf/local_protocol.pb.h"
+#include "cyray/raylet/local_message_validation.h"
 
 namespace cyray::raylet {
 
@@ -32,6 +34,12 @@ struct NodeManager::LocalConnection {
   std::string body;
   std::deque<std::string> write_queue;
   bool closed = false;
+  // A worker or driver registered on this connection.
+  bool registered = false;
+  // This is the object-store connection of a registered client.
+  bool plasma_authorized = false;
+  // The plasma token issued to this (registered) connection.
+  std::string plasma_token;
 };
 
 struct NodeManager::CauseWaiter {
@@ -258,6 +266,28 @@ void NodeManager::Send(const ConnectionPtr &conn, uint32_t type, const std::stri
 }
 
 void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type, const std::string &body) {
+  // Nothing is acted on before it is checked; a bad message closes only its
+  // connection. Only registration (or, on the object-store connection of a
+  // registered client, its handshake) is accepted from a client that has not
+  // proved itself.
+  Status valid = ValidateLocalMessage(type, body, store_allocator_.capacity());
+  const char *refusal = nullptr;
+  if (!valid.ok()) {
+    refusal = valid.message().c_str();
+  } else if (type == rpc::REGISTER_CLIENT_REQUEST && conn->registered) {
+    refusal = "a second registration";
+  } else if (type != rpc::REGISTER_CLIENT_REQUEST && type != rpc::PLASMA_CONNECT_REQUEST &&
+             !conn->registered && !conn->plasma_authorized) {
+    refusal = "a request before registering";
+  } else if (type > rpc::PLASMA_CONNECT_REQUEST && type <= rpc::PLASMA_STATS_REPLY &&
+             !conn->plasma_authorized) {
+    refusal = "an object-store request on a connection without the store";
+  }
+  if (refusal != nullptr) {
+    CYRAY_LOG(WARNING) << "closing local client " << conn->id << ": message type " << type
+                       << " with " << refusal;
+    return CloseConnection(conn);
+  }
   switch (type) {
     case rpc::REGISTER_CLIENT_REQUEST:
       HandleRegister(conn, body);
@@ -301,6 +331,18 @@ void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &b
   auto worker = std::make_shared<Worker>();
   worker->worker_id = WorkerID::FromBinary(request.worker_id());
   worker->is_driver = request.worker_type() == rpc::DRIVER;
+  if (worker->is_driver && !config_.auth_token.empty() &&
+      !ConstantTimeEquals(request.auth_token(), config_.auth_token)) {
+    CYRAY_LOG(WARNING) << "refusing a driver (pid " << request.pid()
+                       << ") without the cluster token on local client " << conn->id;
+    reply.set_success(false);
+    reply.set_failure_reason(
+        "the raylet refused this driver: it lacks the cluster token (the token is in the "
+        "session directory of the head node, file auth_token; pass it with CYRAY_AUTH_TOKEN or "
+        "init(_token=...))");
+    Send(conn, rpc::REGISTER_CLIENT_REPLY, reply.SerializeAsString());
+    return;
+  }
   worker->pid = request.pid();
   worker->ip_address = request.ip_address();
   worker->port = request.port();
@@ -316,6 +358,15 @@ void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &b
   reply.set_failure_reason(status.message());
   reply.set_node_id(config_.node_id.Binary());
   reply.set_node_manager_port(config_.node_manager_port);
+  if (status.ok()) {
+    conn->registered = true;
+    conn->plasma_token = SecureRandomBytes(16);
+    plasma_tokens_[conn->plasma_token] = conn->id;
+    reply.set_plasma_token(conn->plasma_token);
+  } else {
+    CYRAY_LOG(WARNING) << "refused registration on local client " << conn->id << ": "
+                       << status.message();
+  }
   Send(conn, rpc::REGISTER_CLIENT_REPLY, reply.SerializeAsString());
   if (status.ok() && !worker->is_driver) lease_manager_.ScheduleAndDispatch();
 }
@@ -331,6 +382,16 @@ void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type, const s
   auto object_id = [](const std::string &binary) { return ObjectID::FromBinary(binary); };
   switch (type) {
     case rpc::PLASMA_CONNECT_REQUEST: {
+      rpc::PlasmaConnectRequest request;
+      request.ParseFromString(body);
+      auto owner = plasma_tokens_.find(request.plasma_token());
+      if (owner == plasma_tokens_.end() || conn->registered ||
+          !ConstantTimeEquals(owner->first, request.plasma_token())) {
+        CYRAY_LOG(WARNING) << "closing local client " << conn->id
+                           << ": object-store handshake without a valid token";
+        return CloseConnection(conn);
+      }
+      conn->plasma_authorized = true;
       rpc::PlasmaConnectReply reply;
       reply.set_capacity(store_allocator_.capacity());
       Status s = SendWithFd(conn, rpc::PLASMA_CONNECT_REPLY, reply.SerializeAsString(), store_fd_);
@@ -411,6 +472,7 @@ void NodeManager::CloseConnection(const ConnectionPtr &conn) {
   boost::system::error_code ignored;
   conn->socket.close(ignored);
   connections_.erase(conn->id);
+  if (!conn->plasma_token.empty()) plasma_tokens_.erase(conn->plasma_token);
   object_store_.DisconnectClient(conn->id);
   if (WorkerPtr worker = worker_pool_.GetWorkerByConnection(conn->id)) {
     OnClientGone(worker, "its connection closed");

@@ -49,6 +49,8 @@ struct NodeManagerConfig {
   std::string ready_file;
   // Bytes of the node's shared-memory object store.
   size_t object_store_memory = 256 << 20;
+  // The cluster token drivers must present to register (empty: none asked).
+  std::string auth_token;
 };
 
 class NodeManager : public rpc::NodeManagerService::CallbackService {
@@ -126,6 +128,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   uint64_t next_connection_id_ = 1;
   std::unordered_map<uint64_t, ConnectionPtr> connections_;
   WorkerExits exits_;
+  // Object-store connection tokens handed to registered clients, by token:
+  // the client's local connection id.
+  std::unordered_map<std::string, uint64_t> plasma_tokens_;
   // GetWorkerFailureCause calls waiting for a worker's exit to be reaped.
   std::unordered_multimap<WorkerID, std::shared_ptr<CauseWaiter>> cause_waiters_;
   std::thread heartbeat_thread_;

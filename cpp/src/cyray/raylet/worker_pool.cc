@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cyray/common/logging.h"
+#include "cyray/common/secure_random.h"
 
 namespace cyray::raylet {
 
@@ -13,7 +14,9 @@ WorkerPool::WorkerPool(ProcessLauncherInterface &launcher, int maximum_startup_c
       now_ms_(std::move(now_ms)) {}
 
 bool WorkerPool::StartOne() {
-  int64_t token = next_token_++;
+  // Random, so no other local process can guess one and pose as a worker.
+  int64_t token = SecureRandomPositiveInt64();
+  while (starting_.count(token)) token = SecureRandomPositiveInt64();
   auto pid = launcher_.Launch(token);
   if (!pid.ok()) {
     CYRAY_LOG(ERROR) << "failed to start a worker: " << pid.status();

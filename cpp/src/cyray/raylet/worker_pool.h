@@ -83,7 +83,6 @@ class WorkerPool : public WorkerPoolInterface {
   ProcessLauncherInterface &launcher_;
   int maximum_startup_concurrency_;
   std::function<int64_t()> now_ms_;
-  int64_t next_token_ = 0;
   std::map<int64_t, StartingProcess> starting_;  // by startup token
   std::unordered_map<WorkerID, WorkerPtr> registered_;
   std::deque<WorkerPtr> idle_;
