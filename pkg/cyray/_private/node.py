@@ -212,6 +212,7 @@ class LocalNode:
         if self.head:
             self.gcs_process = self._spawn(
                 [sys.executable, "-m", "cyray.gcs.server", "--port", str(self.gcs_port),
+                 "--host", self.node_ip_address,
                  "--port-file", gcs_port_file, f"--log-level={log_level}", *parent],
                 "gcs_server")
         resources = ",".join(f"{k}={v}" for k, v in self.resources.items())

@@ -1,6 +1,6 @@
 """The GCS server process: node, job and internal-KV services over grpc.aio.
 
-    python -m cyray.gcs.server --port 0 --port-file PATH [--host 0.0.0.0]
+    python -m cyray.gcs.server --port 0 --port-file PATH [--host 127.0.0.1]
         [--node-timeout-ms 10000] [--log-level info]
 
 It binds the port (0 picks a free one), writes the bound port to PATH (atomically: PATH.tmp,
@@ -308,7 +308,8 @@ def default_node_timeout_ms() -> int:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cyray.gcs.server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     parser.add_argument("--port-file", required=True, help="file to write the bound port to")
     parser.add_argument("--node-timeout-ms", type=int, default=None,

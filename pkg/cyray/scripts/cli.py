@@ -31,7 +31,7 @@ def _start(args):
                      head=args.head,
                      gcs_address=None if args.head else resolve_address(args.address),
                      object_store_memory=args.object_store_memory, die_with_parent=False,
-                     gcs_port=args.port)
+                     gcs_port=args.port, node_ip_address=args.node_ip_address)
     node.start()
     pids = [p.pid for p in (node.gcs_process, node.raylet_process) if p is not None]
     with open(os.path.join(node.session_dir, PIDS_FILE), "w") as f:
@@ -40,6 +40,10 @@ def _start(args):
     print(f"  GCS address: {node.gcs_address}")
     print(f"  connect a driver with cyray.init(address='{node.gcs_address}') "
           "or cyray.init(address='auto'); end it with `cyray stop`")
+    if not args.node_ip_address.startswith("127."):
+        print(f"  this node listens on {args.node_ip_address}: it is reachable from the network. "
+              "cyray does not authenticate gRPC calls yet: expose it only on a network you "
+              "trust.")
 
 
 
@@ -103,6 +107,10 @@ def main(argv=None):
     start.add_argument("--head", action="store_true")
     start.add_argument("--address", help="GCS address HOST:PORT of the cluster to join")
     start.add_argument("--port", type=int, default=0, help="GCS port (head; 0 picks one)")
+    start.add_argument("--node-ip-address", default="127.0.0.1",
+                       help="the address this node's servers bind (default 127.0.0.1: this "
+                            "machine only); another address makes the node reachable from "
+                            "the network")
     start.add_argument("--num-cpus", type=float)
     start.add_argument("--num-gpus", type=float)
     start.add_argument("--resources", help='custom resources as JSON, e.g. \'{"ssd": 1}\'')

@@ -18,7 +18,8 @@ Status CoreWorker::Impl::Connect() {
 
   int port = 0;
   std::vector<grpc::Service *> services{this};
-  server_ = rpc::StartServer("0.0.0.0", &port, services);
+  // Only the node's own address: loopback for a local cluster.
+  server_ = rpc::StartServer(options_.node_ip_address, &port, services);
   if (!server_ || port == 0) return Status::IOError("could not start the core worker server");
   address_.set_ip_address(options_.node_ip_address);
   address_.set_port(port);

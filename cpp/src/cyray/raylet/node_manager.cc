@@ -123,7 +123,8 @@ Status NodeManager::Start() {
   store_base_ = static_cast<uint8_t *>(base);
   object_store_.SetRegion(store_base_, &spill_storage_);
   std::vector<grpc::Service *> services{this};
-  grpc_server_ = rpc::StartServer("0.0.0.0", &config_.node_manager_port, services);
+  // Only the node's own address: loopback for a local cluster.
+  grpc_server_ = rpc::StartServer(config_.node_ip_address, &config_.node_manager_port, services);
   if (!grpc_server_ || config_.node_manager_port == 0) {
     return Status::IOError("could not start the node manager's gRPC server");
   }
