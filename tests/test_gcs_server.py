@@ -157,7 +157,7 @@ def test_port_file_is_complete_and_alone(gcs):
 
 def test_kv_put_get_exists_overwrite(gcs):
     kv = gcs_grpc.InternalKVGcsServiceStub(gcs.channel)
-    ns = b"fun"
+    ns = b"session"
     assert not kv.InternalKVGet(gcs_pb2.InternalKVGetRequest(key=b"k", namespace=ns)).found
     assert not kv.InternalKVExists(gcs_pb2.InternalKVExistsRequest(key=b"k", namespace=ns)).exists
 
@@ -182,6 +182,29 @@ def test_kv_put_get_exists_overwrite(gcs):
     kv.InternalKVPut(gcs_pb2.InternalKVPutRequest(key=b"empty", value=b"", namespace=ns))
     reply = kv.InternalKVGet(gcs_pb2.InternalKVGetRequest(key=b"empty", namespace=ns))
     assert reply.found and reply.value == b""
+
+
+def test_exported_code_records_are_write_once(gcs):
+    import grpc
+
+    kv = gcs_grpc.InternalKVGcsServiceStub(gcs.channel)
+    ns, key = b"fun", b"RemoteFunction:01000000:abcd"
+    put = kv.InternalKVPut(gcs_pb2.InternalKVPutRequest(
+        key=key, value=b"code", overwrite=False, namespace=ns))
+    assert put.added
+    # The same bytes again (another export of the same function) are fine.
+    put = kv.InternalKVPut(gcs_pb2.InternalKVPutRequest(
+        key=key, value=b"code", overwrite=True, namespace=ns))
+    assert not put.added
+    for request, call in (
+            (gcs_pb2.InternalKVPutRequest(key=key, value=b"evil", overwrite=True, namespace=ns),
+             kv.InternalKVPut),
+            (gcs_pb2.InternalKVDelRequest(key=key, namespace=ns), kv.InternalKVDel)):
+        with pytest.raises(grpc.RpcError) as info:
+            call(request)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "written once" in info.value.details()
+    assert kv.InternalKVGet(gcs_pb2.InternalKVGetRequest(key=key, namespace=ns)).value == b"code"
 
 
 def test_kv_keys_and_delete_by_prefix(gcs):

@@ -8,6 +8,7 @@ import struct
 import time
 
 import numpy as np
+import pytest
 
 import cyray as ray
 from cyray._private.state import object_store_stats
@@ -102,3 +103,36 @@ def test_random_messages_do_not_hurt_the_raylet(ray_start_shared):
     assert ray.get([still_fine.remote(i) for i in range(10)], timeout=60) == [
         2 * i for i in range(10)]
     assert ray.get(ray.put(np.ones(2 * MB, dtype=np.uint8))).sum() == 2 * MB
+
+
+def test_exported_function_cannot_be_replaced_through_the_kv(ray_start_shared, tmp_path):
+    import pickle
+
+    from cyray._private.function_manager import KV_NAMESPACE, function_key
+    from cyray._private.worker import global_worker
+
+    marker = tmp_path / "injected"
+
+    @ray.remote
+    def honest():
+        return "honest"
+
+    assert ray.get(honest.remote(), timeout=30) == "honest"
+    descriptor = honest._descriptor
+    key = function_key(global_worker.current_job_id, descriptor.function_id)
+    original = global_worker.core_worker.kv_get(KV_NAMESPACE, key)
+    record = pickle.loads(original)
+
+    def evil():
+        open(str(marker), "w").close()
+        return "evil"
+
+    import cloudpickle
+
+    record["function"] = cloudpickle.dumps(evil)
+    with pytest.raises(ray.exceptions.RaySystemError, match="written once"):
+        global_worker.core_worker.kv_put(KV_NAMESPACE, key, pickle.dumps(record), True)
+    # What workers load is still what was exported.
+    assert global_worker.core_worker.kv_get(KV_NAMESPACE, key) == original
+    assert ray.get(honest.remote(), timeout=30) == "honest"
+    assert not marker.exists()

@@ -207,11 +207,26 @@ def kv_table(namespace: bytes) -> str:
     return KV_TABLE_PREFIX + namespace.decode("latin-1")
 
 
+# Namespaces whose records are code that workers run (exported functions and actor
+# classes, job configs with their sys.path): each record is written once, so nothing
+# that reaches the GCS can replace what a job exported.
+WRITE_ONCE_NAMESPACES = frozenset({b"fun"})
+
+
 class InternalKVService(gcs_grpc.InternalKVGcsServiceServicer):
     """The internal key-value store: one storage table per namespace."""
 
     def __init__(self, storage: GcsStorage) -> None:
         self._storage = storage
+
+    @staticmethod
+    async def _refuse(context, what: str, request) -> None:
+        peer = context.peer() if hasattr(context, "peer") else "?"
+        logger.warning("refused to %s %r in write-once namespace %r (peer %s)", what,
+                       request.key, request.namespace, peer)
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, (
+            f"the KV record {request.key!r} in namespace {request.namespace!r} holds exported "
+            f"code and is written once: cannot {what} it"))
 
     async def InternalKVGet(self, request, context):
         value = self._storage.get(kv_table(request.namespace), request.key)
@@ -220,12 +235,23 @@ class InternalKVService(gcs_grpc.InternalKVGcsServiceServicer):
         return gcs_pb2.InternalKVGetReply(found=True, value=value)
 
     async def InternalKVPut(self, request, context):
+        if request.namespace in WRITE_ONCE_NAMESPACES:
+            table = kv_table(request.namespace)
+            existing = self._storage.get(table, request.key)
+            if existing is not None:
+                if existing != request.value:
+                    await self._refuse(context, "overwrite", request)
+                return gcs_pb2.InternalKVPutReply(added=False)
+            return gcs_pb2.InternalKVPutReply(
+                added=self._storage.put(table, request.key, request.value, overwrite=False))
         added = self._storage.put(
             kv_table(request.namespace), request.key, request.value, overwrite=request.overwrite
         )
         return gcs_pb2.InternalKVPutReply(added=added)
 
     async def InternalKVDel(self, request, context):
+        if request.namespace in WRITE_ONCE_NAMESPACES:
+            await self._refuse(context, "delete", request)
         table = kv_table(request.namespace)
         if request.del_by_prefix:
             deleted = sum(self._storage.delete(table, key)
