@@ -114,6 +114,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         c_string job_id
         c_string driver_namespace
         c_string entrypoint
+        c_string auth_token
         CTaskExecutionCallback execute_task
         CCheckSignalsCallback check_signals
 
@@ -164,6 +165,10 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                                  uint64_t *spilled_bytes)
         size_t NumObjectsInMemoryStore()
         size_t NumReferences()
+
+
+cdef extern from "cyray/rpc/cluster_token.h" namespace "cyray::rpc" nogil:
+    void CSetClusterToken "cyray::rpc::SetClusterToken"(const c_string &token)
 
 
 cdef extern from "cyray/rpc/gcs_client.h" namespace "cyray::rpc" nogil:

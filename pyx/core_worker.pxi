@@ -129,6 +129,12 @@ cdef object _task_context_of(const CTaskContextInfo &info):
         {k.decode(): list(v) for k, v in ids}, {k.decode(): v for k, v in amounts})
 
 
+def set_cluster_token(str token):
+    """The cluster token this process's RPCs carry and its servers require; set it
+    before connecting anything (empty: none)."""
+    CSetClusterToken(token.encode())
+
+
 cdef class GcsClient:
     """Blocking calls to a GCS server, for drivers joining an existing cluster."""
     cdef CGcsClient *client
@@ -161,7 +167,7 @@ cdef class CoreWorker:
 
     def __cinit__(self, bint is_driver, str raylet_socket, str gcs_address,
                   str node_ip_address, int64_t startup_token=-1, bytes job_id=b"",
-                  str namespace="", str entrypoint=""):
+                  str namespace="", str entrypoint="", str auth_token=""):
         cdef CCoreWorkerOptions options
         options.is_driver = is_driver
         options.raylet_socket = raylet_socket.encode()
@@ -171,6 +177,7 @@ cdef class CoreWorker:
         options.job_id = job_id
         options.driver_namespace = namespace.encode()
         options.entrypoint = entrypoint.encode()
+        options.auth_token = auth_token.encode()
         options.execute_task = task_execution_handler
         options.check_signals = check_signals_callback
         self.is_driver = is_driver

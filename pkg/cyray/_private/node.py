@@ -1,6 +1,7 @@
 """Starts and stops the processes of a local node for `cyray.init()`: the GCS
 server (head only) and the raylet, which starts the workers."""
 
+import glob
 import os
 import shutil
 import signal
@@ -158,8 +159,14 @@ class LocalNode:
     """The processes of one node started by this driver (head node with GCS)."""
 
     def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
-                 object_store_memory=None, die_with_parent=True, gcs_port=0, log_level=None):
+                 object_store_memory=None, die_with_parent=True, gcs_port=0, log_level=None,
+                 auth_token=None):
         self.resources = resources
+        # The cluster token: a new one for a head node (256 bits from the OS), the
+        # cluster's for a node that joins. Every RPC between cyray processes carries it.
+        self.auth_token = auth_token or (new_auth_token() if head else None)
+        if not self.auth_token:
+            raise ValueError("a node that joins a cluster needs the cluster's token")
         # For the processes started here: "debug", "info", "warning" or "error" (None: the
         # CYRAY_log_level environment variable, or the config knob's default).
         self.log_level = log_level
@@ -180,6 +187,7 @@ class LocalNode:
         self.logs_dir = os.path.join(self.session_dir, "logs")
         os.makedirs(self.logs_dir)
         self.raylet_socket = os.path.join(self.session_dir, "raylet.sock")
+        write_secret(os.path.join(self.session_dir, AUTH_TOKEN_FILE), self.auth_token)
         self.gcs_process = None
         self.raylet_process = None
 
@@ -199,6 +207,7 @@ class LocalNode:
         """The environment of the processes started here (the raylet passes it on to its
         workers)."""
         env = dict(os.environ)
+        env[AUTH_TOKEN_ENV] = self.auth_token
         if self.log_level is not None:
             env["CYRAY_log_level"] = self.log_level
         return env
@@ -231,6 +240,8 @@ class LocalNode:
                  f"--object-store-memory={self.object_store_memory}"]
                 + (["--head"] if self.head else []), "raylet")
             _wait_for_file(ready_file, self.raylet_process, "raylet")
+            with open(os.path.join(self.session_dir, GCS_ADDRESS_FILE), "w") as f:
+                f.write(self.gcs_address)
             if self.head:
                 with open(_latest_address_file(), "w") as f:
                     f.write(self.gcs_address)
@@ -283,6 +294,49 @@ def prune_old_sessions(keep=KEEP_OLD_SESSIONS):
             dead.append((os.path.getmtime(path), path))
     for _, path in sorted(dead)[:-keep] if len(dead) > keep else []:
         shutil.rmtree(path, ignore_errors=True)
+
+
+AUTH_TOKEN_FILE = "auth_token"
+AUTH_TOKEN_ENV = "CYRAY_AUTH_TOKEN"
+GCS_ADDRESS_FILE = "gcs_address"
+
+
+def new_auth_token():
+    import secrets
+
+    return secrets.token_hex(32)
+
+
+def write_secret(path, text):
+    """Writes `text` to a new file only its owner can read (mode 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def find_auth_token(gcs_address, explicit=None):
+    """The token of the cluster at `gcs_address`: `explicit`, else $CYRAY_AUTH_TOKEN, else
+    the token file of a session on this machine that belongs to that cluster."""
+    if explicit:
+        return explicit
+    if os.environ.get(AUTH_TOKEN_ENV):
+        return os.environ[AUTH_TOKEN_ENV]
+    for session in sorted(glob.glob(os.path.join(SESSION_ROOT, "session_*")),
+                          key=lambda p: -os.path.getmtime(p)):
+        try:
+            with open(os.path.join(session, GCS_ADDRESS_FILE)) as f:
+                if f.read().strip() != gcs_address:
+                    continue
+            with open(os.path.join(session, AUTH_TOKEN_FILE)) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    raise ConnectionError(
+        f"no token for the cyray cluster at {gcs_address}: every call to a cluster carries its "
+        f"token. On the cluster's head node it is in the session directory "
+        f"({SESSION_ROOT}/session_*/{AUTH_TOKEN_FILE}); pass it with "
+        f"cyray.init(address=..., _token=...), `--token`, or the {AUTH_TOKEN_ENV} environment "
+        "variable.")
 
 
 def resolve_address(address):

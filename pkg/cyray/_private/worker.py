@@ -324,7 +324,7 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
          object_store_memory=None, namespace=None, ignore_reinit_error=False,
          log_to_driver=True, include_dashboard=None, configure_logging=True,
          logging_level=logging.INFO, logging_format=None, local_mode=False, runtime_env=None,
-         _node_ip_address="127.0.0.1", **kwargs):
+         _node_ip_address="127.0.0.1", _token=None, **kwargs):
     """Starts a local cluster (address=None) or connects to one, as ray.init; returns a
     RayContext (also a context manager that shuts down on exit)."""
     global _atexit_registered
@@ -360,11 +360,19 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
                 "When connecting to an existing cluster (address=...), num_cpus, num_gpus, "
                 "resources, memory and object_store_memory must not be given: they are set "
                 "when the cluster starts.")
-        from cyray._private.node import LocalNode, find_local_node, resolve_address
+        from cyray._private.node import (
+            LocalNode,
+            find_auth_token,
+            find_local_node,
+            resolve_address,
+        )
+        from cyray._raylet import set_cluster_token
 
         if address is not None:
             # Join a running cluster through its GCS; start nothing.
             gcs_address = resolve_address(address)
+            token = find_auth_token(gcs_address, _token)
+            set_cluster_token(token)
             raylet_socket, logs_dir = find_local_node(gcs_address, _node_ip_address)
             node = None
         else:
@@ -373,12 +381,14 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
                 node_ip_address=_node_ip_address,
                 log_level=logging_config.process_log_level(
                     level, explicit=logging_level != logging.INFO))
+            token = node.auth_token
+            set_cluster_token(token)
             node.start()
             gcs_address, raylet_socket, logs_dir = node.gcs_address, node.raylet_socket, \
                 node.logs_dir
         try:
             core_worker = CoreWorker(True, raylet_socket, gcs_address, _node_ip_address, -1, b"",
-                                     namespace or "", " ".join(sys.argv))
+                                     namespace or "", " ".join(sys.argv), token)
             core_worker.connect()
         except BaseException:
             if node is not None:

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Tuple
 import grpc
 import grpc.aio
 
+from cyray.gcs.auth import client_interceptors
 from cyray.protobuf import common_pb2
 from cyray.protobuf import core_worker_pb2 as cw_pb2
 from cyray.protobuf import core_worker_pb2_grpc as cw_grpc
@@ -66,9 +67,10 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=[
-                ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
-                ("grpc.enable_http_proxy", 0)])
+            channel = grpc.aio.insecure_channel(
+                address, interceptors=client_interceptors(),
+                options=[("grpc.max_receive_message_length", -1),
+                         ("grpc.max_send_message_length", -1), ("grpc.enable_http_proxy", 0)])
             self._channels[address] = channel
         return channel
 

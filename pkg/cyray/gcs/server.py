@@ -25,6 +25,7 @@ import grpc
 import grpc.aio
 
 from cyray.gcs.actor_manager import ActorManager
+from cyray.gcs.auth import TOKEN_ENV, ClusterTokenInterceptor, cluster_token
 from cyray.gcs.storage import GcsStorage, InMemoryStorage
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
@@ -288,9 +289,13 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     # Messages up to max_grpc_message_size (cpp/src/cyray/common/config_def.h; the GCS
     # does not load the C++ extension, so it reads the same override itself).
     max_message = int(os.environ.get("CYRAY_max_grpc_message_size", 512 * 1024 * 1024))
-    server = grpc.aio.server(options=[
-        ("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", max_message),
-        ("grpc.max_send_message_length", max_message)])
+    token = cluster_token()
+    if not token:
+        logger.warning("no cluster token (%s): this GCS accepts every call", TOKEN_ENV)
+    server = grpc.aio.server(
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", max_message),
+                 ("grpc.max_send_message_length", max_message)],
+        interceptors=[ClusterTokenInterceptor(token)] if token else None)
     nodes = NodeInfoService(storage, args.node_timeout_ms)
     gcs_grpc.add_NodeInfoGcsServiceServicer_to_server(nodes, server)
     gcs_grpc.add_JobInfoGcsServiceServicer_to_server(JobInfoService(storage), server)

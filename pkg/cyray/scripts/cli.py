@@ -25,13 +25,19 @@ def _start(args):
     if not args.head and not args.address:
         sys.exit("cyray start: pass --head to start a new cluster, or --address HOST:PORT "
                  "to join one")
+    from cyray._private.node import find_auth_token
+    from cyray._raylet import set_cluster_token
+
     resources = json.loads(args.resources) if args.resources else None
+    gcs_address = None if args.head else resolve_address(args.address)
+    token = args.token if args.head else find_auth_token(gcs_address, args.token)
+    set_cluster_token(token or "")
     node = LocalNode(_node_resources(args.num_cpus, args.num_gpus, resources, args.memory,
                                      args.object_store_memory),
                      head=args.head,
-                     gcs_address=None if args.head else resolve_address(args.address),
+                     gcs_address=gcs_address,
                      object_store_memory=args.object_store_memory, die_with_parent=False,
-                     gcs_port=args.port, node_ip_address=args.node_ip_address)
+                     gcs_port=args.port, node_ip_address=args.node_ip_address, auth_token=token)
     node.start()
     pids = [p.pid for p in (node.gcs_process, node.raylet_process) if p is not None]
     with open(os.path.join(node.session_dir, PIDS_FILE), "w") as f:
@@ -42,8 +48,9 @@ def _start(args):
           "or cyray.init(address='auto'); end it with `cyray stop`")
     if not args.node_ip_address.startswith("127."):
         print(f"  this node listens on {args.node_ip_address}: it is reachable from the network. "
-              "cyray does not authenticate gRPC calls yet: expose it only on a network you "
-              "trust.")
+              "Its servers take only calls that carry the cluster token (file auth_token in "
+              f"{node.session_dir}); give it to other machines with --token or "
+              "CYRAY_AUTH_TOKEN. The token travels in plaintext: use a network you trust.")
 
 
 
@@ -79,12 +86,23 @@ def _status(args):
     from cyray._raylet import GcsClient
     from cyray.protobuf import gcs_service_pb2
 
+    from cyray._private.node import find_auth_token
+    from cyray._raylet import set_cluster_token
+
     address = resolve_address(args.address or "auto")
+    try:
+        set_cluster_token(find_auth_token(address, args.token))
+    except ConnectionError as e:
+        sys.exit(f"cyray status: {e}")
     client = GcsClient(address)
     try:
         client.wait_until_ready(3000)
         raw_nodes = client.get_all_node_info()
     except Exception as e:
+        if "cluster token" in str(e):
+            sys.exit(f"cyray status: the cluster at {address} refused this process's token. "
+                     "Its token is in the head node's session directory (file auth_token); "
+                     "pass it with --token or CYRAY_AUTH_TOKEN.")
         sys.exit(f"cyray status: no cluster answers at {address}: {e}")
     print(f"cluster at {address}")
     for raw in raw_nodes:
@@ -107,6 +125,9 @@ def main(argv=None):
     start.add_argument("--head", action="store_true")
     start.add_argument("--address", help="GCS address HOST:PORT of the cluster to join")
     start.add_argument("--port", type=int, default=0, help="GCS port (head; 0 picks one)")
+    start.add_argument("--token", help="the cluster token (default: a new one for --head; "
+                       "for --address, $CYRAY_AUTH_TOKEN or the token file of the head's "
+                       "session on this machine)")
     start.add_argument("--node-ip-address", default="127.0.0.1",
                        help="the address this node's servers bind (default 127.0.0.1: this "
                             "machine only); another address makes the node reachable from "
@@ -123,6 +144,8 @@ def main(argv=None):
                       help="seconds to wait after SIGTERM before SIGKILL")
     status = sub.add_parser("status", help="show the cluster's nodes and resources")
     status.add_argument("--address")
+    status.add_argument("--token", help="the cluster token (default: $CYRAY_AUTH_TOKEN or the "
+                        "head's session on this machine)")
     args = parser.parse_args(argv)
     {"start": _start, "stop": _stop, "status": _status}[args.command](args)
 

@@ -70,6 +70,10 @@ def main(argv=None):
     # SIGTERM from the raylet: leave the task loop (checked between waits).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
+    from cyray._raylet import set_cluster_token
+
+    # The raylet passes on the cluster token its starter gave it.
+    set_cluster_token(os.environ.get("CYRAY_AUTH_TOKEN", ""))
     core_worker = CoreWorker(False, args.raylet_socket_name, args.gcs_address,
                              args.node_ip_address, args.startup_token)
     core_worker.connect()

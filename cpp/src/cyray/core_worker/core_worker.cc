@@ -187,15 +187,18 @@ void CoreWorker::Impl::Shutdown() {
     object_requests_.clear();
   }
   {
-    // Executor threads return once they finish their current call.
+    // Idle executor threads return within a signal-check interval of Stop and
+    // are joined. Threads still inside a call (a SIGTERM cut the worker short)
+    // may never return from user code: they end with the process.
     std::vector<std::thread> executors;
     {
       std::lock_guard<std::mutex> lock(executors_mu_);
       executors.swap(executors_);
     }
+    bool calls_running = receiver_.Running() > 0;
     for (auto &thread : executors) {
-      if (thread.get_id() == std::this_thread::get_id()) {
-        thread.detach();  // shut down from one of them: it cannot join itself
+      if (calls_running || thread.get_id() == std::this_thread::get_id()) {
+        thread.detach();
       } else {
         thread.join();
       }
@@ -674,6 +677,7 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
 grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
     grpc::CallbackServerContext *ctx, const rpc::GetObjectStatusRequest *request,
     rpc::GetObjectStatusReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   ObjectID id = ObjectID::FromBinary(request->object_id());
   CYRAY_LOG(DEBUG) << "GetObjectStatus " << id.Hex() << " known=" << reference_counter_.Has(id);
@@ -713,6 +717,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectStatus(
 grpc::ServerUnaryReactor *CoreWorker::Impl::AddBorrower(grpc::CallbackServerContext *ctx,
                                                         const rpc::AddBorrowerRequest *request,
                                                         rpc::AddBorrowerReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   ObjectID id = ObjectID::FromBinary(request->object_id());
   bool found = !shut_down_ && reference_counter_.AddBorrower(id);
@@ -730,6 +735,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::AddBorrower(grpc::CallbackServerCont
 grpc::ServerUnaryReactor *CoreWorker::Impl::WaitForRefRemoved(
     grpc::CallbackServerContext *ctx, const rpc::WaitForRefRemovedRequest *request,
     rpc::WaitForRefRemovedReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   ObjectID id = ObjectID::FromBinary(request->object_id());
   {

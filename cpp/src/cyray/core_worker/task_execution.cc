@@ -5,6 +5,7 @@ namespace cyray::core {
 grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext *ctx,
                                                      const rpc::PushTaskRequest *request,
                                                      rpc::PushTaskReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = new TaskReactor();
   if (options_.is_driver) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));

@@ -128,6 +128,12 @@ class TaskReceiver {
     max_executors_ = std::max(1, max_executors);
   }
 
+  // Executions started and not finished.
+  int Running() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_;
+  }
+
   bool Exiting() const {
     std::lock_guard<std::mutex> lock(mu_);
     return exit_requested_ || exit_when_idle_;

@@ -13,6 +13,7 @@
 #include "cyray/common/config.h"
 #include "cyray/common/logging.h"
 #include "cyray/raylet/node_manager.h"
+#include "cyray/rpc/cluster_token.h"
 
 namespace {
 
@@ -107,6 +108,8 @@ int main(int argc, char **argv) {
   nm.node_name = Get(flags, "node-name", "");
   // The cluster token, from the process that started this raylet.
   if (const char *token = std::getenv("CYRAY_AUTH_TOKEN")) nm.auth_token = token;
+  // Before any channel or server exists: all of them carry or check it.
+  rpc::SetClusterToken(nm.auth_token);
   std::string store_memory = Get(flags, "object-store-memory", "");
   if (!store_memory.empty())
     nm.object_store_memory = std::strtoull(store_memory.c_str(), nullptr, 10);

@@ -624,6 +624,7 @@ void NodeManager::HeartbeatLoop() {
 grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
     grpc::CallbackServerContext *ctx, const rpc::RequestWorkerLeaseRequest *request,
     rpc::RequestWorkerLeaseReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reply, reactor] {
     LeaseRequest lease;
@@ -675,6 +676,7 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
 grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext *ctx,
                                                     const rpc::ReturnWorkerRequest *request,
                                                     rpc::ReturnWorkerReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reactor] {
     WorkerPtr worker = worker_pool_.GetWorker(WorkerID::FromBinary(request->worker_id()));
@@ -695,6 +697,7 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
 grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
     grpc::CallbackServerContext *ctx, const rpc::GetWorkerFailureCauseRequest *request,
     rpc::GetWorkerFailureCauseReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reply, reactor] {
     WorkerID worker_id = WorkerID::FromBinary(request->worker_id());

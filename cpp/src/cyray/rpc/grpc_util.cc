@@ -5,12 +5,54 @@
 
 #include "cyray/common/config.h"
 #include "cyray/common/logging.h"
+#include "cyray/common/secure_random.h"
 
 namespace cyray::rpc {
 
 int MaxMessageSize() {
   return static_cast<int>(std::min<int64_t>(CyrayConfig::Instance().max_grpc_message_size(),
                                             std::numeric_limits<int>::max()));
+}
+
+namespace {
+
+// Adds the cluster token to the initial metadata of every call of a channel.
+class ClusterTokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods *methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace(kClusterTokenKey, ClusterToken());
+    }
+    methods->Proceed();
+  }
+};
+
+class ClusterTokenInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor *CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo *) override {
+    return new ClusterTokenInterceptor();  // gRPC owns it
+  }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor *RejectIfUnauthenticated(grpc::CallbackServerContext *ctx) {
+  const std::string &expected = ClusterToken();
+  if (expected.empty()) return nullptr;
+  const auto &metadata = ctx->client_metadata();
+  auto it = metadata.find(kClusterTokenKey);
+  if (it != metadata.end() &&
+      ConstantTimeEquals(std::string(it->second.data(), it->second.size()), expected)) {
+    return nullptr;
+  }
+  CYRAY_LOG(WARNING) << "refused a call without the cluster token from " << ctx->peer();
+  auto *reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                               "this cyray server takes only calls that carry the cluster token"));
+  return reactor;
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address) {
@@ -25,7 +67,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address) {
   // Each channel gets its own connection (no sharing through the global pool),
   // so one slow peer does not hold up another.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (ClusterToken().empty()) {
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ClusterTokenInterceptorFactory>());
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
 }
 
 std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,

@@ -13,13 +13,25 @@
 #include <unordered_set>
 
 #include "cyray/common/status.h"
+#include "cyray/rpc/cluster_token.h"
 
 namespace cyray::rpc {
 
-// A channel to "host:port" (or "unix:path") with cyray's message size limit.
 // The largest message a cyray channel or server sends or accepts (max_grpc_message_size).
 int MaxMessageSize();
 
+// Every call on a channel from MakeChannel carries the cluster token
+// (cluster_token.h) as metadata kClusterTokenKey; every cyray server refuses
+// calls without it.
+inline constexpr char kClusterTokenKey[] = "cyray-token";
+
+// For a server handler: nullptr when the call carries the cluster token;
+// otherwise the call's reactor, finished with UNAUTHENTICATED (return it), and
+// a log line naming the peer. The one check every cyray C++ handler starts with.
+grpc::ServerUnaryReactor *RejectIfUnauthenticated(grpc::CallbackServerContext *ctx);
+
+// A channel to "host:port" (or "unix:path") with cyray's message size limit,
+// whose calls carry the cluster token.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address);
 
 // Starts a server on `host:*port` (0 picks a free port, written back to *port)
