@@ -151,6 +151,7 @@ void CoreWorkerClientPool::GetObjectStatus(
 Status CoreWorkerClientPool::AddBorrower(const rpc::Address &owner, const std::string &object_id,
                                          const rpc::Address &borrower, bool *found) {
   grpc::ClientContext context;
+  rpc::AttachClusterToken(&context);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   rpc::AddBorrowerRequest request;
   request.set_object_id(object_id);

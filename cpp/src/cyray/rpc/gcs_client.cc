@@ -41,6 +41,7 @@ Status GcsClient::WaitUntilReady(int64_t timeout_ms) {
 
 Status GcsClient::RegisterNode(const std::string &serialized_node_info) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   RegisterNodeRequest req;
   if (!req.mutable_node_info()->ParseFromString(serialized_node_info)) {
@@ -52,6 +53,7 @@ Status GcsClient::RegisterNode(const std::string &serialized_node_info) {
 
 Status GcsClient::UnregisterNode(const std::string &node_id, const std::string &reason) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, 2000);
   UnregisterNodeRequest req;
   req.set_node_id(node_id);
@@ -62,6 +64,7 @@ Status GcsClient::UnregisterNode(const std::string &node_id, const std::string &
 
 Status GcsClient::GetAllNodeInfo(std::vector<std::string> *nodes) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   GetAllNodeInfoRequest req;
   GetAllNodeInfoReply reply;
@@ -75,6 +78,7 @@ Status GcsClient::GetAllNodeInfo(std::vector<std::string> *nodes) {
 Status GcsClient::ReportHeartbeat(const std::string &node_id,
                                   const std::map<std::string, double> &available, bool *alive) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   ReportHeartbeatRequest req;
   req.set_node_id(node_id);
@@ -90,6 +94,7 @@ Status GcsClient::ReportWorkerFailure(const std::string &worker_id, const std::s
                                       bool intentional, bool is_driver,
                                       const std::string &message) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   ReportWorkerFailureRequest req;
   req.set_worker_id(worker_id);
@@ -104,6 +109,7 @@ Status GcsClient::ReportWorkerFailure(const std::string &worker_id, const std::s
 
 Status GcsClient::RegisterActor(const std::string &serialized_task_spec) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   RegisterActorRequest req;
   if (!req.mutable_task_spec()->ParseFromString(serialized_task_spec)) {
@@ -120,6 +126,7 @@ Status GcsClient::GetNamedActorInfo(const std::string &name, const std::string &
                                     std::string *serialized_actor,
                                     std::string *serialized_task_spec) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   GetNamedActorInfoRequest req;
   req.set_name(name);
@@ -136,6 +143,7 @@ Status GcsClient::GetNamedActorInfo(const std::string &name, const std::string &
 Status GcsClient::GetActorInfo(const std::string &actor_id, bool *found,
                                std::string *serialized_actor) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   GetActorInfoRequest req;
   req.set_actor_id(actor_id);
@@ -149,6 +157,7 @@ Status GcsClient::GetActorInfo(const std::string &actor_id, bool *found,
 
 Status GcsClient::KillActor(const std::string &actor_id, bool force_kill, bool no_restart) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   KillActorRequest req;
   req.set_actor_id(actor_id);
@@ -160,6 +169,7 @@ Status GcsClient::KillActor(const std::string &actor_id, bool force_kill, bool n
 
 Status GcsClient::GetNextJobID(int *job_id) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   GetNextJobIDRequest req;
   GetNextJobIDReply reply;
@@ -171,6 +181,7 @@ Status GcsClient::GetNextJobID(int *job_id) {
 
 Status GcsClient::AddJob(const std::string &serialized_job_data) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   AddJobRequest req;
   if (!req.mutable_data()->ParseFromString(serialized_job_data)) {
@@ -182,6 +193,7 @@ Status GcsClient::AddJob(const std::string &serialized_job_data) {
 
 Status GcsClient::MarkJobFinished(const std::string &job_id) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, 2000);
   MarkJobFinishedRequest req;
   req.set_job_id(job_id);
@@ -192,6 +204,7 @@ Status GcsClient::MarkJobFinished(const std::string &job_id) {
 Status GcsClient::KVGet(const std::string &ns, const std::string &key,
                         std::optional<std::string> *value) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   InternalKVGetRequest req;
   req.set_namespace_(ns);
@@ -209,6 +222,7 @@ Status GcsClient::KVGet(const std::string &ns, const std::string &key,
 Status GcsClient::KVPut(const std::string &ns, const std::string &key, const std::string &value,
                         bool overwrite, bool *added) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   InternalKVPutRequest req;
   req.set_namespace_(ns);
@@ -224,6 +238,7 @@ Status GcsClient::KVPut(const std::string &ns, const std::string &key, const std
 Status GcsClient::KVDel(const std::string &ns, const std::string &key, bool by_prefix,
                         int *deleted) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   InternalKVDelRequest req;
   req.set_namespace_(ns);
@@ -237,6 +252,7 @@ Status GcsClient::KVDel(const std::string &ns, const std::string &key, bool by_p
 
 Status GcsClient::KVExists(const std::string &ns, const std::string &key, bool *exists) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   InternalKVExistsRequest req;
   req.set_namespace_(ns);
@@ -250,6 +266,7 @@ Status GcsClient::KVExists(const std::string &ns, const std::string &key, bool *
 Status GcsClient::KVKeys(const std::string &ns, const std::string &prefix,
                          std::vector<std::string> *keys) {
   grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   InternalKVKeysRequest req;
   req.set_namespace_(ns);

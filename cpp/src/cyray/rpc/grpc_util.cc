@@ -14,30 +14,10 @@ int MaxMessageSize() {
                                             std::numeric_limits<int>::max()));
 }
 
-namespace {
-
-// Adds the cluster token to the initial metadata of every call of a channel.
-class ClusterTokenInterceptor : public grpc::experimental::Interceptor {
- public:
-  void Intercept(grpc::experimental::InterceptorBatchMethods *methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace(kClusterTokenKey, ClusterToken());
-    }
-    methods->Proceed();
-  }
-};
-
-class ClusterTokenInterceptorFactory
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  grpc::experimental::Interceptor *CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo *) override {
-    return new ClusterTokenInterceptor();  // gRPC owns it
-  }
-};
-
-}  // namespace
+void AttachClusterToken(grpc::ClientContext *context) {
+  const std::string &token = ClusterToken();
+  if (!token.empty()) context->AddMetadata(kClusterTokenKey, token);
+}
 
 grpc::ServerUnaryReactor *RejectIfUnauthenticated(grpc::CallbackServerContext *ctx) {
   const std::string &expected = ClusterToken();
@@ -67,13 +47,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string &address) {
   // Each channel gets its own connection (no sharing through the global pool),
   // so one slow peer does not hold up another.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  if (ClusterToken().empty()) {
-    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  }
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<ClusterTokenInterceptorFactory>());
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      address, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 std::unique_ptr<grpc::Server> StartServer(const std::string &host, int *port,
