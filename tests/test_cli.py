@@ -25,6 +25,11 @@ def test_start_status_connect_stop(tmp_path):
         assert "ALIVE" in status.stdout and "CPU: " in status.stdout
         # Memory is detected as Ray does: a schedulable resource of the node.
         assert "    memory: " in status.stdout, status.stdout
+        # A second node on this machine joins with no extra step: it finds the cluster
+        # token in the head's session directory.
+        joined = cli("start", "--address", address, "--num-cpus", "1")
+        assert joined.returncode == 0, joined.stderr
+        assert cli("status", "--address", address).stdout.count("ALIVE") == 2
         run = DriverRun(tmp_path, f"""
             import cyray as ray
             ray.init(address="{address}")
@@ -40,5 +45,5 @@ def test_start_status_connect_stop(tmp_path):
         assert cli("status", "--address", address).returncode == 0
     finally:
         stopped = cli("stop")
-    assert stopped.returncode == 0 and "ended 2 process" in stopped.stdout, stopped.stdout
+    assert stopped.returncode == 0 and "ended 3 process" in stopped.stdout, stopped.stdout
     assert cli("status", "--address", address, timeout=60).returncode != 0
