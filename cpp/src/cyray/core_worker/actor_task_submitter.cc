@@ -77,23 +77,9 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
   queue.address = table.address();
   queue.alive = true;
   if (new_incarnation) {
-    // Calls sent to the previous incarnation go first, if they may be retried.
-    std::deque<InFlightCall> resend;
-    for (auto &[seq, call] : queue.in_flight) {
-      if (call.done->load()) continue;  // its reply made it before the actor died
-      if (HasRetriesLeft(queue, call.spec)) {
-        call.spec.set_attempt_number(call.spec.attempt_number() + 1);
-        resend.push_back(std::move(call));
-      } else {
-        Fail(call.spec, call.done, rpc::ACTOR_DIED,
-             "The actor died while running this call, and the call has no retries left "
-             "(max_task_retries).");
-      }
-    }
-    queue.in_flight.clear();
-    for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
-      queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
-    }
+    RequeueInFlight(queue, rpc::ACTOR_DIED,
+                    "The actor died while running this call, and the call has no retries left "
+                    "(max_task_retries).");
     queue.next_seq = 0;
     queue.epoch = 0;
   }
@@ -110,28 +96,34 @@ void ActorTaskSubmitter::OnUnreachable(const std::string &actor_id, uint64_t gen
   // Still alive by the GCS, still unreachable: the calls in flight may or may
   // not have run. Later calls are numbered afresh in a new epoch, so the actor
   // does not wait for the ones it never got.
-  std::deque<InFlightCall> resend;
-  for (auto &[seq, call] : queue.in_flight) {
-    if (call.done->load()) continue;
-    if (HasRetriesLeft(queue, call.spec)) {
-      call.spec.set_attempt_number(call.spec.attempt_number() + 1);
-      resend.push_back(std::move(call));
-    } else {
-      Fail(call.spec, call.done, rpc::ACTOR_UNAVAILABLE,
-           "The actor is unavailable: it is alive as far as the GCS knows, but calls to it "
-           "failed for " +
-               std::to_string(unavailable_timeout_ms_) + " ms (" + queue.last_push_error +
-               "). The call may or may not have run.");
-    }
-  }
-  queue.in_flight.clear();
-  for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
-    queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
-  }
+  RequeueInFlight(queue, rpc::ACTOR_UNAVAILABLE,
+                  "The actor is unavailable: it is alive as far as the GCS knows, but calls to it "
+                  "failed for " +
+                      std::to_string(unavailable_timeout_ms_) + " ms (" + queue.last_push_error +
+                      "). The call may or may not have run.");
   queue.epoch++;
   queue.next_seq = 0;
   queue.alive = true;
   SendPending(actor_id);
+}
+
+void ActorTaskSubmitter::RequeueInFlight(ActorQueue &queue, int error_type,
+                                         const std::string &message) {
+  std::deque<InFlightCall> resend;
+  for (auto &[seq, call] : queue.in_flight) {
+    if (call.done->load()) continue;  // its reply made it after all
+    if (HasRetriesLeft(queue, call.spec)) {
+      call.spec.set_attempt_number(call.spec.attempt_number() + 1);
+      resend.push_back(std::move(call));
+    } else {
+      Fail(call.spec, call.done, error_type, message);
+    }
+  }
+  queue.in_flight.clear();
+  // In their original order, ahead of the calls not sent yet.
+  for (auto it = resend.rbegin(); it != resend.rend(); ++it) {
+    queue.pending.push_front(PendingCall{0, true, std::move(it->spec), it->done});
+  }
 }
 
 void ActorTaskSubmitter::Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,

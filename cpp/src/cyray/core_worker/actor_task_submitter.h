@@ -97,6 +97,9 @@ class ActorTaskSubmitter {
   // unreachable. Gives up on (or resends) the calls in flight.
   void OnUnreachable(const std::string &actor_id, uint64_t generation, int64_t version);
   void FailAll(ActorQueue &queue, int error_type, const std::string &message);
+  // Calls in flight go back to the front of the queue to be resent while they
+  // have retries left (max_task_retries); the others fail with `error_type`.
+  void RequeueInFlight(ActorQueue &queue, int error_type, const std::string &message);
   // Fails a call unless it was already delivered.
   void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
             const std::string &message);
