@@ -379,11 +379,7 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
     }
   }
   StartFetchesFor(object_ids);
-  bool notify = false;
-  if (!all_present) {
-    std::lock_guard<std::mutex> lock(context_mu_);
-    notify = Context().executing && actor_id_.empty();
-  }
+  bool notify = !all_present && ShouldLendCpuWhileWaiting();
   // A worker waiting in get lends its CPU back to the raylet meanwhile.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
   Status s = memory_store_.Get(
@@ -404,6 +400,15 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
   return s;
 }
 
+bool CoreWorker::Impl::ShouldLendCpuWhileWaiting() {
+  {
+    std::lock_guard<std::mutex> lock(exec_mu_);
+    if (!actor_id_.empty()) return false;  // an actor holds no task CPU to lend
+  }
+  std::lock_guard<std::mutex> lock(context_mu_);
+  return Context().executing;
+}
+
 Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objects,
                               int64_t timeout_ms, std::vector<bool> *ready) {
   std::vector<ObjectID> object_ids;
@@ -411,11 +416,8 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
   StartFetchesFor(object_ids);
   size_t present = 0;
   for (const auto &id : object_ids) present += memory_store_.Contains(id) ? 1 : 0;
-  bool notify = false;
-  if (present < static_cast<size_t>(num_objects) && timeout_ms != 0) {
-    std::lock_guard<std::mutex> lock(context_mu_);
-    notify = Context().executing && actor_id_.empty();
-  }
+  bool notify =
+      present < static_cast<size_t>(num_objects) && timeout_ms != 0 && ShouldLendCpuWhileWaiting();
   // As in get: a task waiting lends its CPU back, so nested waits cannot deadlock.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
   std::vector<ObjectValuePtr> values;

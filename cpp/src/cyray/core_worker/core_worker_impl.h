@@ -285,6 +285,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   void OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
   void OnTaskFail(const rpc::TaskSpec &spec, int error_type, const std::string &message);
   Status CheckSignals();
+  // A task (not an actor) waiting in get or wait lends its CPU to the raylet.
+  bool ShouldLendCpuWhileWaiting();
   void OnObjectOutOfScope(const ObjectID &id, bool owned);
   // The value itself for a shared-memory marker (mapped, zero-copy); others as is.
   ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value);
