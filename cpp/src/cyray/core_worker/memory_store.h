@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"
 #include "cyray/core_worker/common.h"
@@ -50,9 +51,10 @@ class MemoryStore {
   };
 
   mutable std::mutex mu_;
-  std::unordered_map<ObjectID, ObjectValuePtr> objects_;
-  std::vector<GetWaiter *> get_waiters_;
-  std::unordered_map<ObjectID, std::vector<std::function<void(ObjectValuePtr)>>> async_waiters_;
+  std::unordered_map<ObjectID, ObjectValuePtr> objects_ ABSL_GUARDED_BY(mu_);
+  std::vector<GetWaiter *> get_waiters_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<ObjectID, std::vector<std::function<void(ObjectValuePtr)>>> async_waiters_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cyray::core

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/id.h"
 #include "cyray/core_worker/common.h"
 #include "cyray/core_worker/memory_store.h"
@@ -58,7 +59,7 @@ class ObjectLifetimes {
   Hooks hooks_;
   std::string self_address_;
   mutable std::mutex mu_;
-  std::unordered_map<ObjectID, std::vector<ObjectID>> nested_;  // guarded by mu_
+  std::unordered_map<ObjectID, std::vector<ObjectID>> nested_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cyray::core

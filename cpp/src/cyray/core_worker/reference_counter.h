@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/id.h"
 
 namespace cyray::core {
@@ -50,11 +51,12 @@ class ReferenceCounter {
     int borrowers = 0;
     bool owner_told = false;
   };
-  // Erases `id` when unreferenced; returns whether it did (call without mu_).
-  bool EraseIfUnreferencedLocked(const ObjectID &id);
+  // Erases `id` when unreferenced; returns whether it did. With mu_ held: the
+  // caller runs on_delete_ after releasing it.
+  bool EraseIfUnreferencedLocked(const ObjectID &id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable std::mutex mu_;
-  std::unordered_map<ObjectID, Entry> refs_;
+  std::unordered_map<ObjectID, Entry> refs_ ABSL_GUARDED_BY(mu_);
   OnDelete on_delete_;
 };
 

@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+
 namespace cyray::core {
 
 // Where a pushed call belongs in its caller's order (actor calls only).
@@ -158,18 +160,19 @@ class TaskReceiver {
     cv_.notify_one();
   }
 
+  // Annotations document the locking (checked only under clang's -Wthread-safety).
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Call> queue_;
-  std::unordered_map<std::string, CallerQueue> callers_;
+  std::deque<Call> queue_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, CallerQueue> callers_ ABSL_GUARDED_BY(mu_);
   // Executor threads: the main thread, plus up to max_executors_ - 1 more.
-  int max_executors_ = 1;
-  int num_executors_ = 1;
-  int idle_executors_ = 0;
+  int max_executors_ ABSL_GUARDED_BY(mu_) = 1;
+  int num_executors_ ABSL_GUARDED_BY(mu_) = 1;
+  int idle_executors_ ABSL_GUARDED_BY(mu_) = 0;
   // Executions started and not finished, and whether to exit once none is left.
-  int running_ = 0;
-  bool exit_when_idle_ = false;
-  bool exit_requested_ = false;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool exit_when_idle_ ABSL_GUARDED_BY(mu_) = false;
+  bool exit_requested_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace cyray::core
