@@ -321,8 +321,14 @@ def find_auth_token(gcs_address, explicit=None):
         return explicit
     if os.environ.get(AUTH_TOKEN_ENV):
         return os.environ[AUTH_TOKEN_ENV]
+    def newest_first(path):
+        try:
+            return -os.path.getmtime(path)
+        except OSError:  # removed meanwhile by another driver
+            return 0.0
+
     for session in sorted(glob.glob(os.path.join(SESSION_ROOT, "session_*")),
-                          key=lambda p: -os.path.getmtime(p)):
+                          key=newest_first):
         try:
             with open(os.path.join(session, GCS_ADDRESS_FILE)) as f:
                 if f.read().strip() != gcs_address:

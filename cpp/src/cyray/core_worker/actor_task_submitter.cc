@@ -182,6 +182,11 @@ void ActorTaskSubmitter::MarkReady(const std::string &actor_id, uint64_t ticket,
 void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
   ActorQueue &queue = actors_[actor_id];
   while (queue.alive && !queue.pending.empty() && queue.pending.front().ready) {
+    if (queue.pending.front().done->load()) {
+      // Requeued for a resend, but its reply came after all: it must not run twice.
+      queue.pending.pop_front();
+      continue;
+    }
     rpc::TaskSpec spec = std::move(queue.pending.front().spec);
     DoneFlag done = queue.pending.front().done;
     queue.pending.pop_front();

@@ -194,6 +194,7 @@ void CoreWorker::Impl::Shutdown() {
     {
       std::lock_guard<std::mutex> lock(executors_mu_);
       executors.swap(executors_);
+      executors_closed_ = true;
     }
     bool calls_running = receiver_.Running() > 0;
     for (auto &thread : executors) {

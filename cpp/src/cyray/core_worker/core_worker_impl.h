@@ -264,6 +264,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   TaskReceiver<PendingExecution> receiver_;
   std::mutex executors_mu_;
   std::vector<std::thread> executors_;  // joined by Shutdown
+  bool executors_closed_ = false;       // Shutdown took them: start no more
   // Guards actor_id_ and the actor's resources below.
   mutable std::mutex exec_mu_;
   // Executions whose results come later (async actor calls), by token.

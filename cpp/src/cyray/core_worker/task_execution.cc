@@ -25,7 +25,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   if (start_executors > 0) {
     // A concurrent actor: more executor threads, until the worker exits.
     std::lock_guard<std::mutex> lock(executors_mu_);
-    for (int i = 0; i < start_executors; ++i) {
+    for (int i = 0; i < start_executors && !executors_closed_; ++i) {
       executors_.emplace_back([this] { (void)ExecutorLoop(false); });
     }
   }
@@ -150,6 +150,9 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     ctx.resource_ids = exec.resource_ids;
     ctx.resource_amounts = exec.resource_amounts;
   }
+  // Read now: once a deferred result is reported (maybe before the callback
+  // returns) the request, and `spec` in it, may be gone.
+  const int task_type = spec.type();
   exec.execution_token = next_execution_token_++;
   {
     // Registered first: the deferred result may come before the callback returns.
@@ -164,7 +167,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     std::lock_guard<std::mutex> lock(context_mu_);
     Context().executing = false;
   }
-  if (spec.type() == rpc::ACTOR_CREATION_TASK && status.ok() && !result.is_application_error) {
+  if (task_type == rpc::ACTOR_CREATION_TASK && status.ok() && !result.is_application_error) {
     std::lock_guard<std::mutex> lock(exec_mu_);
     actor_id_ = exec.actor_id;
     actor_resource_ids_ = exec.resource_ids;
@@ -177,9 +180,15 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     *deferred = true;
     return;
   }
+  bool still_ours;
   {
     std::lock_guard<std::mutex> lock(deferred_mu_);
-    deferred_.erase(exec.execution_token);
+    still_ours = deferred_.erase(exec.execution_token) == 1;
+  }
+  if (!still_ours) {
+    // Shutdown answered this call meanwhile and let go of it: touch nothing.
+    *deferred = true;
+    return;
   }
   *exit_after = result.exit_worker;
   FinishExecution(pending, status, result);
@@ -213,6 +222,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
       if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
         value = *MakeErrorObject(rpc::SYSTEM_ERROR,
                                  "could not store the return value: " + stored.ToString());
+        lifetimes_.ReleaseNested(id);  // the error holds none of the refs
       }
     }
     if (stored.ok()) {

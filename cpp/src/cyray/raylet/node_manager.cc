@@ -719,10 +719,17 @@ grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
     waiter->reply = reply;
     waiter->timer = std::make_unique<asio::steady_timer>(
         io_, std::chrono::milliseconds(std::min<int64_t>(request->wait_ms(), 10000)));
-    waiter->timer->async_wait([waiter](const boost::system::error_code &) {
+    waiter->timer->async_wait([this, waiter, worker_id](const boost::system::error_code &) {
       if (waiter->answered) return;
       waiter->answered = true;
       waiter->reactor->Finish(grpc::Status::OK);  // found = false
+      auto range = cause_waiters_.equal_range(worker_id);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (it->second == waiter) {
+          cause_waiters_.erase(it);
+          break;
+        }
+      }
     });
     cause_waiters_.emplace(worker_id, waiter);
   });
