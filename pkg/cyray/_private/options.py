@@ -28,12 +28,16 @@ class Option:
 # ---- checks ----------------------------------------------------------------------------
 
 
-def check_resource_amount(option, value):
+def _check_non_negative_number(option, value, what="a number"):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The option '{option}' takes a number, got {type(value).__name__} "
+        raise TypeError(f"The option '{option}' takes {what}, got {type(value).__name__} "
                         f"{value!r}.")
     if value < 0:
         raise ValueError(f"The option '{option}' must be >= 0, got {value}.")
+
+
+def check_resource_amount(option, value):
+    _check_non_negative_number(option, value)
     if value > 1 and value != int(value):
         raise ValueError(f"The option '{option}' must be a whole number when above 1, "
                          f"got {value}.")
@@ -41,11 +45,7 @@ def check_resource_amount(option, value):
 
 def _check_memory(option, value):
     """Bytes of memory: any number >= 0 (rounded down to whole bytes, as Ray)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The option '{option}' takes a number of bytes, got "
-                        f"{type(value).__name__} {value!r}.")
-    if value < 0:
-        raise ValueError(f"The option '{option}' must be >= 0, got {value}.")
+    _check_non_negative_number(option, value, "a number of bytes")
 
 
 def _integer_at_least(minimum, meaning=""):

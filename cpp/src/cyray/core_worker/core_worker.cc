@@ -475,11 +475,17 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
 // A task's spec must fit in one PushTask message (large arguments travel
 // through the object store, so only very many small ones can exceed it).
 static Status CheckSpecSize(const rpc::TaskSpec &spec) {
+  // Cheap first: inline arguments are what can make a spec large, and the
+  // rest of a spec is small; the exact size is only computed near the limit.
+  const size_t limit = static_cast<size_t>(rpc::MaxMessageSize());
+  size_t inline_bytes = 0;
+  for (const auto &arg : spec.args()) inline_bytes += arg.data().size() + arg.metadata().size();
+  if (inline_bytes < limit / 2) return Status::OK();
   size_t size = spec.ByteSizeLong();
-  if (size + 4096 > static_cast<size_t>(rpc::MaxMessageSize())) {
+  if (size + 4096 > limit) {
     return Status::Invalid("The task " + spec.name() +
                            " is too large to send: its arguments take " + std::to_string(size) +
-                           " bytes inline, above the " + std::to_string(rpc::MaxMessageSize()) +
+                           " bytes inline, above the " + std::to_string(limit) +
                            "-byte message limit (CYRAY_max_grpc_message_size). Pass fewer or "
                            "larger arguments, or put them in the object store first.");
   }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_set>
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/config.h"
 #include "cyray/common/id.h"
 #include "cyray/common/local_socket.h"
@@ -137,6 +138,14 @@ struct PendingObjectRequest {
 
 using namespace internal;  // NOLINT: the Impl sources share these helpers
 
+// Threads that touch an Impl: the Python threads calling CoreWorker's public
+// methods (GIL released), the io thread (submitters, dependency resolution,
+// timers), gRPC's callback threads (handlers and client completions), the
+// raylet reader thread, and the executor threads of a worker (the main thread
+// and a concurrent actor's extra ones). Every field that more than one of
+// them touches is guarded by the mutex its ABSL_GUARDED_BY names (checked
+// under clang's -Wthread-safety; documentation under gcc), or is atomic, or
+// is set once in Connect before any other thread starts.
 class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
  public:
   explicit Impl(const CoreWorkerOptions &options)
@@ -231,45 +240,48 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   }
   // The actor this worker hosts, once its creation task succeeded, and the
   // resource instances its lease holds for its lifetime (exec_mu_).
-  std::string actor_id_;
-  std::map<std::string, std::vector<int64_t>> actor_resource_ids_;
-  std::map<std::string, double> actor_resource_amounts_;
+  std::string actor_id_ ABSL_GUARDED_BY(exec_mu_);
+  std::map<std::string, std::vector<int64_t>> actor_resource_ids_ ABSL_GUARDED_BY(exec_mu_);
+  std::map<std::string, double> actor_resource_amounts_ ABSL_GUARDED_BY(exec_mu_);
 
   // Actor calls submitted and not yet finished, per actor (max_pending_calls).
   mutable std::mutex pending_calls_mu_;
-  std::unordered_map<std::string, int64_t> pending_actor_calls_;
+  std::unordered_map<std::string, int64_t> pending_actor_calls_ ABSL_GUARDED_BY(pending_calls_mu_);
   void ActorCallFinished(const rpc::TaskSpec &spec);
 
   // Handle refs of actors this process created (see TrackActorHandles).
   std::mutex actor_handles_mu_;
-  std::unordered_map<ObjectID, std::string> actor_handles_;
+  std::unordered_map<ObjectID, std::string> actor_handles_ ABSL_GUARDED_BY(actor_handles_mu_);
 
   // When values arrive and copies go, and nested reference counting.
   ObjectLifetimes lifetimes_;
 
   // WaitForRefRemoved calls from owners, answered when our borrow ends.
   std::mutex ref_removed_mu_;
-  std::unordered_map<ObjectID, std::vector<grpc::ServerUnaryReactor *>> ref_removed_waiters_;
+  std::unordered_map<ObjectID, std::vector<grpc::ServerUnaryReactor *>> ref_removed_waiters_
+      ABSL_GUARDED_BY(ref_removed_mu_);
 
   // GetObjectStatus calls from borrowers still waiting for their objects.
   std::mutex object_requests_mu_;
-  std::unordered_set<std::shared_ptr<PendingObjectRequest>> object_requests_;
+  std::unordered_set<std::shared_ptr<PendingObjectRequest>> object_requests_
+      ABSL_GUARDED_BY(object_requests_mu_);
 
   // Borrowed objects being fetched from their owners.
   std::mutex fetch_mu_;
-  std::unordered_set<ObjectID> fetching_;
+  std::unordered_set<ObjectID> fetching_ ABSL_GUARDED_BY(fetch_mu_);
 
   // Tasks pushed to this worker, in the order they run: by RunTaskLoop on the
   // main thread and by the extra executor threads of a concurrent actor.
   TaskReceiver<PendingExecution> receiver_;
   std::mutex executors_mu_;
-  std::vector<std::thread> executors_;  // joined by Shutdown
-  bool executors_closed_ = false;       // Shutdown took them: start no more
+  std::vector<std::thread> executors_ ABSL_GUARDED_BY(executors_mu_);  // joined by Shutdown
+  // Shutdown took them: start no more.
+  bool executors_closed_ ABSL_GUARDED_BY(executors_mu_) = false;
   // Guards actor_id_ and the actor's resources below.
   mutable std::mutex exec_mu_;
   // Executions whose results come later (async actor calls), by token.
   std::mutex deferred_mu_;
-  std::unordered_map<uint64_t, PendingExecution> deferred_;
+  std::unordered_map<uint64_t, PendingExecution> deferred_ ABSL_GUARDED_BY(deferred_mu_);
   std::atomic<uint64_t> next_execution_token_{1};
 
   std::atomic<bool> connected_{false};

@@ -23,7 +23,7 @@ Status Parse(const std::string &body, Message *message) {
 
 }  // namespace
 
-Status ValidateLocalMessage(uint32_t type, const std::string &body, uint64_t /*store_capacity*/) {
+Status ValidateLocalMessage(uint32_t type, const std::string &body) {
   switch (type) {
     case rpc::REGISTER_CLIENT_REQUEST: {
       rpc::RegisterClientRequest m;

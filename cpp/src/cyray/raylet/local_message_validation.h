@@ -18,7 +18,7 @@ constexpr uint64_t kMaxObjectSize = uint64_t{1} << 56;
 
 // OK when the message of `type` with `body` is well-formed; otherwise
 // Invalid, saying what is wrong. (A well-formed object larger than the store
-// of `store_capacity` bytes is left to the store to refuse clearly.)
-Status ValidateLocalMessage(uint32_t type, const std::string &body, uint64_t store_capacity);
+// is left to the store to refuse clearly.)
+Status ValidateLocalMessage(uint32_t type, const std::string &body);
 
 }  // namespace cyray::raylet

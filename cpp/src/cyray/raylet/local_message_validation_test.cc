@@ -10,7 +10,7 @@
 namespace cyray::raylet {
 namespace {
 
-constexpr uint64_t kCapacity = 1 << 20;
+constexpr uint64_t kCapacity = 1 << 20;  // a store's size, for object sizes
 
 std::string Create(const std::string &id, uint64_t data, uint64_t metadata) {
   rpc::PlasmaCreateRequest m;
@@ -22,43 +22,36 @@ std::string Create(const std::string &id, uint64_t data, uint64_t metadata) {
 
 TEST(LocalMessageValidationTest, AcceptsWellFormedMessages) {
   std::string id = ObjectID::FromRandom().Binary();
-  EXPECT_TRUE(
-      ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, 1000, 10), kCapacity).ok());
+  EXPECT_TRUE(ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, 1000, 10)).ok());
   rpc::PlasmaDelete del;
   del.add_object_ids(id);
-  EXPECT_TRUE(ValidateLocalMessage(rpc::PLASMA_DELETE, del.SerializeAsString(), kCapacity).ok());
+  EXPECT_TRUE(ValidateLocalMessage(rpc::PLASMA_DELETE, del.SerializeAsString()).ok());
   rpc::RegisterClientRequest reg;
   reg.set_worker_id(WorkerID::FromRandom().Binary());
   reg.set_worker_type(rpc::DRIVER);
-  EXPECT_TRUE(
-      ValidateLocalMessage(rpc::REGISTER_CLIENT_REQUEST, reg.SerializeAsString(), kCapacity).ok());
-  EXPECT_TRUE(ValidateLocalMessage(rpc::NOTIFY_TASK_BLOCKED, "", kCapacity).ok());
+  EXPECT_TRUE(ValidateLocalMessage(rpc::REGISTER_CLIENT_REQUEST, reg.SerializeAsString()).ok());
+  EXPECT_TRUE(ValidateLocalMessage(rpc::NOTIFY_TASK_BLOCKED, "").ok());
 }
 
 TEST(LocalMessageValidationTest, RejectsTheDemonstratedAttacks) {
   std::string id = ObjectID::FromRandom().Binary();
   // Sizes of 2^63 each: their sum wraps to 0.
   uint64_t huge = uint64_t{1} << 63;
+  EXPECT_FALSE(ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, huge, huge)).ok());
   EXPECT_FALSE(
-      ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, huge, huge), kCapacity).ok());
-  EXPECT_FALSE(
-      ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, kMaxObjectSize, 1), kCapacity)
-          .ok());
+      ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, kMaxObjectSize, 1)).ok());
   // Merely larger than the store is well-formed: the store refuses it with a clear error.
-  EXPECT_TRUE(
-      ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, kCapacity, 1), kCapacity).ok());
+  EXPECT_TRUE(ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create(id, kCapacity, 1)).ok());
   // A 1-byte object id (it used to become the nil id).
-  EXPECT_FALSE(ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create("x", 1, 0), kCapacity).ok());
+  EXPECT_FALSE(ValidateLocalMessage(rpc::PLASMA_CREATE_REQUEST, Create("x", 1, 0)).ok());
   rpc::PlasmaGetRequest get;
   get.set_object_id("");
-  EXPECT_FALSE(
-      ValidateLocalMessage(rpc::PLASMA_GET_REQUEST, get.SerializeAsString(), kCapacity).ok());
-  EXPECT_FALSE(ValidateLocalMessage(999, "", kCapacity).ok());
-  EXPECT_FALSE(ValidateLocalMessage(rpc::NOTIFY_TASK_BLOCKED, "junk", kCapacity).ok());
+  EXPECT_FALSE(ValidateLocalMessage(rpc::PLASMA_GET_REQUEST, get.SerializeAsString()).ok());
+  EXPECT_FALSE(ValidateLocalMessage(999, "").ok());
+  EXPECT_FALSE(ValidateLocalMessage(rpc::NOTIFY_TASK_BLOCKED, "junk").ok());
   rpc::RegisterClientRequest reg;
   reg.set_worker_id("short");
-  EXPECT_FALSE(
-      ValidateLocalMessage(rpc::REGISTER_CLIENT_REQUEST, reg.SerializeAsString(), kCapacity).ok());
+  EXPECT_FALSE(ValidateLocalMessage(rpc::REGISTER_CLIENT_REQUEST, reg.SerializeAsString()).ok());
 }
 
 // Random bodies for every type (and random types) never crash the validator,
@@ -71,7 +64,7 @@ TEST(LocalMessageValidationTest, RandomInputsAreHandled) {
     std::string body(length(rng), '\0');
     for (char &c : body) c = static_cast<char>(byte(rng));
     uint32_t t = static_cast<uint32_t>(type(rng));
-    if (ValidateLocalMessage(t, body, kCapacity).ok()) accepted++;
+    if (ValidateLocalMessage(t, body).ok()) accepted++;
   }
   // Mostly garbage is refused; empty-bodied types may pass now and then.
   EXPECT_LT(accepted, 20000 / 4);

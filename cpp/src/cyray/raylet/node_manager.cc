@@ -42,6 +42,13 @@ struct NodeManager::LocalConnection {
   std::string plasma_token;
 };
 
+static void FillFailureCause(const WorkerExit &exit, rpc::GetWorkerFailureCauseReply *reply) {
+  reply->set_found(true);
+  reply->set_pid(exit.pid);
+  reply->set_exit_detail(exit.detail);
+  reply->set_intentional(exit.intentional);
+}
+
 struct NodeManager::CauseWaiter {
   grpc::ServerUnaryReactor *reactor;
   rpc::GetWorkerFailureCauseReply *reply;
@@ -271,7 +278,7 @@ void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type, const 
   // connection. Only registration (or, on the object-store connection of a
   // registered client, its handshake) is accepted from a client that has not
   // proved itself.
-  Status valid = ValidateLocalMessage(type, body, store_allocator_.capacity());
+  Status valid = ValidateLocalMessage(type, body);
   const char *refusal = nullptr;
   if (!valid.ok()) {
     refusal = valid.message().c_str();
@@ -386,8 +393,7 @@ void NodeManager::HandlePlasma(const ConnectionPtr &conn, uint32_t type, const s
       rpc::PlasmaConnectRequest request;
       request.ParseFromString(body);
       auto owner = plasma_tokens_.find(request.plasma_token());
-      if (owner == plasma_tokens_.end() || conn->registered ||
-          !ConstantTimeEquals(owner->first, request.plasma_token())) {
+      if (owner == plasma_tokens_.end() || conn->registered) {
         CYRAY_LOG(WARNING) << "closing local client " << conn->id
                            << ": object-store handshake without a valid token";
         return CloseConnection(conn);
@@ -515,10 +521,7 @@ void NodeManager::OnExitFinal(const WorkerExit &exit) {
     if (waiter.answered) continue;
     waiter.answered = true;
     waiter.timer->cancel();
-    waiter.reply->set_found(true);
-    waiter.reply->set_pid(exit.pid);
-    waiter.reply->set_exit_detail(exit.detail);
-    waiter.reply->set_intentional(exit.intentional);
+    FillFailureCause(exit, waiter.reply);
     waiter.reactor->Finish(grpc::Status::OK);
   }
   cause_waiters_.erase(exit.worker_id);
@@ -702,10 +705,7 @@ grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
   asio::post(io_, [this, request, reply, reactor] {
     WorkerID worker_id = WorkerID::FromBinary(request->worker_id());
     if (auto exit = exits_.Find(worker_id)) {
-      reply->set_found(true);
-      reply->set_pid(exit->pid);
-      reply->set_exit_detail(exit->detail);
-      reply->set_intentional(exit->intentional);
+      FillFailureCause(*exit, reply);
       reactor->Finish(grpc::Status::OK);
       return;
     }
