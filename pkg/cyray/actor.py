@@ -142,7 +142,7 @@ class ActorClass:
         lifetime = options.get("lifetime")
         actor_id = worker.core_worker.create_actor(
             (descriptor.module_name, descriptor.function_name, descriptor.function_id),
-            self.__name__, _task_args(args, kwargs, self.__qualname__),
+            self.__name__, _task_args(worker, args, kwargs, self.__qualname__),
             resources, options.get("max_restarts") or 0, options.get("max_task_retries") or 0,
             max_concurrency + sum(groups.values()), self._is_asyncio, name, namespace,
             lifetime == "detached",
@@ -207,7 +207,7 @@ class ActorMethod:
         refs = global_worker.core_worker.submit_actor_task(
             handle._actor_id, (handle._module, handle._class_name, self._name),
             name or f"{handle._class_name}.{self._name}",
-            _task_args(args, kwargs, f"{handle._class_name}.{self._name}"),
+            _task_args(global_worker, args, kwargs, f"{handle._class_name}.{self._name}"),
             num_returns, concurrency_group or "")
         if num_returns == 1:
             return refs[0]

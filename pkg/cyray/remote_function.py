@@ -87,7 +87,7 @@ class RemoteFunction:
         _auto_init()
         worker = global_worker
         descriptor = self._export(worker)
-        task_args = _task_args(args, kwargs, self._function_name)
+        task_args = _task_args(worker, args, kwargs, self._function_name)
         retry = options["retry_exceptions"]
         allowlist = b""
         if isinstance(retry, (list, tuple)):
@@ -109,24 +109,22 @@ def _signature_of(function):
         return None
 
 
-def _task_args(args, kwargs, function_name):
+def _task_args(worker, args, kwargs, function_name):
     """The arguments of a call as the core worker takes them: positional values,
     then keyword values followed by their names."""
-    task_args = [_task_arg(value, function_name) for value in args]
+    task_args = [_task_arg(worker, value, function_name) for value in args]
     if kwargs:
-        task_args.extend(_task_arg(value, function_name) for value in kwargs.values())
+        task_args.extend(_task_arg(worker, value, function_name) for value in kwargs.values())
         task_args.append((cloudpickle.dumps(tuple(kwargs)), _KEYWORD_METADATA, []))
     return task_args
 
 
-def _task_arg(value, function_name):
-    from cyray._private.worker import global_worker
-
+def _task_arg(worker, value, function_name):
     if type(value) is ObjectRef:
         return value
     try:
         # Above the inline limit: put in the object store, passed by reference.
-        return global_worker.serialize_or_store(value)
+        return worker.serialize_or_store(value)
     except TypeError as e:
         raise TypeError(
             f"Could not serialize the argument {serialization._short_repr(value)} for a task "
