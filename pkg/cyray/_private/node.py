@@ -140,6 +140,66 @@ def detect_num_gpus():
         return 0
 
 
+# Every node has the resource "node:<its ip>" (1 unit), the head also this one, as in Ray:
+# a task can ask for a little of either to run on that node.
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+# The label every node carries, set by cyray: its node id in hex. Ray's name, so that
+# programs written for Ray select on it unchanged.
+NODE_ID_LABEL = "ray.io/node-id"
+RESERVED_LABEL_PREFIX = "ray.io/"
+
+
+def node_resources_with_defaults(resources, node_ip_address, head):
+    """`resources` plus the resources every node has: node:<ip>, and on the head
+    node:__internal_head__."""
+    out = dict(resources)
+    out[f"node:{node_ip_address}"] = 1.0
+    if head:
+        out[HEAD_NODE_RESOURCE] = 1.0
+    return out
+
+
+def check_labels(labels):
+    """A copy of `labels` (None: none) after checking it is a dict of str to str that the
+    raylet's --labels=k1=v1,k2=v2 flag can carry; ValueError or TypeError otherwise."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict):
+        raise TypeError(f"labels must be a dict of str to str, got {type(labels).__name__}")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"labels must be a dict of str to str, got {key!r}: {value!r}")
+        for what, text in (("key", key), ("value", value)):
+            if not text or "," in text or "=" in text:
+                raise ValueError(f"label {what} {text!r} is invalid: it must be non-empty "
+                                 "and contain neither ',' nor '='")
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise ValueError(f"label key {key!r}: the prefix {RESERVED_LABEL_PREFIX!r} is "
+                             "reserved for labels that cyray sets")
+    return dict(labels)
+
+
+def check_system_config(system_config):
+    """{CYRAY_<knob>: text} environment of the config knobs in `system_config` (Ray's
+    _system_config: {knob name: value}); ValueError for a knob cyray does not have."""
+    if not system_config:
+        return {}
+    if not isinstance(system_config, dict):
+        raise TypeError("_system_config must be a dict of config knob names to values")
+    from cyray._raylet import config
+
+    known = config()
+    env = {}
+    for name, value in system_config.items():
+        if name not in known:
+            raise ValueError(f"_system_config: cyray has no config knob {name!r}; it has "
+                             f"{sorted(known)}")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"CYRAY_{name}"] = str(value)
+    return env
+
+
 def _wait_for_file(path, process, what, timeout=STARTUP_TIMEOUT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,8 +220,13 @@ class LocalNode:
 
     def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
                  object_store_memory=None, die_with_parent=True, gcs_port=0, log_level=None,
-                 auth_token=None):
-        self.resources = resources
+                 auth_token=None, labels=None, node_name=None, system_config=None):
+        labels = check_labels(labels)
+        # Config knobs for the processes of this node (environment CYRAY_<knob>).
+        self.system_config_env = check_system_config(system_config)
+        self.resources = node_resources_with_defaults(resources, node_ip_address, head)
+        # The raylet's node name in the GCS (None: its ip address).
+        self.node_name = node_name
         # The cluster token: a new one for a head node (256 bits from the OS), the
         # cluster's for a node that joins. Every RPC between cyray processes carries it.
         self.auth_token = auth_token or (new_auth_token() if head else None)
@@ -179,6 +244,7 @@ class LocalNode:
         self.head = head
         self.gcs_address = gcs_address
         self.node_id = cyray.NodeID.from_random()
+        self.labels = {**labels, NODE_ID_LABEL: self.node_id.hex()}
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         os.makedirs(SESSION_ROOT, exist_ok=True)
         prune_old_sessions()
@@ -207,6 +273,7 @@ class LocalNode:
         """The environment of the processes started here (the raylet passes it on to its
         workers)."""
         env = dict(os.environ)
+        env.update(self.system_config_env)
         env[AUTH_TOKEN_ENV] = self.auth_token
         if self.log_level is not None:
             env["CYRAY_log_level"] = self.log_level
@@ -225,6 +292,7 @@ class LocalNode:
                  "--port-file", gcs_port_file, f"--log-level={log_level}", *parent],
                 "gcs_server")
         resources = ",".join(f"{k}={v}" for k, v in self.resources.items())
+        labels = ",".join(f"{k}={v}" for k, v in self.labels.items())
         ready_file = os.path.join(self.session_dir, "raylet_ready")
         try:
             if self.head:
@@ -235,7 +303,9 @@ class LocalNode:
                  f"--raylet-socket-name={self.raylet_socket}",
                  f"--python-executable={sys.executable}", f"--session-dir={self.session_dir}",
                  f"--node-ip-address={self.node_ip_address}", f"--node-id={self.node_id.hex()}",
-                 f"--resources={resources}", f"--ready-file={ready_file}",
+                 f"--resources={resources}", f"--labels={labels}",
+                 f"--ready-file={ready_file}",
+                 *([f"--node-name={self.node_name}"] if self.node_name else []),
                  *(["--parent-pid=" + parent[1]] if parent else []),
                  f"--object-store-memory={self.object_store_memory}"]
                 + (["--head"] if self.head else []), "raylet")
@@ -251,25 +321,30 @@ class LocalNode:
 
     def kill_all(self, timeout=3.0):
         """Ends the raylet (which ends its workers), then the GCS server."""
-        for proc in (self.raylet_process, self.gcs_process):
-            if proc is not None and proc.poll() is None:
-                try:
-                    proc.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        for proc in (self.raylet_process, self.gcs_process):
-            if proc is None:
-                continue
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([self.raylet_process, self.gcs_process], timeout)
         self.raylet_process = self.gcs_process = None
 
     def remove_session_dir(self):
         shutil.rmtree(self.session_dir, ignore_errors=True)
+
+
+def stop_processes(procs, timeout=3.0, sig=signal.SIGTERM):
+    """Sends `sig` to every subprocess.Popen of `procs` (None entries skipped) that still
+    runs, waits up to `timeout` seconds for them all, then SIGKILLs and reaps the rest."""
+    procs = [p for p in procs if p is not None]
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 KEEP_OLD_SESSIONS = 10
@@ -372,7 +447,8 @@ def _read_latest_address():
 
 
 def find_local_node(gcs_address, node_ip_address):
-    """(raylet socket, logs dir) of the alive node at `node_ip_address`."""
+    """(raylet socket, logs dir) of the alive node at `node_ip_address`; the head node
+    when several nodes share that address (as in a test cluster on one machine)."""
     from cyray._raylet import GcsClient
     from cyray.protobuf import gcs_service_pb2
 
@@ -381,10 +457,14 @@ def find_local_node(gcs_address, node_ip_address):
         client.wait_until_ready(5000)
     except Exception as e:
         raise ConnectionError(f"could not reach a cyray GCS at {gcs_address}: {e}") from None
+    matches = []
     for raw in client.get_all_node_info():
         info = gcs_service_pb2.GcsNodeInfo()
         info.ParseFromString(raw)
         if info.state == info.ALIVE and info.node_manager_address == node_ip_address:
-            return info.raylet_socket_name, os.path.join(info.session_dir, "logs")
-    raise ConnectionError(f"the cluster at {gcs_address} has no alive node at "
-                          f"{node_ip_address} to connect this driver to")
+            matches.append(info)
+    if not matches:
+        raise ConnectionError(f"the cluster at {gcs_address} has no alive node at "
+                              f"{node_ip_address} to connect this driver to")
+    info = max(matches, key=lambda n: n.is_head_node)
+    return info.raylet_socket_name, os.path.join(info.session_dir, "logs")

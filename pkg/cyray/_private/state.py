@@ -27,10 +27,15 @@ def nodes():
             "NodeManagerHostname": info.node_name,
             "NodeManagerPort": info.node_manager_port,
             "RayletSocketName": info.raylet_socket_name,
+            # The store is served over the raylet's socket.
+            "ObjectStoreSocketName": info.raylet_socket_name,
+            "NodeName": info.node_name,
             "Resources": dict(info.resources_total) if alive else {},
+            "Labels": dict(info.labels),
             "alive": alive,
             "IsHeadNode": info.is_head_node,
             "DeathReason": info.death_reason,
+            "DeathReasonMessage": info.death_reason,
         })
     return out
 

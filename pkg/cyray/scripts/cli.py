@@ -1,7 +1,7 @@
 """The `cyray` command: start, stop and inspect clusters that outlive one driver.
 
     cyray start --head [--num-cpus N] [--num-gpus N] [--resources '{"x": 1}'] [--port P]
-                [--memory BYTES] [--object-store-memory BYTES]
+                [--memory BYTES] [--object-store-memory BYTES] [--labels '{"zone": "a"}']
     cyray start --address HOST:PORT     # another raylet joining that cluster
     cyray status [--address HOST:PORT]
     cyray stop
@@ -18,6 +18,31 @@ import sys
 PIDS_FILE = "cli_pids.json"
 
 
+def parse_labels(text):
+    """The node labels of `cyray start --labels`: a JSON object of strings (as older Ray
+    releases take), or key=value pairs separated by commas (as newer ones do)."""
+    from cyray._private.node import check_labels
+
+    if not text:
+        return {}
+    if text.lstrip().startswith("{"):
+        try:
+            labels = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--labels is not valid JSON: {e}") from None
+    else:
+        labels = {}
+        for pair in text.split(","):
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"--labels: expected key=value, got {pair!r}")
+            labels[key.strip()] = value.strip()
+    try:
+        return check_labels(labels)
+    except TypeError as e:
+        raise ValueError(f"--labels: {e}") from None
+
+
 def _start(args):
     from cyray._private.node import LocalNode, resolve_address
     from cyray._private.worker import _node_resources
@@ -29,6 +54,10 @@ def _start(args):
     from cyray._raylet import set_cluster_token
 
     resources = json.loads(args.resources) if args.resources else None
+    try:
+        labels = parse_labels(args.labels)
+    except ValueError as e:
+        sys.exit(f"cyray start: {e}")
     gcs_address = None if args.head else resolve_address(args.address)
     token = args.token if args.head else find_auth_token(gcs_address, args.token)
     set_cluster_token(token or "")
@@ -37,7 +66,8 @@ def _start(args):
                      head=args.head,
                      gcs_address=gcs_address,
                      object_store_memory=args.object_store_memory, die_with_parent=False,
-                     gcs_port=args.port, node_ip_address=args.node_ip_address, auth_token=token)
+                     gcs_port=args.port, node_ip_address=args.node_ip_address, auth_token=token,
+                     labels=labels, node_name=args.node_name)
     node.start()
     pids = [p.pid for p in (node.gcs_process, node.raylet_process) if p is not None]
     with open(os.path.join(node.session_dir, PIDS_FILE), "w") as f:
@@ -115,6 +145,8 @@ def _status(args):
               f"{' head' if info.is_head_node else ''}")
         for name in sorted(total):
             print(f"    {name}: {free.get(name, 0):g} of {total[name]:g} free")
+        if info.labels:
+            print("    labels: " + ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())))
 
 
 def main(argv=None):
@@ -139,6 +171,9 @@ def main(argv=None):
                        help="bytes of the node's memory resource (default: what is available "
                             "after the object store, as Ray)")
     start.add_argument("--object-store-memory", type=int)
+    start.add_argument("--labels", help='node labels as JSON, e.g. \'{"zone": "a"}\', or as '
+                       "key=value pairs separated by commas")
+    start.add_argument("--node-name", help="the node's name (default: its ip address)")
     stop = sub.add_parser("stop", help="end every node started by `cyray start`")
     stop.add_argument("--grace", type=float, default=5.0,
                       help="seconds to wait after SIGTERM before SIGKILL")
