@@ -38,6 +38,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         uint64_t num_returns
         c_map[c_string, double] resources
         c_map[c_string, double] placement_resources
+        c_string serialized_scheduling_strategy
         int max_retries
         c_bool retry_exceptions
         c_string serialized_retry_exception_allowlist

@@ -294,7 +294,8 @@ cdef class CoreWorker:
 
     def submit_task(self, tuple function_descriptor, str name, list args, uint64_t num_returns,
                     dict resources, int max_retries, bint retry_exceptions,
-                    bytes retry_exception_allowlist, int max_calls):
+                    bytes retry_exception_allowlist, int max_calls,
+                    bytes scheduling_strategy=b""):
         """Submits a normal task. `args` items are ObjectRefs (passed by
         reference) or (data, metadata, nested_refs) tuples (inline)."""
         cdef CTaskOptions options
@@ -306,6 +307,7 @@ cdef class CoreWorker:
         options.retry_exceptions = retry_exceptions
         options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.max_calls = max_calls
+        options.serialized_scheduling_strategy = scheduling_strategy
         _fill_args(&c_args, args)
         with nogil:
             status = self.core_worker.SubmitTask(options, c_args, &returns)
@@ -315,7 +317,8 @@ cdef class CoreWorker:
     def create_actor(self, tuple class_descriptor, str name, list args, dict resources,
                      int max_restarts, int max_task_retries, int max_concurrency,
                      bint is_asyncio, str actor_name, str ray_namespace, bint is_detached,
-                     dict concurrency_groups, dict placement_resources=None):
+                     dict concurrency_groups, dict placement_resources=None,
+                     bytes scheduling_strategy=b""):
         """Registers and creates an actor; returns its ActorID. Raises
         ValueError when `actor_name` is taken in `ray_namespace`."""
         cdef CTaskOptions options
@@ -328,6 +331,7 @@ cdef class CoreWorker:
         options.function.class_name = class_name.encode()
         for key, amount in (placement_resources or {}).items():
             options.placement_resources[key.encode()] = amount
+        options.serialized_scheduling_strategy = scheduling_strategy
         actor_options.max_restarts = max_restarts
         actor_options.max_task_retries = max_task_retries
         actor_options.max_concurrency = max_concurrency

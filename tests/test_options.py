@@ -8,7 +8,9 @@ from conftest import assert_tasks_still_run
 import cyray as ray
 from cyray._private.options import resource_demand
 from cyray.util.scheduling_strategies import (
+    In,
     NodeAffinitySchedulingStrategy,
+    NotIn,
     NodeLabelSchedulingStrategy,
     PlacementGroupSchedulingStrategy,
 )
@@ -64,15 +66,31 @@ def test_scheduling_strategy_unknown_name(decorate):
         decorate(scheduling_strategy="SPREADING")
 
 
+def test_placement_group_strategy_is_not_supported_yet(decorate):
+    strategy = PlacementGroupSchedulingStrategy(None, placement_group_bundle_index=0)
+    with pytest.raises(NotImplementedError, match="PlacementGroupSchedulingStrategy"):
+        decorate(scheduling_strategy=strategy)
+
+
 @pytest.mark.parametrize("strategy", [
     NodeAffinitySchedulingStrategy("ab" * 28, soft=False),
-    PlacementGroupSchedulingStrategy(None, placement_group_bundle_index=0),
-    NodeLabelSchedulingStrategy({"region": "us"}, soft={"zone": "a"}),
+    NodeLabelSchedulingStrategy({"region": In("us")}, soft={"zone": NotIn("a")}),
 ], ids=lambda s: type(s).__name__)
-def test_scheduling_strategy_classes_are_not_supported_yet(decorate, strategy):
-    with pytest.raises(NotImplementedError, match=type(strategy).__name__) as info:
-        decorate(scheduling_strategy=strategy)
-    assert "multi-node scheduling" in str(info.value)
+def test_scheduling_strategy_classes_are_accepted(decorate, strategy):
+    decorate(scheduling_strategy=strategy)
+
+
+def test_label_strategy_conditions_must_be_operators():
+    with pytest.raises(ValueError, match="In"):
+        NodeLabelSchedulingStrategy({"region": "us"})
+    with pytest.raises(ValueError, match="label values"):
+        In()
+
+
+@pytest.mark.parametrize("selector", [["a"], {"a": 1}, {"": "x"}, {"a": "!"}])
+def test_label_selector_of_a_wrong_shape(decorate, selector):
+    with pytest.raises(TypeError, match="label_selector"):
+        decorate(label_selector=selector)
 
 
 def test_scheduling_strategy_classes_are_built_as_rays():

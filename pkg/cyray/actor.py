@@ -118,7 +118,7 @@ class ActorClass:
 
     def _remote(self, args, kwargs, options):
         from cyray._private.worker import _auto_init, global_worker
-        from cyray.remote_function import _task_args
+        from cyray.remote_function import _task_args, encode_scheduling_strategy
 
         if self._init_signature is not None and self._cls.__init__ is not object.__init__:
             try:
@@ -148,7 +148,9 @@ class ActorClass:
             lifetime == "detached",
             # The default group's limit travels with the others.
             {"_default": max_concurrency, **groups},
-            actor_placement_demand(options, resources))
+            actor_placement_demand(options, resources),
+            encode_scheduling_strategy(options.get("scheduling_strategy"),
+                                       options.get("label_selector")))
         # Unnamed, non-detached actors end when their last handle goes.
         handle_ref = None
         if not name and lifetime != "detached":

@@ -96,10 +96,18 @@ class RemoteFunction:
             descriptor.as_tuple(), options["name"] or self.__name__, task_args,
             options["num_returns"], demand,
             options["max_retries"], bool(retry), allowlist,
-            options["max_calls"] or 0)
+            options["max_calls"] or 0,
+            encode_scheduling_strategy(options["scheduling_strategy"],
+                                       options.get("label_selector")))
         if options["num_returns"] == 1:
             return refs[0]
         return refs
+
+
+def encode_scheduling_strategy(strategy, label_selector):
+    from cyray._private.scheduling import encode_scheduling_strategy as encode
+
+    return encode(strategy, label_selector)
 
 
 def _signature_of(function):

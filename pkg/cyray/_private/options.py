@@ -113,12 +113,15 @@ def _check_resources(option, value):
 
 
 def _check_scheduling_strategy(option, value):
-    from cyray.util.scheduling_strategies import SCHEDULING_STRATEGY_CLASSES
+    from cyray.util.scheduling_strategies import (SCHEDULING_STRATEGY_CLASSES,
+                                                  PlacementGroupSchedulingStrategy)
 
-    if isinstance(value, SCHEDULING_STRATEGY_CLASSES):
+    if isinstance(value, PlacementGroupSchedulingStrategy):
         raise NotImplementedError(
-            f"scheduling_strategy={type(value).__name__}(...) is not supported yet "
-            "(multi-node scheduling); use 'DEFAULT' or 'SPREAD'.")
+            "scheduling_strategy=PlacementGroupSchedulingStrategy(...) is not supported yet "
+            "by cyray (placement groups).")
+    if isinstance(value, SCHEDULING_STRATEGY_CLASSES):
+        return
     if not isinstance(value, str):
         raise TypeError(
             f"The option 'scheduling_strategy' takes None, 'DEFAULT', 'SPREAD' or a scheduling "
@@ -128,6 +131,12 @@ def _check_scheduling_strategy(option, value):
         raise ValueError(f"Invalid scheduling_strategy value {value!r}. Valid values are "
                          "'DEFAULT', 'SPREAD' and the classes of "
                          "cyray.util.scheduling_strategies.")
+
+
+def check_label_selector(option, value):
+    from cyray._private.scheduling import check_label_selector as check
+
+    check(option, value)
 
 
 def _check_lifetime(option, value):
@@ -165,6 +174,7 @@ _COMMON_OPTIONS = {
     "accelerator_type": Option(_check_string),
     "name": Option(_check_string),
     "scheduling_strategy": Option(_check_scheduling_strategy),
+    "label_selector": Option(check_label_selector),
     "runtime_env": Option(_not_supported("runtime environments")),
     # Ray's deprecated spellings of PlacementGroupSchedulingStrategy.
     "placement_group": Option(_not_supported("placement groups", ("default",)), "default"),

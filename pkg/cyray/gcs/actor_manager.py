@@ -35,6 +35,8 @@ class ActorEntry:
         self.table = table
         self.spec = spec
         self.raylet_address: Optional[str] = None
+        # The node the actor's worker runs on.
+        self.node_id: bytes = b""
         self.worker_id: bytes = b""
         self.no_restart = False
 
@@ -96,16 +98,18 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         async with self._changed:
             self._changed.notify_all()
 
-    def _pick_node(self, entry: ActorEntry):
-        owner_node = entry.table.owner_address.node_id
-        alive = [n for n in self._nodes.alive_nodes()]
-        demand = entry.spec.required_resources
-        fits = [n for n in alive
-                if all(n.resources_total.get(k, 0) >= v for k, v in demand.items())]
-        for node in fits:
-            if node.node_id == owner_node:
-                return node
-        return fits[0] if fits else None
+    def _first_raylet(self, entry: ActorEntry) -> Optional[str]:
+        """The raylet asked first for the actor's lease: its owner's node when alive, else
+        any alive node. Its scheduling policy places the actor anywhere in the cluster (the
+        lease is spilled back to the node it picks), and holds it while no node fits."""
+        alive = self._nodes.alive_nodes()
+        for node in alive:
+            if node.node_id == entry.table.owner_address.node_id:
+                alive = [node]
+                break
+        if not alive:
+            return None
+        return f"{alive[0].node_manager_address}:{alive[0].node_manager_port}"
 
     async def _return_worker(self, entry: ActorEntry, disconnect: bool,
                              forget: bool = True) -> None:
@@ -128,31 +132,42 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
     # ---- scheduling ------------------------------------------------------------------
 
     async def _schedule(self, entry: ActorEntry) -> None:
+        address, grant_or_reject = None, False
         while entry.table.state in (Actor.PENDING_CREATION, Actor.RESTARTING):
-            node = self._pick_node(entry)
-            if node is None:
-                await self._set_state(entry, Actor.DEAD, (
-                    f"The actor {entry.table.class_name} cannot be scheduled: no alive node has "
-                    f"the resources it requires ({dict(entry.spec.required_resources)})."))
-                return
-            address = f"{node.node_manager_address}:{node.node_manager_port}"
+            if address is None:
+                address, grant_or_reject = self._first_raylet(entry), False
+            if address is None:
+                # No alive node at all: wait for one to join.
+                await asyncio.sleep(LEASE_RETRY_DELAY_S)
+                continue
             resource_spec = common_pb2.TaskSpec()
             resource_spec.CopyFrom(entry.spec)
             resource_spec.ClearField("args")
             resource_spec.caller_address.worker_id = self._gcs_worker_id
             stub = self._raylet_stub(address)
             try:
-                lease = await stub.RequestWorkerLease(
-                    nm_pb2.RequestWorkerLeaseRequest(resource_spec=resource_spec))
+                lease = await stub.RequestWorkerLease(nm_pb2.RequestWorkerLeaseRequest(
+                    resource_spec=resource_spec, grant_or_reject=grant_or_reject))
             except grpc.aio.AioRpcError as e:
-                logger.warning("lease for actor %s failed: %s", entry.table.actor_id.hex(),
-                               e.details())
+                logger.warning("lease for actor %s at %s failed: %s",
+                               entry.table.actor_id.hex(), address, e.details())
+                address = None
                 await asyncio.sleep(LEASE_RETRY_DELAY_S)
                 continue
+            if lease.retry_at_raylet_address.port:
+                target = lease.retry_at_raylet_address
+                address, grant_or_reject = f"{target.ip_address}:{target.port}", True
+                continue
+            if lease.rejected:
+                address = None
+                continue
             if lease.infeasible:
-                await self._set_state(entry, Actor.DEAD, lease.failure_message)
+                await self._set_state(entry, Actor.DEAD, (
+                    f"The actor {entry.table.class_name} cannot be scheduled: "
+                    f"{lease.failure_message}."))
                 return
             if lease.canceled:
+                address = None
                 await asyncio.sleep(LEASE_RETRY_DELAY_S)
                 continue
             if entry.table.state == Actor.DEAD:  # killed while waiting for the lease
@@ -160,6 +175,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                 await self._return_worker(entry, disconnect=False)
                 return
             entry.raylet_address = address
+            entry.node_id = lease.worker_address.node_id
             entry.worker_id = lease.worker_address.worker_id
             self._by_worker[entry.worker_id] = entry.table.actor_id
             await self._create_on(entry, lease)
@@ -209,6 +225,21 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             if (entry.table.owner_address.worker_id == request.worker_id
                     and not entry.table.is_detached and entry.table.state != Actor.DEAD):
                 await self._kill(entry, "The actor's owner died.")
+
+    async def on_node_dead(self, node) -> None:
+        """Actors whose worker ran on a dead node restart elsewhere (per max_restarts) or die
+        with the node's death as the cause; the raylet that would report their workers is
+        gone with it."""
+        for entry in list(self._actors.values()):
+            if entry.node_id != node.node_id or entry.table.state == Actor.DEAD:
+                continue
+            self._by_worker.pop(entry.worker_id, None)
+            entry.worker_id = b""
+            entry.raylet_address = None
+            entry.node_id = b""
+            await self._on_actor_worker_died(
+                entry, False, f"its node {node.node_id.hex()} "
+                              f"({node.node_manager_address}) died: {node.death_reason}")
 
     async def _on_actor_worker_died(self, entry: ActorEntry, intentional: bool,
                                     message: str) -> None:

@@ -57,6 +57,18 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         self._node_timeout_ms = node_timeout_ms
         # Set by serve(): called with each ReportWorkerFailureRequest.
         self.on_worker_failure = None
+        # Set by serve(): called (as a task) with each node that died.
+        self.on_node_dead = None
+        # The cluster resource view the raylets schedule against: one entry per node,
+        # each stamped with the view version of its last change.
+        self._view: Dict[bytes, gcs_pb2.NodeResourceView] = {}
+        self._view_version = 0
+        self._view_changed = asyncio.Event()
+        # The open SubscribeClusterView stream of each raylet (its liveness).
+        self._subscriptions: Dict[bytes, object] = {}
+        # Set when the server stops: streams ending then say nothing about their raylets.
+        self.closing = False
+        self._background = set()
         # Monotonic time of the last register/heartbeat of each node believed alive.
         self._last_seen: Dict[bytes, float] = {}
         # Nodes recovered from storage alive get a full timeout to send their next heartbeat.
@@ -64,6 +76,33 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         for node in self._all_nodes():
             if node.state == ALIVE:
                 self._last_seen[node.node_id] = start
+            self._update_view(node)
+
+    def _update_view(self, node: gcs_pb2.GcsNodeInfo, demands=None) -> None:
+        """Brings the view entry of `node` up to date; a change gets the next version and
+        wakes the subscribers."""
+        entry = gcs_pb2.NodeResourceView(
+            node_id=node.node_id, ip_address=node.node_manager_address,
+            port=node.node_manager_port, total=node.resources_total,
+            available=node.resources_available, labels=node.labels,
+            alive=node.state == ALIVE)
+        old = self._view.get(node.node_id)
+        if demands is not None:
+            entry.demands.extend(demands)
+        elif old is not None:
+            entry.demands.extend(old.demands)
+        if old is not None:
+            entry.version = old.version
+            if entry == old:
+                return
+        self._view_version += 1
+        entry.version = self._view_version
+        self._view[node.node_id] = entry
+        self._view_changed.set()
+        self._view_changed = asyncio.Event()
+
+    def view_entries(self) -> List[gcs_pb2.NodeResourceView]:
+        return list(self._view.values())
 
     def _load(self, node_id: bytes) -> Optional[gcs_pb2.GcsNodeInfo]:
         data = self._storage.get(NODE_TABLE, node_id)
@@ -79,8 +118,14 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         node.state = DEAD
         node.end_time_ms = now_ms()
         node.death_reason = reason
+        node.resources_available.clear()
         self._save(node)
         self._last_seen.pop(node.node_id, None)
+        self._update_view(node, demands=[])
+        if self.on_node_dead is not None:
+            task = asyncio.ensure_future(self.on_node_dead(node))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def RegisterNode(self, request, context):
         node = gcs_pb2.GcsNodeInfo()
@@ -96,6 +141,7 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
             node.resources_available.update(node.resources_total)
         self._save(node)
         self._last_seen[node.node_id] = time.monotonic()
+        self._update_view(node, demands=[])
         logger.info(
             "node %s registered at %s:%d, resources %s",
             node.node_id.hex(), node.node_manager_address, node.node_manager_port,
@@ -132,7 +178,37 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
             node.resources_available.clear()
             node.resources_available.update(request.resources_available)
             self._save(node)
+        self._update_view(node, demands=request.demands)
         return gcs_pb2.ReportHeartbeatReply(alive=True)
+
+    async def SubscribeClusterView(self, request, context):
+        """Streams the view: every entry changed after request.known_version, then each
+        batch of changes as it happens. A raylet keeps this stream open for its life, so the
+        stream breaking (its process exited, its machine went away) marks the node dead at
+        once; a hung raylet is caught by the health check instead."""
+        known = request.known_version
+        node_id = request.node_id
+        subscription = object()
+        if node_id:
+            self._subscriptions[node_id] = subscription
+        try:
+            while True:
+                changed = self._view_changed
+                if self._view_version > known:
+                    entries = sorted((e for e in self._view.values() if e.version > known),
+                                     key=lambda e: e.version)
+                    known = self._view_version
+                    yield gcs_pb2.ClusterViewUpdate(nodes=entries, version=known)
+                    continue
+                await changed.wait()
+        finally:
+            if node_id and self._subscriptions.get(node_id) is subscription:
+                del self._subscriptions[node_id]
+                node = self._load(node_id)
+                if not self.closing and node is not None and node.state == ALIVE:
+                    self._mark_dead(node, "its raylet's connection to the GCS closed (the raylet "
+                                          "exited or its machine is unreachable)")
+                    logger.warning("node %s marked dead: %s", node_id.hex(), node.death_reason)
 
     def mark_silent_nodes_dead(self) -> None:
         """Marks DEAD every alive node that has not been heard from for the node timeout."""
@@ -302,6 +378,7 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     gcs_grpc.add_InternalKVGcsServiceServicer_to_server(InternalKVService(storage), server)
     actors = ActorManager(nodes)
     nodes.on_worker_failure = actors.on_worker_failure
+    nodes.on_node_dead = actors.on_node_dead
     gcs_grpc.add_ActorInfoGcsServiceServicer_to_server(actors, server)
     address = f"{args.host}:{args.port}"
     try:
@@ -321,19 +398,23 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
         logger.info("GCS server shutting down")
     finally:
         monitor.cancel()
+        nodes.closing = True
         await actors.close()
         await server.stop(SHUTDOWN_GRACE_S)
     return 0
 
 
 def default_node_timeout_ms() -> int:
-    """The `gcs_node_timeout_ms` config knob (overridable by CYRAY_gcs_node_timeout_ms)."""
+    """How long a node may stay silent: the health_check_period_ms config knob times
+    health_check_failure_threshold (each overridable by CYRAY_<name>)."""
     try:
         from cyray._raylet import config
 
-        return int(config()["gcs_node_timeout_ms"][0])
+        knobs = config()
+        return int(knobs["health_check_period_ms"][0]) * int(
+            knobs["health_check_failure_threshold"][0])
     except (ImportError, KeyError):
-        return 10000
+        return 5000
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -345,7 +426,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--port-file", required=True, help="file to write the bound port to")
     parser.add_argument("--node-timeout-ms", type=int, default=None,
                         help="mark a node dead after this long without a heartbeat "
-                             "(default: the gcs_node_timeout_ms config knob)")
+                             "(default: health_check_period_ms x health_check_failure_threshold)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error", "critical"])
     parser.add_argument("--parent-pid", type=int, default=0,

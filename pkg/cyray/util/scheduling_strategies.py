@@ -1,10 +1,8 @@
 """Scheduling strategies for the `scheduling_strategy` option, named and constructed as
-Ray's (ray.util.scheduling_strategies).
-
-Besides None, "DEFAULT" and "SPREAD" (which cyray honours: on one node both place every
-task on it), a task or actor may be given an instance of one of these classes. cyray
-accepts them so that code written for Ray imports and builds them, but passing one to
-`.options()` raises NotImplementedError until multi-node scheduling exists."""
+Ray's (ray.util.scheduling_strategies): None or "DEFAULT" (Ray's hybrid policy), "SPREAD",
+`NodeAffinitySchedulingStrategy` and `NodeLabelSchedulingStrategy` (with the label
+operators `In`, `NotIn`, `Exists`, `DoesNotExist`). `PlacementGroupSchedulingStrategy` is
+accepted by the constructor but `.options()` refuses it until placement groups exist."""
 
 
 class PlacementGroupSchedulingStrategy:
@@ -18,7 +16,8 @@ class PlacementGroupSchedulingStrategy:
 
 
 class NodeAffinitySchedulingStrategy:
-    """Run on the node `node_id` (hex string); with soft=True, elsewhere if it cannot."""
+    """Run on the node `node_id` (hex string); with soft=True, elsewhere when that node is
+    dead, cannot fit the task, or is busy while another node has room."""
 
     def __init__(self, node_id, soft, _spill_on_unavailable=False, _fail_on_unavailable=False):
         # Ray takes a NodeID too and keeps its hex form.
@@ -28,10 +27,56 @@ class NodeAffinitySchedulingStrategy:
         self._fail_on_unavailable = _fail_on_unavailable
 
 
+class In:
+    """The label's value is one of `values`."""
+
+    def __init__(self, *values):
+        _check_values("In", values)
+        self.values = list(values)
+
+
+class NotIn:
+    """The label is absent or its value is none of `values`."""
+
+    def __init__(self, *values):
+        _check_values("NotIn", values)
+        self.values = list(values)
+
+
+class Exists:
+    """The node has the label."""
+
+
+class DoesNotExist:
+    """The node does not have the label."""
+
+
+def _check_values(operator, values):
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{operator}(...) takes one or more label values as strings, got "
+                         f"{values!r}.")
+
+
+LABEL_OPERATORS = (In, NotIn, Exists, DoesNotExist)
+
+
 class NodeLabelSchedulingStrategy:
-    """Run on a node whose labels match `hard` (and preferably `soft`)."""
+    """Run on a node whose labels match every condition of `hard` (and preferably those of
+    `soft`): dicts of label key to In(...), NotIn(...), Exists() or DoesNotExist()."""
 
     def __init__(self, hard, *, soft=None):
+        for name, conditions in (("hard", hard), ("soft", soft)):
+            if conditions is None and name == "soft":
+                continue
+            if not isinstance(conditions, dict) or not all(
+                    isinstance(k, str) and isinstance(v, LABEL_OPERATORS)
+                    for k, v in conditions.items()):
+                raise ValueError(
+                    f"NodeLabelSchedulingStrategy({name}=...) takes a dict of label key to "
+                    f"In(...), NotIn(...), Exists() or DoesNotExist(), got {conditions!r}.")
+        if not hard and not soft:
+            raise ValueError("NodeLabelSchedulingStrategy needs at least one hard or soft "
+                             "condition.")
         self.hard = hard
         self.soft = soft
 
@@ -40,4 +85,4 @@ SCHEDULING_STRATEGY_CLASSES = (PlacementGroupSchedulingStrategy, NodeAffinitySch
                                NodeLabelSchedulingStrategy)
 
 __all__ = ["PlacementGroupSchedulingStrategy", "NodeAffinitySchedulingStrategy",
-           "NodeLabelSchedulingStrategy"]
+           "NodeLabelSchedulingStrategy", "In", "NotIn", "Exists", "DoesNotExist"]

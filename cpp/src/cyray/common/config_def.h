@@ -23,8 +23,11 @@ CYRAY_CONFIG(int64_t, idle_worker_killing_time_ms, 300000,
              "Idle workers above the soft limit are ended after being idle this long.")
 CYRAY_CONFIG(int64_t, gcs_heartbeat_interval_ms, 500,
              "How often a raylet reports to the GCS that it is alive.")
-CYRAY_CONFIG(int64_t, gcs_node_timeout_ms, 10000,
-             "The GCS marks a node dead after this long without a heartbeat.")
+CYRAY_CONFIG(int64_t, health_check_period_ms, 1000,
+             "The GCS checks every raylet this often (a raylet that exits is seen at once "
+             "through its connection).")
+CYRAY_CONFIG(int64_t, health_check_failure_threshold, 5,
+             "The GCS marks a node dead after this many health checks in a row without a report.")
 CYRAY_CONFIG(int64_t, raylet_gcs_lost_timeout_ms, 10000,
              "A raylet that cannot reach the GCS for this long exits.")
 CYRAY_CONFIG(int64_t, rpc_connect_timeout_ms, 10000,
@@ -41,3 +44,11 @@ CYRAY_CONFIG(int64_t, object_store_full_timeout_ms, 3000,
              "A put waits this long for room in a full object store before failing.")
 CYRAY_CONFIG(bool, kill_idle_workers_of_dead_owner, true,
              "End workers leased by an owner whose connection to the raylet closed.")
+CYRAY_CONFIG(double, scheduler_spread_threshold, 0.5,
+             "DEFAULT scheduling keeps work on the local node while its utilisation is below this.")
+CYRAY_CONFIG(int64_t, object_manager_chunk_size, 8 * 1024 * 1024,
+             "Bytes per chunk when a raylet pulls an object from another node.")
+CYRAY_CONFIG(int64_t, object_manager_max_chunks_in_flight, 4,
+             "Chunk requests a raylet keeps in flight for one pull.")
+CYRAY_CONFIG(int64_t, object_pull_timeout_ms, 600000,
+             "A pull of an object from another node fails after this long without success.")

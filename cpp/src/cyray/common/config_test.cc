@@ -11,7 +11,7 @@ const char *FakeEnv(const char *name) {
   if (std::strcmp(name, "CYRAY_max_direct_call_object_size") == 0) return "4096";
   if (std::strcmp(name, "CYRAY_log_level") == 0) return "debug";
   if (std::strcmp(name, "CYRAY_kill_idle_workers_of_dead_owner") == 0) return "false";
-  if (std::strcmp(name, "CYRAY_gcs_node_timeout_ms") == 0) return "not-a-number";
+  if (std::strcmp(name, "CYRAY_health_check_period_ms") == 0) return "not-a-number";
   return nullptr;
 }
 
@@ -31,7 +31,7 @@ TEST(ConfigTest, EnvironmentOverridesAndBadValuesKeepDefault) {
   EXPECT_EQ(config.max_direct_call_object_size(), 4096);
   EXPECT_EQ(config.log_level(), "debug");
   EXPECT_FALSE(config.kill_idle_workers_of_dead_owner());
-  EXPECT_EQ(config.gcs_node_timeout_ms(), 10000);
+  EXPECT_EQ(config.health_check_period_ms(), 1000);
 }
 
 TEST(ConfigTest, EveryKnobIsDescribedWithDoc) {

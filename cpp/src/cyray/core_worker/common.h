@@ -66,6 +66,8 @@ struct TaskOptions {
   std::map<std::string, double> resources;
   // What a node must have free to place it, when more than `resources`.
   std::map<std::string, double> placement_resources;
+  // A serialized rpc::SchedulingStrategy (empty: DEFAULT).
+  std::string serialized_scheduling_strategy;
   int max_retries = 3;
   bool retry_exceptions = false;
   std::string serialized_retry_exception_allowlist;

@@ -448,6 +448,9 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
   for (const auto &[name, amount] : options.placement_resources) {
     if (amount > 0) (*spec->mutable_required_placement_resources())[name] = amount;
   }
+  if (!options.serialized_scheduling_strategy.empty()) {
+    spec->mutable_scheduling_strategy()->ParseFromString(options.serialized_scheduling_strategy);
+  }
   spec->set_max_retries(options.max_retries);
   spec->set_retry_exceptions(options.retry_exceptions);
   spec->set_serialized_retry_exception_allowlist(options.serialized_retry_exception_allowlist);

@@ -9,20 +9,28 @@ namespace cyray::core {
 namespace asio = boost::asio;
 
 RayletLeaseClient::RayletLeaseClient(asio::io_context &io, rpc::CallTracker &tracker,
-                                     const std::string &raylet_address)
-    : io_(io),
-      tracker_(tracker),
-      stub_(rpc::NodeManagerService::NewStub(rpc::MakeChannel(raylet_address))) {}
+                                     const std::string &local_raylet_address)
+    : io_(io), tracker_(tracker), local_address_(local_raylet_address) {}
+
+rpc::NodeManagerService::Stub *RayletLeaseClient::Stub(const std::string &raylet) {
+  const std::string &target = raylet.empty() ? local_address_ : raylet;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto &stub = stubs_[target];
+  if (!stub) stub = rpc::NodeManagerService::NewStub(rpc::MakeChannel(target));
+  return stub.get();
+}
 
 void RayletLeaseClient::RequestWorkerLease(
-    const rpc::TaskSpec &resource_spec, int64_t backlog,
+    const std::string &raylet, const rpc::TaskSpec &resource_spec, int64_t backlog,
+    bool grant_or_reject,
     std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) {
   using Call = rpc::AsyncCall<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>;
   auto call = std::make_shared<Call>();
   *call->request.mutable_resource_spec() = resource_spec;
   call->request.set_backlog_size(backlog);
+  call->request.set_grant_or_reject(grant_or_reject);
   if (!tracker_.Start(&call->context)) return;
-  stub_->async()->RequestWorkerLease(
+  Stub(raylet)->async()->RequestWorkerLease(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
         asio::post(io_, [call, callback, status] {
@@ -32,19 +40,21 @@ void RayletLeaseClient::RequestWorkerLease(
       });
 }
 
-void RayletLeaseClient::ReturnWorker(const std::string &worker_id, bool disconnect,
-                                     const std::string &reason) {
+void RayletLeaseClient::ReturnWorker(const std::string &raylet, const std::string &worker_id,
+                                     bool disconnect, const std::string &reason) {
   using Call = rpc::AsyncCall<rpc::ReturnWorkerRequest, rpc::ReturnWorkerReply>;
   auto call = std::make_shared<Call>();
   call->request.set_worker_id(worker_id);
   call->request.set_disconnect_worker(disconnect);
   call->request.set_disconnect_reason(reason);
   if (!tracker_.Start(&call->context)) return;
-  stub_->async()->ReturnWorker(&call->context, &call->request, &call->reply,
-                               [this, call](grpc::Status) { tracker_.Done(&call->context); });
+  Stub(raylet)->async()->ReturnWorker(
+      &call->context, &call->request, &call->reply,
+      [this, call](grpc::Status) { tracker_.Done(&call->context); });
 }
 
-void RayletLeaseClient::GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+void RayletLeaseClient::GetWorkerFailureCause(const std::string &raylet,
+                                              const std::string &worker_id, int64_t wait_ms,
                                               std::function<void(const std::string &)> callback) {
   using Call = rpc::AsyncCall<rpc::GetWorkerFailureCauseRequest, rpc::GetWorkerFailureCauseReply>;
   auto call = std::make_shared<Call>();
@@ -53,7 +63,7 @@ void RayletLeaseClient::GetWorkerFailureCause(const std::string &worker_id, int6
   call->context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::milliseconds(wait_ms + 2000));
   if (!tracker_.Start(&call->context)) return;
-  stub_->async()->GetWorkerFailureCause(
+  Stub(raylet)->async()->GetWorkerFailureCause(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {
         std::string detail = status.ok() && call->reply.found() ? call->reply.exit_detail() : "";

@@ -17,22 +17,31 @@
 
 namespace cyray::core {
 
+// The node manager services of the local raylet and of the others the
+// submitter is sent to (stubs cached by address).
 class RayletLeaseClient : public LeaseClientInterface {
  public:
   RayletLeaseClient(boost::asio::io_context &io, rpc::CallTracker &tracker,
-                    const std::string &raylet_address);
+                    const std::string &local_raylet_address);
   void RequestWorkerLease(
-      const rpc::TaskSpec &resource_spec, int64_t backlog,
+      const std::string &raylet, const rpc::TaskSpec &resource_spec, int64_t backlog,
+      bool grant_or_reject,
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) override;
-  void ReturnWorker(const std::string &worker_id, bool disconnect,
+  void ReturnWorker(const std::string &raylet, const std::string &worker_id, bool disconnect,
                     const std::string &reason) override;
-  void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+  void GetWorkerFailureCause(const std::string &raylet, const std::string &worker_id,
+                             int64_t wait_ms,
                              std::function<void(const std::string &)> callback) override;
+  // The stub of `raylet` ("host:port"; empty: the local raylet).
+  rpc::NodeManagerService::Stub *Stub(const std::string &raylet);
+  const std::string &local_address() const { return local_address_; }
 
  private:
   boost::asio::io_context &io_;
   rpc::CallTracker &tracker_;
-  std::unique_ptr<rpc::NodeManagerService::Stub> stub_;
+  std::string local_address_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<rpc::NodeManagerService::Stub>> stubs_;
 };
 
 // Asynchronous calls to the GCS actor service.

@@ -9,6 +9,8 @@ namespace cyray::core {
 namespace {
 // How long an owner waits for the raylet to reap a dead worker, to name its fate.
 constexpr int64_t kWorkerFailureCauseWaitMs = 1000;
+// Before asking the local raylet again after a remote one failed to answer.
+constexpr int64_t kRemoteLeaseRetryDelayMs = 100;
 }  // namespace
 
 NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
@@ -33,6 +35,7 @@ std::string NormalTaskSubmitter::SchedulingKey(const rpc::TaskSpec &spec) {
   std::string key;
   for (const auto &[name, amount] : sorted) key += name + "=" + std::to_string(amount) + ";";
   key += "|" + spec.function_descriptor().function_id();
+  if (spec.has_scheduling_strategy()) key += "|" + spec.scheduling_strategy().SerializeAsString();
   return key;
 }
 
@@ -65,20 +68,49 @@ void NormalTaskSubmitter::RequestLeasesIfNeeded(const std::string &key) {
       static_cast<int>(std::min<size_t>(state.queue.size(), max_lease_requests_in_flight_));
   while (state.pending_lease_requests < wanted) {
     state.pending_lease_requests++;
-    // The raylet needs the resources and the caller, not the arguments.
-    rpc::TaskSpec resource_spec = state.queue.front();
-    resource_spec.clear_args();
-    leases_.RequestWorkerLease(
-        resource_spec, static_cast<int64_t>(state.queue.size()),
-        [this, key](const Status &status, const rpc::RequestWorkerLeaseReply &reply) {
-          OnLeaseReply(key, status, reply);
-        });
+    RequestLease(key, "", false);
   }
 }
 
-void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const Status &status,
+void NormalTaskSubmitter::RequestLease(const std::string &key, const std::string &raylet,
+                                       bool grant_or_reject) {
+  KeyState &state = keys_[key];
+  if (state.queue.empty()) {
+    state.pending_lease_requests--;
+    return;
+  }
+  // The raylet needs the resources and the caller, not the arguments.
+  rpc::TaskSpec resource_spec = state.queue.front();
+  resource_spec.clear_args();
+  leases_.RequestWorkerLease(
+      raylet, resource_spec, static_cast<int64_t>(state.queue.size()), grant_or_reject,
+      [this, key, raylet](const Status &status, const rpc::RequestWorkerLeaseReply &reply) {
+        OnLeaseReply(key, raylet, status, reply);
+      });
+}
+
+void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const std::string &raylet,
+                                       const Status &status,
                                        const rpc::RequestWorkerLeaseReply &reply) {
   KeyState &state = keys_[key];
+  if (status.ok() && reply.retry_at_raylet_address().port() != 0) {
+    // Spillback: the same request (still pending) goes to the named raylet.
+    const auto &target = reply.retry_at_raylet_address();
+    RequestLease(key, target.ip_address() + ":" + std::to_string(target.port()), true);
+    return;
+  }
+  if (status.ok() && reply.rejected()) {
+    RequestLease(key, "", false);
+    return;
+  }
+  if (!status.ok() && !raylet.empty() && failed_error_type_ == 0) {
+    // A remote raylet did not answer (its node may have died): start over at
+    // the local raylet, which will not pick a dead node.
+    CYRAY_LOG(INFO) << "lease request to raylet " << raylet << " failed (" << status
+                    << "); asking the local raylet again";
+    schedule_after_(kRemoteLeaseRetryDelayMs, [this, key] { RequestLease(key, "", false); });
+    return;
+  }
   state.pending_lease_requests--;
   if (!status.ok() || reply.infeasible() || reply.canceled()) {
     int error_type = rpc::RAYLET_DIED;
@@ -100,6 +132,7 @@ void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const Status &sta
   }
   auto worker = std::make_shared<LeasedWorker>();
   worker->key = key;
+  worker->raylet = raylet;
   worker->address = reply.worker_address();
   worker->resource_mapping = reply.resource_mapping();
   leased_workers_++;
@@ -148,7 +181,7 @@ void NormalTaskSubmitter::ReleaseWorker(const LeasedWorkerPtr &worker, bool disc
   if (worker->released) return;
   worker->released = true;
   leased_workers_--;
-  leases_.ReturnWorker(worker->address.worker_id(), disconnect, reason);
+  leases_.ReturnWorker(worker->raylet, worker->address.worker_id(), disconnect, reason);
 }
 
 void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec) {
@@ -184,7 +217,7 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
           std::string push_error = status.message();
           auto failed = std::make_shared<rpc::TaskSpec>(std::move(spec));
           leases_.GetWorkerFailureCause(
-              worker->address.worker_id(), kWorkerFailureCauseWaitMs,
+              worker->raylet, worker->address.worker_id(), kWorkerFailureCauseWaitMs,
               [this, worker, failed, push_error](const std::string &detail) {
                 ReleaseWorker(worker, true, "push failed: " + push_error);
                 std::string message =

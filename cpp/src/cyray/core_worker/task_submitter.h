@@ -23,19 +23,24 @@
 
 namespace cyray::core {
 
-// The local raylet, as seen by the submitter (a seam for fakes).
+// The raylets, as seen by the submitter (a seam for fakes). `raylet` is the
+// "host:port" of a raylet's gRPC server; empty means the local raylet.
 class LeaseClientInterface {
  public:
   virtual ~LeaseClientInterface() = default;
+  // `grant_or_reject`: the request was spilled back to `raylet`, which must not
+  // spill it again.
   virtual void RequestWorkerLease(
-      const rpc::TaskSpec &resource_spec, int64_t backlog,
+      const std::string &raylet, const rpc::TaskSpec &resource_spec, int64_t backlog,
+      bool grant_or_reject,
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) = 0;
-  virtual void ReturnWorker(const std::string &worker_id, bool disconnect,
-                            const std::string &reason) = 0;
-  // How a worker leased from this raylet ended ("worker pid 1 was killed by
+  virtual void ReturnWorker(const std::string &raylet, const std::string &worker_id,
+                            bool disconnect, const std::string &reason) = 0;
+  // How a worker leased from `raylet` ended ("worker pid 1 was killed by
   // signal 9 (SIGKILL)"), waiting up to `wait_ms` for its exit to be reaped;
   // empty when unknown.
-  virtual void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+  virtual void GetWorkerFailureCause(const std::string &raylet, const std::string &worker_id,
+                                     int64_t wait_ms,
                                      std::function<void(const std::string &)> callback) = 0;
 };
 
@@ -77,6 +82,8 @@ class NormalTaskSubmitter {
  private:
   struct LeasedWorker {
     std::string key;
+    // The raylet that granted the lease ("" when the local one).
+    std::string raylet;
     rpc::Address address;
     google::protobuf::RepeatedPtrField<rpc::ResourceAllocation> resource_mapping;
     // Bumped each time the worker is parked, so a stale linger timer is ignored.
@@ -97,7 +104,9 @@ class NormalTaskSubmitter {
 
   static std::string SchedulingKey(const rpc::TaskSpec &spec);
   void RequestLeasesIfNeeded(const std::string &key);
-  void OnLeaseReply(const std::string &key, const Status &status,
+  // One lease request of `key` (counted in pending_lease_requests) to `raylet`.
+  void RequestLease(const std::string &key, const std::string &raylet, bool grant_or_reject);
+  void OnLeaseReply(const std::string &key, const std::string &raylet, const Status &status,
                     const rpc::RequestWorkerLeaseReply &reply);
   void OnWorkerIdle(const LeasedWorkerPtr &worker);
   void Park(const LeasedWorkerPtr &worker);

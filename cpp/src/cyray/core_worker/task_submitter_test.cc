@@ -13,19 +13,38 @@ using PushCallback = std::function<void(const Status &, const rpc::PushTaskReply
 
 class FakeLeaseClient : public LeaseClientInterface {
  public:
-  void RequestWorkerLease(const rpc::TaskSpec &spec, int64_t backlog,
-                          LeaseCallback callback) override {
+  void RequestWorkerLease(const std::string &raylet, const rpc::TaskSpec &spec, int64_t backlog,
+                          bool grant_or_reject, LeaseCallback callback) override {
     EXPECT_EQ(spec.args_size(), 0) << "lease requests carry no arguments";
     requests.push_back(std::move(callback));
+    request_raylets.push_back(raylet + (grant_or_reject ? " grant_or_reject" : ""));
   }
-  void ReturnWorker(const std::string &worker_id, bool disconnect,
+  void ReturnWorker(const std::string &raylet, const std::string &worker_id, bool disconnect,
                     const std::string &reason) override {
     returned.push_back({worker_id, disconnect});
+    returned_to.push_back(raylet);
   }
-  void GetWorkerFailureCause(const std::string &worker_id, int64_t wait_ms,
+  void GetWorkerFailureCause(const std::string &raylet, const std::string &worker_id,
+                             int64_t wait_ms,
                              std::function<void(const std::string &)> callback) override {
     callback(failure_cause);
   }
+  // Answers the oldest pending request with a spillback to `raylet` ("host:port").
+  void Spillback(const std::string &host, int port) {
+    rpc::RequestWorkerLeaseReply reply;
+    reply.mutable_retry_at_raylet_address()->set_ip_address(host);
+    reply.mutable_retry_at_raylet_address()->set_port(port);
+    auto cb = std::move(requests.front());
+    requests.pop_front();
+    cb(Status::OK(), reply);
+  }
+  void Fail() {
+    auto cb = std::move(requests.front());
+    requests.pop_front();
+    cb(Status::IOError("unreachable"), rpc::RequestWorkerLeaseReply());
+  }
+  std::vector<std::string> request_raylets;
+  std::vector<std::string> returned_to;
   std::string failure_cause;
   // Grants the oldest pending request with worker `name`.
   void Grant(const std::string &name) {
@@ -236,6 +255,41 @@ TEST_F(TaskSubmitterTest, ExitingWorkerIsNotReused) {
 TEST_F(TaskSubmitterTest, DifferentShapesUseDifferentLeases) {
   submitter_.SubmitTask(Task("small", 0, 1));
   submitter_.SubmitTask(Task("large", 0, 2));
+  EXPECT_EQ(leases_.requests.size(), 2u);
+}
+
+TEST_F(TaskSubmitterTest, SpillbackAsksTheNamedRayletAndReturnsTheLeaseThere) {
+  submitter_.SubmitTask(Task("a"));
+  leases_.Spillback("127.0.0.2", 77);
+  ASSERT_EQ(leases_.request_raylets.size(), 2u);
+  EXPECT_EQ(leases_.request_raylets[0], "");
+  EXPECT_EQ(leases_.request_raylets[1], "127.0.0.2:77 grant_or_reject");
+  leases_.Grant("w1");
+  workers_.Reply();
+  RunTimers();  // the linger ends: the lease goes back where it came from
+  ASSERT_EQ(leases_.returned_to.size(), 1u);
+  EXPECT_EQ(leases_.returned_to[0], "127.0.0.2:77");
+  EXPECT_EQ(completed_, std::vector<std::string>{"a"});
+}
+
+TEST_F(TaskSubmitterTest, UnreachableRemoteRayletSendsTheRequestBackToTheLocalOne) {
+  submitter_.SubmitTask(Task("a"));
+  leases_.Spillback("127.0.0.2", 77);
+  leases_.Fail();
+  EXPECT_TRUE(failed_.empty());
+  RunTimers();
+  ASSERT_EQ(leases_.request_raylets.size(), 3u);
+  EXPECT_EQ(leases_.request_raylets[2], "");
+  leases_.Grant("w1");
+  workers_.Reply();
+  EXPECT_EQ(completed_, std::vector<std::string>{"a"});
+}
+
+TEST_F(TaskSubmitterTest, TasksWithDifferentStrategiesDoNotShareLeases) {
+  rpc::TaskSpec spread = Task("b");
+  spread.mutable_scheduling_strategy()->set_kind(rpc::SchedulingStrategy::SPREAD);
+  submitter_.SubmitTask(Task("a"));
+  submitter_.SubmitTask(spread);
   EXPECT_EQ(leases_.requests.size(), 2u);
 }
 

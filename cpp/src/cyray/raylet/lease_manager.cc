@@ -1,31 +1,107 @@
 #include "cyray/raylet/lease_manager.h"
 
+#include <map>
+
 #include "cyray/common/logging.h"
 
 namespace cyray::raylet {
 
-LeaseManager::LeaseManager(NodeResources &resources, WorkerPoolInterface &pool)
-    : resources_(resources), pool_(pool) {}
+LeaseManager::LeaseManager(NodeResources &resources, WorkerPoolInterface &pool, ClusterView *view,
+                           SchedulingPolicy *policy)
+    : resources_(resources), pool_(pool), view_(view), policy_(policy) {}
 
 void LeaseManager::QueueLease(LeaseRequest request) {
   if (request.placement_demand.empty()) request.placement_demand = request.demand;
-  if (!resources_.IsFeasible(request.placement_demand)) {
-    LeaseReply reply;
-    reply.kind = LeaseReply::Kind::kInfeasible;
-    reply.message = "the task requires " + ResourceSetToString(request.placement_demand) +
-                    " but this node has only " + ResourceSetToString(resources_.total()) +
-                    " in total, so it can never be scheduled";
-    request.on_reply(reply);
+  Route(std::move(request));
+  ScheduleAndDispatch();
+}
+
+void LeaseManager::Route(LeaseRequest request) {
+  if (view_ == nullptr || policy_ == nullptr) {
+    if (!resources_.IsFeasible(request.placement_demand)) {
+      LeaseReply reply;
+      reply.kind = LeaseReply::Kind::kInfeasible;
+      reply.message = "the task requires " + ResourceSetToString(request.placement_demand) +
+                      " but this node has only " + ResourceSetToString(resources_.total()) +
+                      " in total, so it can never be scheduled";
+      request.on_reply(reply);
+      return;
+    }
+    queue_.push_back(std::move(request));
     return;
   }
-  queue_.push_back(std::move(request));
+  view_->SetLocalAvailable(resources_.Available());
+  SchedulingDecision decision = policy_->Schedule(*view_, request.placement_demand,
+                                                  request.strategy, request.grant_or_reject);
+  if (decision.kind == SchedulingDecision::Kind::kInfeasible) {
+    CYRAY_LOG(WARNING) << "a lease request cannot be scheduled right now: " << decision.message;
+    infeasible_.push_back(std::move(request));
+    return;
+  }
+  if (!AnswerElsewhere(request, decision)) queue_.push_back(std::move(request));
+}
+
+bool LeaseManager::AnswerElsewhere(LeaseRequest &request, const SchedulingDecision &decision) {
+  LeaseReply reply;
+  reply.message = decision.message;
+  switch (decision.kind) {
+    case SchedulingDecision::Kind::kLocal:
+    case SchedulingDecision::Kind::kInfeasible:
+      return false;
+    case SchedulingDecision::Kind::kSpillback:
+      reply.kind = LeaseReply::Kind::kSpillback;
+      reply.spillback = view_->Find(decision.node);
+      // Until the node's next report, count the request against it, so one
+      // pass does not send it more than it has.
+      view_->Subtract(decision.node, request.placement_demand);
+      break;
+    case SchedulingDecision::Kind::kReject:
+      reply.kind = LeaseReply::Kind::kRejected;
+      break;
+    case SchedulingDecision::Kind::kUnschedulable:
+      reply.kind = LeaseReply::Kind::kInfeasible;
+      break;
+  }
+  request.on_reply(reply);
+  return true;
+}
+
+void LeaseManager::OnClusterViewChanged() {
+  if (view_ == nullptr || policy_ == nullptr) return;
+  std::deque<LeaseRequest> waiting;
+  waiting.swap(infeasible_);
+  for (auto &request : waiting) Route(std::move(request));
   ScheduleAndDispatch();
+}
+
+std::vector<LeaseManager::Demand> LeaseManager::Demands() const {
+  std::map<std::pair<ResourceSet, bool>, int64_t> counts;
+  for (const auto &request : queue_) counts[{request.placement_demand, false}]++;
+  for (const auto &request : infeasible_) counts[{request.placement_demand, true}]++;
+  std::vector<Demand> out;
+  for (const auto &[key, count] : counts) out.push_back({key.first, count, key.second});
+  return out;
 }
 
 void LeaseManager::ScheduleAndDispatch() {
   int waiting_for_worker = 0;
+  bool view_current = false;
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!resources_.CanAllocate(it->placement_demand) || !resources_.CanAllocate(it->demand)) {
+      // Busy here: another node may have room now.
+      if (view_ != nullptr && policy_ != nullptr && !it->grant_or_reject) {
+        if (!view_current) view_->SetLocalAvailable(resources_.Available());
+        view_current = true;
+        SchedulingDecision decision =
+            policy_->Schedule(*view_, it->placement_demand, it->strategy, false);
+        if (decision.kind != SchedulingDecision::Kind::kLocal &&
+            decision.kind != SchedulingDecision::Kind::kInfeasible) {
+          LeaseRequest request = std::move(*it);
+          it = queue_.erase(it);
+          AnswerElsewhere(request, decision);
+          continue;
+        }
+      }
       ++it;
       continue;
     }

@@ -1,8 +1,13 @@
-// LeaseManager: grants worker leases against the node's resources. Requests
-// queue in arrival order; a request is granted when its demand fits and an
-// idle worker exists (workers are started for waiting demand); a demand larger
-// than the node's totals is answered as infeasible at once. Not thread-safe:
-// used only on the raylet's main thread.
+// LeaseManager: grants worker leases against the node's resources. With a
+// cluster view and a scheduling policy, each request first goes where the
+// policy says: queued here, spilled back to another node (the owner asks
+// there), or held as infeasible until a node that fits joins. Queued requests
+// are granted in arrival order when their demand fits and an idle worker
+// exists (workers are started for waiting demand); one that waits while the
+// view shows another node with room is spilled there. Without a view (unit
+// tests of this node alone) a demand larger than the node's totals is
+// answered as infeasible at once. Not thread-safe: used only on the raylet's
+// main thread.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +17,17 @@
 #include <vector>
 
 #include "cyray/raylet/resources.h"
+#include "cyray/raylet/scheduling_policy.h"
 #include "cyray/raylet/worker_pool.h"
 
 namespace cyray::raylet {
 
 struct LeaseReply {
-  enum class Kind { kGranted, kInfeasible, kCanceled };
+  enum class Kind { kGranted, kInfeasible, kCanceled, kSpillback, kRejected };
   Kind kind = Kind::kGranted;
   WorkerPtr worker;  // when granted; its `allocation` says what it holds
+  // kSpillback: the raylet to ask instead.
+  const NodeView *spillback = nullptr;
   std::string message;
 };
 
@@ -32,11 +40,16 @@ struct LeaseRequest {
   // needs 1 CPU to be placed and holds none); empty: `demand`.
   ResourceSet placement_demand;
   WorkerUse use;
+  rpc::SchedulingStrategy strategy;
+  // Spilled here by another raylet: queue or reject, never spill again.
+  bool grant_or_reject = false;
 };
 
 class LeaseManager {
  public:
-  LeaseManager(NodeResources &resources, WorkerPoolInterface &pool);
+  // `view` and `policy` may be null: then every request is for this node.
+  LeaseManager(NodeResources &resources, WorkerPoolInterface &pool, ClusterView *view = nullptr,
+               SchedulingPolicy *policy = nullptr);
 
   void QueueLease(LeaseRequest request);
   // Grants what can be granted now; call after anything that frees resources
@@ -52,14 +65,35 @@ class LeaseManager {
   void OnWorkerBlocked(const WorkerPtr &worker);
   void OnWorkerUnblocked(const WorkerPtr &worker);
 
+  // The cluster view changed: infeasible requests may fit somewhere now, and
+  // queued ones may have room elsewhere.
+  void OnClusterViewChanged();
+  // Queued and infeasible demand by shape, for the GCS's view.
+  struct Demand {
+    ResourceSet shape;
+    int64_t count = 0;
+    bool infeasible = false;
+  };
+  std::vector<Demand> Demands() const;
+
   size_t NumQueued() const { return queue_.size(); }
+  size_t NumInfeasible() const { return infeasible_.size(); }
 
  private:
   void ReleaseLease(const WorkerPtr &worker);
+  // Answers or queues a request that is not queued here yet.
+  void Route(LeaseRequest request);
+  // Answers `request` according to `decision` unless it is to be queued here;
+  // returns false when the caller should queue it.
+  bool AnswerElsewhere(LeaseRequest &request, const SchedulingDecision &decision);
 
   NodeResources &resources_;
   WorkerPoolInterface &pool_;
+  ClusterView *view_;
+  SchedulingPolicy *policy_;
   std::deque<LeaseRequest> queue_;
+  // Requests no alive node can fit, waiting for one that can.
+  std::deque<LeaseRequest> infeasible_;
 };
 
 }  // namespace cyray::raylet

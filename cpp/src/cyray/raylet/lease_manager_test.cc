@@ -201,4 +201,75 @@ TEST_F(LeaseManagerTest, WorkersKeepTheUseOfTheirFirstLease) {
   EXPECT_EQ(replies[2].worker, cpu_worker);
 }
 
+// The same manager inside a two-node cluster view.
+class ClusterLeaseManagerTest : public LeaseManagerTest {
+ protected:
+  ClusterLeaseManagerTest() {
+    NodeView self;
+    self.node_id = local_;
+    self.total = resources_.total();
+    view_.Upsert(self);
+    other_.node_id = NodeID::FromRandom();
+    other_.ip_address = "127.0.0.2";
+    other_.port = 1234;
+    other_.total = {{"CPU", 4}, {"disk", 1}};
+    other_.available = other_.total;
+  }
+  NodeID local_ = NodeID::FromRandom();
+  NodeView other_;
+  ClusterView view_{local_};
+  SchedulingPolicy policy_{0.5, [] { return 0; }};
+  LeaseManager cluster_manager_{resources_, pool_, &view_, &policy_};
+};
+
+TEST_F(ClusterLeaseManagerTest, SpillsWhatOnlyAnotherNodeHas) {
+  view_.Upsert(other_);
+  std::vector<LeaseReply> replies;
+  cluster_manager_.QueueLease(Request({{"disk", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kSpillback);
+  EXPECT_EQ(replies[0].spillback->Address(), "127.0.0.2:1234");
+}
+
+TEST_F(ClusterLeaseManagerTest, InfeasibleWaitsForANodeThatFits) {
+  std::vector<LeaseReply> replies;
+  cluster_manager_.QueueLease(Request({{"disk", 1}}, &replies));
+  EXPECT_TRUE(replies.empty());
+  EXPECT_EQ(cluster_manager_.NumInfeasible(), 1u);
+  auto demands = cluster_manager_.Demands();
+  ASSERT_EQ(demands.size(), 1u);
+  EXPECT_TRUE(demands[0].infeasible);
+  view_.Upsert(other_);
+  cluster_manager_.OnClusterViewChanged();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kSpillback);
+  EXPECT_EQ(cluster_manager_.NumInfeasible(), 0u);
+}
+
+TEST_F(ClusterLeaseManagerTest, QueuedRequestMovesWhenAnotherNodeFrees) {
+  pool_.AddIdle();
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  cluster_manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  cluster_manager_.QueueLease(Request({{"CPU", 1}}, &replies));
+  ASSERT_EQ(replies.size(), 1u);  // the second waits: nothing free anywhere it knows
+  EXPECT_EQ(cluster_manager_.NumQueued(), 1u);
+  view_.Upsert(other_);
+  cluster_manager_.OnClusterViewChanged();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].kind, LeaseReply::Kind::kSpillback);
+  // Counted against the other node until it reports again.
+  EXPECT_DOUBLE_EQ(view_.Find(other_.node_id)->available.at("CPU"), 3);
+}
+
+TEST_F(ClusterLeaseManagerTest, SpilledRequestThatCannotFitIsRejected) {
+  view_.Upsert(other_);
+  std::vector<LeaseReply> replies;
+  LeaseRequest request = Request({{"disk", 1}}, &replies);
+  request.grant_or_reject = true;
+  cluster_manager_.QueueLease(std::move(request));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kRejected);
+}
+
 }  // namespace cyray::raylet

@@ -22,7 +22,7 @@ constexpr const char *kUsage = R"(usage: raylet --gcs-address=HOST:PORT --raylet
     [--node-manager-port=N] [--node-id=HEX] [--resources=CPU=2,GPU=0,name=amount]
     [--num-prestart-workers=N] [--maximum-startup-concurrency=N] [--head]
     [--ready-file=PATH] [--node-name=NAME] [--parent-pid=PID]
-    [--object-store-memory=BYTES])";
+    [--object-store-memory=BYTES] [--labels=key=value,key2=value2])";
 
 std::map<std::string, std::string> ParseFlags(int argc, char **argv) {
   std::map<std::string, std::string> flags;
@@ -51,6 +51,19 @@ cyray::raylet::ResourceSet ParseResources(const std::string &text) {
     if (eq == std::string::npos) continue;
     double amount = std::strtod(item.substr(eq + 1).c_str(), nullptr);
     if (amount > 0) out[item.substr(0, eq)] = amount;
+  }
+  return out;
+}
+
+// "key=value,key2=value2" (a value may not contain ',').
+std::map<std::string, std::string> ParseLabels(const std::string &text) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    out[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return out;
 }
@@ -103,6 +116,7 @@ int main(int argc, char **argv) {
   nm.session_dir = Require(flags, "session-dir");
   nm.log_dir = nm.session_dir + "/logs";
   nm.resources = ParseResources(Get(flags, "resources", ""));
+  nm.labels = ParseLabels(Get(flags, "labels", ""));
   nm.is_head = flags.count("head") > 0;
   nm.ready_file = Get(flags, "ready-file", "");
   nm.node_name = Get(flags, "node-name", "");

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <random>
 
 #include "cyray/common/config.h"
 #include "cyray/common/local_socket.h"
@@ -97,7 +98,11 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
       resources_(config_.resources),
       launcher_(config_.worker_argv, config_.log_dir),
       worker_pool_(launcher_, config_.maximum_startup_concurrency, NowMs),
-      lease_manager_(resources_, worker_pool_),
+      cluster_view_(config_.node_id),
+      scheduling_policy_(
+          CyrayConfig::Instance().scheduler_spread_threshold(),
+          [rng = std::make_shared<std::mt19937_64>(std::random_device{}())] { return (*rng)(); }),
+      lease_manager_(resources_, worker_pool_, &cluster_view_, &scheduling_policy_),
       gcs_client_(config_.gcs_address),
       acceptor_(io),
       child_signals_(io, SIGCHLD),
@@ -110,6 +115,8 @@ NodeManager::~NodeManager() {
   if (store_fd_ >= 0) ::close(store_fd_);
   stopping_ = true;
   report_cv_.notify_all();
+  heartbeat_cv_.notify_all();
+  if (view_subscriber_) view_subscriber_->Stop();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (gcs_reporter_thread_.joinable()) gcs_reporter_thread_.join();
 }
@@ -144,6 +151,23 @@ Status NodeManager::Start() {
 
   CYRAY_RETURN_NOT_OK(gcs_client_.WaitUntilReady(CyrayConfig::Instance().rpc_connect_timeout_ms()));
   CYRAY_RETURN_NOT_OK(RegisterWithGcs());
+  NodeView self;
+  self.node_id = config_.node_id;
+  self.ip_address = config_.node_ip_address;
+  self.port = config_.node_manager_port;
+  self.total = config_.resources;
+  self.available = resources_.Available();
+  self.labels = config_.labels;
+  cluster_view_.Upsert(self);
+  view_subscriber_ = std::make_unique<ClusterViewSubscriber>(
+      config_.gcs_address, config_.node_id.Binary(),
+      [this](rpc::ClusterViewUpdate update) {
+        asio::post(io_, [this, update = std::move(update)] { OnClusterViewUpdate(update); });
+      },
+      [this](const std::string &why) {
+        asio::post(io_, [this, why] { Stop("lost the GCS: " + why); });
+      });
+  view_subscriber_->Start();
 
   DoAccept();
   WaitForChildren();
@@ -175,6 +199,7 @@ Status NodeManager::RegisterWithGcs() {
   info.set_start_time_ms(WallMs());
   info.set_is_head_node(config_.is_head);
   info.set_session_dir(config_.session_dir);
+  for (const auto &[key, value] : config_.labels) (*info.mutable_labels())[key] = value;
   return gcs_client_.RegisterNode(info.SerializeAsString());
 }
 
@@ -191,6 +216,7 @@ void NodeManager::WriteReadyFile() {
 void NodeManager::Stop(const std::string &reason) {
   if (stopping_.exchange(true)) return;
   report_cv_.notify_all();
+  heartbeat_cv_.notify_all();
   CYRAY_LOG(INFO) << "raylet stopping: " << reason;
   worker_pool_.KillAll();
   for (auto &[id, waiter] : cause_waiters_) {
@@ -316,6 +342,7 @@ void NodeManager::HandleMessage(const ConnectionPtr &conn, uint32_t type, const 
       } else {
         lease_manager_.OnWorkerUnblocked(worker);
       }
+      RequestResourceReport();
       return;
     }
     default:
@@ -500,6 +527,7 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
   }
   OnOwnerGone(worker->worker_id);
   if (worker->is_driver) lease_manager_.ScheduleAndDispatch();
+  RequestResourceReport();
 }
 
 void NodeManager::KillWorker(const WorkerPtr &worker, const std::string &reason) {
@@ -599,20 +627,60 @@ void NodeManager::OnTimer() {
   });
 }
 
+void NodeManager::RequestResourceReport() {
+  {
+    std::lock_guard<std::mutex> lock(heartbeat_mu_);
+    report_requested_ = true;
+  }
+  heartbeat_cv_.notify_one();
+}
+
+rpc::ReportHeartbeatRequest NodeManager::MakeResourceReport() {
+  rpc::ReportHeartbeatRequest report;
+  report.set_node_id(config_.node_id.Binary());
+  for (const auto &[name, amount] : resources_.Available()) {
+    (*report.mutable_resources_available())[name] = amount;
+  }
+  for (const auto &demand : lease_manager_.Demands()) {
+    auto *out = report.add_demands();
+    for (const auto &[name, amount] : demand.shape) (*out->mutable_shape())[name] = amount;
+    out->set_num_ready_requests_queued(demand.count);
+    out->set_infeasible(demand.infeasible);
+  }
+  return report;
+}
+
 void NodeManager::HeartbeatLoop() {
   const auto &config = CyrayConfig::Instance();
+  // Reports on change come at most this often; they batch what changed meanwhile.
+  constexpr auto kMinReportGap = std::chrono::milliseconds(5);
   int64_t last_ok = NowMs();
+  std::string last_sent;
+  auto last_sent_at = std::chrono::steady_clock::now();
   while (!stopping_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(config.gcs_heartbeat_interval_ms()));
+    {
+      std::unique_lock<std::mutex> lock(heartbeat_mu_);
+      heartbeat_cv_.wait_for(lock, std::chrono::milliseconds(config.gcs_heartbeat_interval_ms()),
+                             [this] { return stopping_ || report_requested_; });
+      report_requested_ = false;
+    }
     if (stopping_) break;
-    auto promise = std::make_shared<std::promise<ResourceSet>>();
+    std::this_thread::sleep_until(last_sent_at + kMinReportGap);
+    auto promise = std::make_shared<std::promise<std::string>>();
     auto future = promise->get_future();
-    asio::post(io_, [this, promise] { promise->set_value(resources_.Available()); });
+    asio::post(io_,
+               [this, promise] { promise->set_value(MakeResourceReport().SerializeAsString()); });
     if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) continue;
+    std::string report = future.get();
+    bool periodic = std::chrono::steady_clock::now() - last_sent_at >=
+                    std::chrono::milliseconds(config.gcs_heartbeat_interval_ms());
+    if (report == last_sent && !periodic) continue;
     bool alive = true;
-    Status s = gcs_client_.ReportHeartbeat(config_.node_id.Binary(), future.get(), &alive);
+    last_sent_at = std::chrono::steady_clock::now();
+    Status s = gcs_client_.ReportHeartbeat(report, &alive);
     if (s.ok()) {
       last_ok = NowMs();
+      last_sent = std::move(report);
       if (!alive) {
         asio::post(io_, [this] { Stop("the GCS considers this node dead"); });
         break;
@@ -621,6 +689,45 @@ void NodeManager::HeartbeatLoop() {
       asio::post(io_, [this, s] { Stop("lost the GCS: " + s.ToString()); });
       break;
     }
+  }
+}
+
+void NodeManager::OnClusterViewUpdate(const rpc::ClusterViewUpdate &update) {
+  for (const auto &entry : update.nodes()) {
+    NodeID id = NodeID::FromBinary(entry.node_id());
+    const NodeView *before = cluster_view_.Find(id);
+    bool was_alive = before != nullptr && before->alive;
+    NodeView node;
+    node.node_id = id;
+    node.ip_address = entry.ip_address();
+    node.port = entry.port();
+    node.total = ResourceSet(entry.total().begin(), entry.total().end());
+    node.available = ResourceSet(entry.available().begin(), entry.available().end());
+    node.labels = LabelSet(entry.labels().begin(), entry.labels().end());
+    node.alive = entry.alive();
+    if (id == config_.node_id && !node.alive) {
+      Stop("the GCS marked this node dead");
+      return;
+    }
+    cluster_view_.Upsert(node);
+    if (was_alive && !node.alive) OnNodeRemoved(node);
+  }
+  cluster_view_.set_version(update.version());
+  lease_manager_.OnClusterViewChanged();
+}
+
+void NodeManager::OnNodeRemoved(const NodeView &node) {
+  CYRAY_LOG(WARNING) << "node " << node.node_id.Hex() << " at " << node.Address() << " died";
+  rpc::NodeRemoved message;
+  message.set_node_id(node.node_id.Binary());
+  message.set_ip_address(node.ip_address);
+  message.set_port(node.port);
+  Broadcast(rpc::NODE_REMOVED, message.SerializeAsString());
+}
+
+void NodeManager::Broadcast(uint32_t type, const std::string &body) {
+  for (const auto &[id, conn] : connections_) {
+    if (conn->registered && !conn->closed) Send(conn, type, body);
   }
 }
 
@@ -645,6 +752,8 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
         placement = std::max(placement, amount);
       }
     }
+    lease.strategy = spec.scheduling_strategy();
+    lease.grant_or_reject = request->grant_or_reject();
     lease.use.gpu = lease.demand.count("GPU") > 0;
     lease.use.actor = spec.type() == rpc::ACTOR_CREATION_TASK;
     lease.owner_id = WorkerID::FromBinary(request->resource_spec().caller_address().worker_id());
@@ -658,8 +767,20 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
           addr->set_worker_id(result.worker->worker_id.Binary());
           reply->set_worker_pid(result.worker->pid);
           FillAllocation(result.worker->allocation, reply->mutable_resource_mapping());
+          RequestResourceReport();
           break;
         }
+        case LeaseReply::Kind::kSpillback: {
+          auto *retry_at = reply->mutable_retry_at_raylet_address();
+          retry_at->set_node_id(result.spillback->node_id.Binary());
+          retry_at->set_ip_address(result.spillback->ip_address);
+          retry_at->set_port(result.spillback->port);
+          break;
+        }
+        case LeaseReply::Kind::kRejected:
+          reply->set_rejected(true);
+          reply->set_failure_message(result.message);
+          break;
         case LeaseReply::Kind::kInfeasible:
           reply->set_infeasible(true);
           reply->set_failure_message(result.message);
@@ -691,6 +812,7 @@ grpc::ServerUnaryReactor *NodeManager::ReturnWorker(grpc::CallbackServerContext 
       } else {
         lease_manager_.ReturnWorker(worker, false);
       }
+      RequestResourceReport();
     }
     reactor->Finish(grpc::Status::OK);
   });

@@ -22,8 +22,11 @@
 #include "cyray/object_store/object_store.h"
 #include "cyray/protobuf/gcs_service.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
+#include "cyray/raylet/cluster_view.h"
+#include "cyray/raylet/cluster_view_subscriber.h"
 #include "cyray/raylet/lease_manager.h"
 #include "cyray/raylet/process_launcher.h"
+#include "cyray/raylet/scheduling_policy.h"
 #include "cyray/raylet/worker_exits.h"
 #include "cyray/raylet/worker_pool.h"
 #include "cyray/rpc/gcs_client.h"
@@ -51,6 +54,8 @@ struct NodeManagerConfig {
   size_t object_store_memory = 256 << 20;
   // The cluster token drivers must present to register (empty: none asked).
   std::string auth_token;
+  // The node's labels (for NodeLabelSchedulingStrategy and label selectors).
+  std::map<std::string, std::string> labels;
 };
 
 class NodeManager : public rpc::NodeManagerService::CallbackService {
@@ -94,6 +99,14 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   void WaitForChildren();
   void OnTimer();
   void HeartbeatLoop();
+  // Asks the heartbeat thread to report resources now (they changed).
+  void RequestResourceReport();
+  rpc::ReportHeartbeatRequest MakeResourceReport();
+  void OnClusterViewUpdate(const rpc::ClusterViewUpdate &update);
+  // A node of the cluster died: local clients hear of it (owners retry and
+  // rebuild what was there).
+  void OnNodeRemoved(const NodeView &node);
+  void Broadcast(uint32_t type, const std::string &body);
   // Tells the GCS (off the main thread) that a worker or driver is gone, so it
   // can restart or bury actors.
   void ReportFailureToGcs(const WorkerExit &exit);
@@ -118,7 +131,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   NodeResources resources_;
   ProcessLauncher launcher_;
   WorkerPool worker_pool_;
+  ClusterView cluster_view_;
+  SchedulingPolicy scheduling_policy_;
   LeaseManager lease_manager_;
+  std::unique_ptr<ClusterViewSubscriber> view_subscriber_;
   rpc::GcsClient gcs_client_;
   std::unique_ptr<grpc::Server> grpc_server_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
@@ -134,6 +150,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   // GetWorkerFailureCause calls waiting for a worker's exit to be reaped.
   std::unordered_multimap<WorkerID, std::shared_ptr<CauseWaiter>> cause_waiters_;
   std::thread heartbeat_thread_;
+  std::mutex heartbeat_mu_;
+  std::condition_variable heartbeat_cv_;
+  bool report_requested_ = false;
   std::thread gcs_reporter_thread_;
   std::mutex report_mu_;
   std::condition_variable report_cv_;

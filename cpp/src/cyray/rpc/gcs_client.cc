@@ -75,14 +75,12 @@ Status GcsClient::GetAllNodeInfo(std::vector<std::string> *nodes) {
   return Status::OK();
 }
 
-Status GcsClient::ReportHeartbeat(const std::string &node_id,
-                                  const std::map<std::string, double> &available, bool *alive) {
+Status GcsClient::ReportHeartbeat(const std::string &serialized_request, bool *alive) {
   grpc::ClientContext ctx;
   AttachClusterToken(&ctx);
   SetDeadline(&ctx, timeout_ms_);
   ReportHeartbeatRequest req;
-  req.set_node_id(node_id);
-  for (const auto &[name, amount] : available) (*req.mutable_resources_available())[name] = amount;
+  if (!req.ParseFromString(serialized_request)) return Status::Invalid("bad heartbeat request");
   ReportHeartbeatReply reply;
   CYRAY_RETURN_NOT_OK(
       FromGrpcStatus(stubs_->nodes->ReportHeartbeat(&ctx, req, &reply), "ReportHeartbeat"));

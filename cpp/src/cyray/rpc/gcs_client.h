@@ -26,9 +26,9 @@ class GcsClient {
   Status UnregisterNode(const std::string &node_id, const std::string &reason);
   // Each element is a serialized GcsNodeInfo.
   Status GetAllNodeInfo(std::vector<std::string> *nodes);
-  // *alive is false when the GCS considers the node dead.
-  Status ReportHeartbeat(const std::string &node_id, const std::map<std::string, double> &available,
-                         bool *alive);
+  // A serialized rpc::ReportHeartbeatRequest; *alive is false when the GCS
+  // considers the node dead.
+  Status ReportHeartbeat(const std::string &serialized_request, bool *alive);
 
   Status ReportWorkerFailure(const std::string &worker_id, const std::string &node_id,
                              bool intentional, bool is_driver, const std::string &message);
