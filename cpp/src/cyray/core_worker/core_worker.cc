@@ -132,6 +132,10 @@ void CoreWorker::Impl::ReadRayletUntilClosed() {
   while (true) {
     Status s = ReadFrame(raylet_fd_, &type, &body);
     if (!s.ok()) break;
+    if (type == rpc::NODE_REMOVED) {
+      rpc::NodeRemoved node;
+      if (node.ParseFromString(body)) asio::post(io_, [this, node] { OnNodeRemoved(node); });
+    }
   }
   if (shut_down_) return;
   if (!options_.is_driver) {
@@ -248,6 +252,7 @@ Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
                                  const std::vector<ObjectRefInfo> &nested_refs) {
   ObjectID id = ObjectID::FromBinary(ref.object_id);
   CYRAY_RETURN_NOT_OK(plasma_->Seal(id));
+  object_directory_.AddPrimary(id, node_id_);
   reference_counter_.AddOwnedObject(id);
   lifetimes_.PinNested(id, nested_refs);
   auto marker = std::make_shared<ObjectValue>();
@@ -263,6 +268,7 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
   lifetimes_.PinNested(id, value.nested_refs);
   if (value.data.size() > max_inline_size_) {
     CYRAY_RETURN_NOT_OK(plasma_->Put(id, value.data, value.metadata));
+    object_directory_.AddPrimary(id, node_id_);
     auto marker = std::make_shared<ObjectValue>();
     marker->in_plasma = true;
     marker->nested_refs = value.nested_refs;
@@ -310,21 +316,6 @@ void CoreWorker::Impl::AnswerRefRemovedWaiters(const ObjectID &id) {
     ref_removed_waiters_.erase(it);
   }
   for (auto *reactor : waiters) reactor->Finish(grpc::Status::OK);
-}
-
-ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectValuePtr &value) {
-  if (!value || !value->in_plasma || value->plasma) return value;
-  auto buffer = plasma_->Get(id);
-  if (!buffer.ok() || !*buffer) {
-    return MakeErrorObject(rpc::OBJECT_LOST,
-                           "Object " + id.Hex() + " is no longer in the shared-memory store" +
-                               (buffer.ok() ? "." : ": " + buffer.status().ToString()));
-  }
-  auto mapped = std::make_shared<ObjectValue>();
-  mapped->in_plasma = true;
-  mapped->plasma = *buffer;
-  mapped->nested_refs = value->nested_refs;
-  return mapped;
 }
 
 void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_address) {
@@ -668,6 +659,11 @@ void CoreWorker::Impl::ActorCallFinished(const rpc::TaskSpec &spec) {
 void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   ActorCallFinished(spec);
   for (const auto &ret : reply.return_objects()) {
+    if (ret.in_plasma()) {
+      object_directory_.AddPrimary(
+          ObjectID::FromBinary(ret.object_id()),
+          ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
+    }
     lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret),
                                  /*owned=*/true);
   }

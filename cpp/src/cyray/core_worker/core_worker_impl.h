@@ -22,6 +22,7 @@
 #include "cyray/common/logging.h"
 #include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/memory_store.h"
+#include "cyray/core_worker/object_directory.h"
 #include "cyray/core_worker/object_lifetimes.h"
 #include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
@@ -157,6 +158,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
         lifetimes_(reference_counter_, memory_store_,
                    {[this](const ObjectID &id) {
                       if (plasma_) plasma_->Delete({id});
+                      FreeRemoteCopies(id);
                     },
                     [this](const ObjectID &id) { AnswerRefRemovedWaiters(id); }}) {}
 
@@ -196,6 +198,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *WaitForRefRemoved(grpc::CallbackServerContext *ctx,
                                               const rpc::WaitForRefRemovedRequest *request,
                                               rpc::WaitForRefRemovedReply *reply) override;
+  grpc::ServerUnaryReactor *GetObjectLocations(grpc::CallbackServerContext *ctx,
+                                               const rpc::GetObjectLocationsRequest *request,
+                                               rpc::GetObjectLocationsReply *reply) override;
+  grpc::ServerUnaryReactor *AddObjectLocation(grpc::CallbackServerContext *ctx,
+                                              const rpc::AddObjectLocationRequest *request,
+                                              rpc::AddObjectLocationReply *reply) override;
   // This process let go of `id`: answers the WaitForRefRemoved calls for it.
   void AnswerRefRemovedWaiters(const ObjectID &id);
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
@@ -253,6 +261,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::mutex actor_handles_mu_;
   std::unordered_map<ObjectID, std::string> actor_handles_ ABSL_GUARDED_BY(actor_handles_mu_);
 
+  // The nodes holding copies of the shared-memory objects this process owns.
+  ObjectDirectory object_directory_;
   // When values arrive and copies go, and nested reference counting.
   ObjectLifetimes lifetimes_;
 
@@ -301,8 +311,19 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   // A task (not an actor) waiting in get or wait lends its CPU to the raylet.
   bool ShouldLendCpuWhileWaiting();
   void OnObjectOutOfScope(const ObjectID &id, bool owned);
-  // The value itself for a shared-memory marker (mapped, zero-copy); others as is.
-  ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value);
+  // The value itself for a shared-memory marker (mapped, zero-copy), pulled
+  // into this node's store first when another node has it; others as is.
+  // `owner_address` is the object's owner (empty: looked up).
+  ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value,
+                             const std::string &owner_address = "");
+  // Asks the local raylet to pull `id` from the nodes that hold it; blocks.
+  Status PullToLocalStore(const ObjectID &id, const std::string &owner_address,
+                          rpc::PullObjectReply *reply);
+  // Drops the copies of a freed object on other nodes (through the local raylet).
+  void FreeRemoteCopies(const ObjectID &id);
+  // A node died (the raylet said so): copies there are gone; objects left
+  // with none are lost.
+  void OnNodeRemoved(const rpc::NodeRemoved &node);
   // Runs one task; *deferred when its result comes later via CompleteDeferred.
   void ExecuteOne(const PendingExecution &pending, bool *exit_after, bool *deferred);
   // Fills the reply of a finished execution and sends it.

@@ -110,7 +110,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
       ObjectID id = ObjectID::FromBinary(arg.object_ref().object_id());
       auto marker = std::make_shared<ObjectValue>();
       marker->in_plasma = true;
-      value = *Materialize(id, marker);
+      value = *Materialize(id, marker, arg.object_ref().owner_address().SerializeAsString());
     } else {
       value.data = arg.data();
       value.metadata = arg.metadata();
@@ -227,6 +227,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
     }
     if (stored.ok()) {
       ret->set_in_plasma(true);
+      ret->set_node_id(node_id_.Binary());
     } else {
       ret->set_data(std::move(value.data));
       ret->set_metadata(std::move(value.metadata));

@@ -98,8 +98,28 @@ void ObjectStore::DisconnectClient(ClientId client) {
 std::optional<size_t> ObjectStore::AllocateSpilling(size_t size, const ObjectID &keep) {
   while (true) {
     if (auto offset = allocator_.Allocate(size)) return offset;
-    if (!SpillOne(keep)) return std::nullopt;
+    if (!EvictOneSecondary(keep) && !SpillOne(keep)) return std::nullopt;
   }
+}
+
+void ObjectStore::MarkSecondary(const ObjectID &id) {
+  auto it = objects_.find(id);
+  if (it != objects_.end()) it->second.secondary = true;
+}
+
+bool ObjectStore::EvictOneSecondary(const ObjectID &keep) {
+  auto victim = objects_.end();
+  for (auto it = objects_.begin(); it != objects_.end(); ++it) {
+    const Entry &entry = it->second;
+    if (it->first == keep || !entry.secondary || !entry.sealed || entry.spilled ||
+        !entry.readers.empty()) {
+      continue;
+    }
+    if (victim == objects_.end() || entry.last_used < victim->second.last_used) victim = it;
+  }
+  if (victim == objects_.end()) return false;
+  Free(victim);
+  return true;
 }
 
 bool ObjectStore::SpillOne(const ObjectID &keep) {

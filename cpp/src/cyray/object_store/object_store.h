@@ -5,9 +5,10 @@
 // disconnects before sealing is aborted: never visible, its space freed.
 // When a new object does not fit, sealed objects that no reader holds are
 // spilled (least recently used first) to a SpillStorageInterface and restored
-// transparently by the next Get. Waiting for an object to be sealed is the
-// caller's business (see `on_sealed`). Not thread-safe: owned by the raylet's
-// main thread.
+// transparently by the next Get; before any is spilled, idle secondary copies
+// (pulled from another node, which still has the primary) are evicted. Waiting for an object to be
+// sealed is the caller's business (see `on_sealed`). Not thread-safe: owned by the raylet's main
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +74,9 @@ class ObjectStore {
   void Release(const ObjectID &id, ClientId client);
   // Frees the object now, or when its last reader releases it.
   void Delete(const ObjectID &id);
+  // The object is a copy of one whose primary lives on another node: under
+  // memory pressure it is evicted (dropped) rather than spilled.
+  void MarkSecondary(const ObjectID &id);
   // Releases everything `client` holds and aborts the objects it was writing.
   void DisconnectClient(ClientId client);
 
@@ -85,6 +89,7 @@ class ObjectStore {
     bool sealed = false;
     bool delete_pending = false;
     bool spilled = false;
+    bool secondary = false;
     uint64_t last_used = 0;
     ClientId creator = 0;
     // Readers and how many references each holds.
@@ -95,6 +100,8 @@ class ObjectStore {
   std::optional<size_t> AllocateSpilling(size_t size, const ObjectID &keep);
   // Spills the least recently used idle object; false when there is none.
   bool SpillOne(const ObjectID &keep);
+  // Drops the least recently used idle secondary copy; false when there is none.
+  bool EvictOneSecondary(const ObjectID &keep);
   Status Restore(Entry &entry, const ObjectID &id);
 
   Allocator &allocator_;

@@ -153,4 +153,16 @@ TEST_F(SpillingStoreTest, DeletingASpilledObjectRemovesItsFile) {
   EXPECT_FALSE(store_.Contains(Id(1)));
 }
 
+TEST_F(SpillingStoreTest, SecondaryCopiesAreEvictedBeforePrimariesSpill) {
+  PutFilled(1, 2048, 'a');  // primary, least recently used
+  PutFilled(2, 2048, 'b');
+  store_.MarkSecondary(Id(2));
+  PutFilled(3, 2048, 'c');
+  EXPECT_TRUE(spill_.files.empty()) << "nothing spilled while a secondary copy could go";
+  EXPECT_FALSE(store_.Contains(Id(2)));
+  EXPECT_TRUE(store_.Contains(Id(1)));
+  PutFilled(4, 2048, 'd');  // no secondary left: the primary spills
+  EXPECT_EQ(spill_.files.count(Id(1)), 1u);
+}
+
 }  // namespace cyray::object_store

@@ -103,6 +103,21 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
           CyrayConfig::Instance().scheduler_spread_threshold(),
           [rng = std::make_shared<std::mt19937_64>(std::random_device{}())] { return (*rng)(); }),
       lease_manager_(resources_, worker_pool_, &cluster_view_, &scheduling_policy_),
+      object_transfer_(io, call_tracker_),
+      pull_target_(object_store_, store_base_),
+      chunk_service_(io, object_store_, store_base_),
+      pull_manager_(
+          cluster_view_, object_transfer_, pull_target_,
+          [this](int64_t delay_ms, std::function<void()> callback) {
+            auto timer =
+                std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
+            timer->async_wait(
+                [timer, callback = std::move(callback)](const boost::system::error_code &ec) {
+                  if (!ec) callback();
+                });
+          },
+          NowMs, CyrayConfig::Instance().object_manager_chunk_size(),
+          static_cast<int>(CyrayConfig::Instance().object_manager_max_chunks_in_flight())),
       gcs_client_(config_.gcs_address),
       acceptor_(io),
       child_signals_(io, SIGCHLD),
@@ -136,7 +151,7 @@ Status NodeManager::Start() {
   }
   store_base_ = static_cast<uint8_t *>(base);
   object_store_.SetRegion(store_base_, &spill_storage_);
-  std::vector<grpc::Service *> services{this};
+  std::vector<grpc::Service *> services{this, &chunk_service_};
   // Only the node's own address: loopback for a local cluster.
   grpc_server_ = rpc::StartServer(config_.node_ip_address, &config_.node_manager_port, services);
   if (!grpc_server_ || config_.node_manager_port == 0) {
@@ -151,6 +166,11 @@ Status NodeManager::Start() {
 
   CYRAY_RETURN_NOT_OK(gcs_client_.WaitUntilReady(CyrayConfig::Instance().rpc_connect_timeout_ms()));
   CYRAY_RETURN_NOT_OK(RegisterWithGcs());
+  rpc::Address self_address;
+  self_address.set_node_id(config_.node_id.Binary());
+  self_address.set_ip_address(config_.node_ip_address);
+  self_address.set_port(config_.node_manager_port);
+  object_transfer_.set_self(self_address);
   NodeView self;
   self.node_id = config_.node_id;
   self.ip_address = config_.node_ip_address;
@@ -232,6 +252,7 @@ void NodeManager::Stop(const std::string &reason) {
     std::filesystem::remove_all(config_.session_dir + "/spill", ignored);
   }
   (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
+  call_tracker_.CancelAllAndWait(1000);
   ::unlink(config_.socket_path.c_str());
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
@@ -723,6 +744,7 @@ void NodeManager::OnNodeRemoved(const NodeView &node) {
   message.set_ip_address(node.ip_address);
   message.set_port(node.port);
   Broadcast(rpc::NODE_REMOVED, message.SerializeAsString());
+  pull_manager_.OnNodeRemoved(node.node_id);
 }
 
 void NodeManager::Broadcast(uint32_t type, const std::string &body) {
@@ -854,6 +876,45 @@ grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
       }
     });
     cause_waiters_.emplace(worker_id, waiter);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *ctx,
+                                                  const rpc::PullObjectRequest *request,
+                                                  rpc::PullObjectReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reply, reactor] {
+    int64_t timeout_ms = request->timeout_ms() > 0
+                             ? request->timeout_ms()
+                             : CyrayConfig::Instance().object_pull_timeout_ms();
+    pull_manager_.Pull(ObjectID::FromBinary(request->object_id()), request->owner_address(),
+                       timeout_ms, [reply, reactor](const PullResult &result) {
+                         reply->set_ok(result.ok);
+                         reply->set_lost(result.lost);
+                         reply->set_message(result.message);
+                         reactor->Finish(grpc::Status::OK);
+                       });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor *NodeManager::FreeObjects(grpc::CallbackServerContext *ctx,
+                                                   const rpc::FreeObjectsRequest *request,
+                                                   rpc::FreeObjectsReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reactor] {
+    std::vector<std::string> ids(request->object_ids().begin(), request->object_ids().end());
+    for (const auto &id : ids) object_store_.Delete(ObjectID::FromBinary(id));
+    for (const auto &node_id : request->node_ids()) {
+      const NodeView *node = cluster_view_.Find(NodeID::FromBinary(node_id));
+      if (node != nullptr && node->alive && node->node_id != config_.node_id) {
+        object_transfer_.FreeObjects(node->Address(), ids);
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
   });
   return reactor;
 }

@@ -25,7 +25,9 @@
 #include "cyray/raylet/cluster_view.h"
 #include "cyray/raylet/cluster_view_subscriber.h"
 #include "cyray/raylet/lease_manager.h"
+#include "cyray/raylet/object_manager.h"
 #include "cyray/raylet/process_launcher.h"
+#include "cyray/raylet/pull_manager.h"
 #include "cyray/raylet/scheduling_policy.h"
 #include "cyray/raylet/worker_exits.h"
 #include "cyray/raylet/worker_pool.h"
@@ -77,6 +79,12 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *GetWorkerFailureCause(grpc::CallbackServerContext *ctx,
                                                   const rpc::GetWorkerFailureCauseRequest *request,
                                                   rpc::GetWorkerFailureCauseReply *reply) override;
+  grpc::ServerUnaryReactor *PullObject(grpc::CallbackServerContext *ctx,
+                                       const rpc::PullObjectRequest *request,
+                                       rpc::PullObjectReply *reply) override;
+  grpc::ServerUnaryReactor *FreeObjects(grpc::CallbackServerContext *ctx,
+                                        const rpc::FreeObjectsRequest *request,
+                                        rpc::FreeObjectsReply *reply) override;
 
  private:
   struct LocalConnection;
@@ -135,6 +143,12 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   SchedulingPolicy scheduling_policy_;
   LeaseManager lease_manager_;
   std::unique_ptr<ClusterViewSubscriber> view_subscriber_;
+  // Outgoing calls of the object manager; outlives nothing it must cancel.
+  rpc::CallTracker call_tracker_;
+  GrpcObjectTransfer object_transfer_;
+  StorePullTarget pull_target_;
+  ObjectChunkService chunk_service_;
+  PullManager pull_manager_;
   rpc::GcsClient gcs_client_;
   std::unique_ptr<grpc::Server> grpc_server_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
