@@ -46,9 +46,9 @@ CYRAY_CONFIG(bool, kill_idle_workers_of_dead_owner, true,
              "End workers leased by an owner whose connection to the raylet closed.")
 CYRAY_CONFIG(double, scheduler_spread_threshold, 0.5,
              "DEFAULT scheduling keeps work on the local node while its utilisation is below this.")
-CYRAY_CONFIG(int64_t, object_manager_chunk_size, 8 * 1024 * 1024,
+CYRAY_CONFIG(int64_t, object_manager_chunk_size, 4 * 1024 * 1024,
              "Bytes per chunk when a raylet pulls an object from another node.")
-CYRAY_CONFIG(int64_t, object_manager_max_chunks_in_flight, 4,
+CYRAY_CONFIG(int64_t, object_manager_max_chunks_in_flight, 16,
              "Chunk requests a raylet keeps in flight for one pull.")
 CYRAY_CONFIG(int64_t, object_pull_timeout_ms, 600000,
              "A pull of an object from another node fails after this long without success.")

@@ -658,6 +658,7 @@ void CoreWorker::Impl::ActorCallFinished(const rpc::TaskSpec &spec) {
 
 void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   ActorCallFinished(spec);
+  RecordLineage(spec, reply);
   for (const auto &ret : reply.return_objects()) {
     if (ret.in_plasma()) {
       object_directory_.AddPrimary(
@@ -674,6 +675,22 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
                                   const std::string &message) {
   ActorCallFinished(spec);
   TaskID task_id = TaskID::FromBinary(spec.task_id());
+  bool was_rebuild;
+  {
+    std::lock_guard<std::mutex> lock(lineage_mu_);
+    was_rebuild = reconstructing_.erase(task_id) > 0;
+  }
+  if (was_rebuild) {
+    // The values are there already (as lost markers): the rebuild failing
+    // makes them lost for good.
+    CYRAY_LOG(WARNING) << "rebuilding the returns of task " << spec.name()
+                       << " failed: " << message;
+    for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
+      object_directory_.MarkLost(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
+    }
+    reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
+    return;
+  }
   auto error = MakeErrorObject(error_type, message);
   for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
     lifetimes_.StoreIfReferenced(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)), error,

@@ -35,22 +35,34 @@ ObjectDirectory::State ObjectDirectory::Locations(const ObjectID &id,
   return it->second.state;
 }
 
-std::vector<ObjectID> ObjectDirectory::RemoveNode(const NodeID &node) {
+ObjectDirectory::Removal ObjectDirectory::RemoveNode(
+    const NodeID &node, const std::function<bool(const ObjectID &)> &can_rebuild) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<ObjectID> lost;
+  Removal removal;
   for (auto &[id, entry] : objects_) {
     if (entry.nodes.erase(node) > 0 && entry.nodes.empty() && entry.state == State::kPresent) {
-      entry.state = State::kLost;
-      lost.push_back(id);
+      if (can_rebuild && can_rebuild(id)) {
+        entry.state = State::kReconstructing;
+        removal.rebuilding.push_back(id);
+      } else {
+        entry.state = State::kLost;
+        removal.lost.push_back(id);
+      }
     }
   }
-  return lost;
+  return removal;
 }
 
 void ObjectDirectory::MarkReconstructing(const ObjectID &id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = objects_.find(id);
   if (it != objects_.end()) it->second.state = State::kReconstructing;
+}
+
+void ObjectDirectory::MarkLost(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = objects_.find(id);
+  if (it != objects_.end() && it->second.nodes.empty()) it->second.state = State::kLost;
 }
 
 size_t ObjectDirectory::size() const {

@@ -5,6 +5,7 @@
 // and an object left with none is lost. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -26,11 +27,19 @@ class ObjectDirectory {
   // The object is freed: returns the nodes that held copies.
   std::vector<NodeID> Remove(const ObjectID &id);
   State Locations(const ObjectID &id, std::vector<NodeID> *nodes) const;
-  // `node` died: forgets its copies and returns the objects left with none
-  // (they become kLost until MarkReconstructing).
-  std::vector<ObjectID> RemoveNode(const NodeID &node);
+  // `node` died: forgets its copies. Objects left with none become
+  // kReconstructing when `can_rebuild` says so (decided under the lock, so
+  // nobody sees them lost meanwhile), else kLost; returns them.
+  struct Removal {
+    std::vector<ObjectID> lost;
+    std::vector<ObjectID> rebuilding;
+  };
+  Removal RemoveNode(const NodeID &node,
+                     const std::function<bool(const ObjectID &)> &can_rebuild = nullptr);
   // A lost object's task runs again; its new copy comes through AddPrimary.
   void MarkReconstructing(const ObjectID &id);
+  // Rebuilding failed: the object stays lost.
+  void MarkLost(const ObjectID &id);
 
   size_t size() const;
 

@@ -28,7 +28,7 @@ TEST(ObjectDirectoryTest, ObjectIsLostWithItsLastNode) {
   directory.AddPrimary(kept, a);
   directory.AddCopy(kept, b);
   directory.AddPrimary(lost, b);
-  auto gone = directory.RemoveNode(b);
+  auto gone = directory.RemoveNode(b).lost;
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0], lost);
   std::vector<NodeID> nodes;
@@ -39,6 +39,21 @@ TEST(ObjectDirectoryTest, ObjectIsLostWithItsLastNode) {
   EXPECT_EQ(directory.Locations(lost, &nodes), ObjectDirectory::State::kReconstructing);
   directory.AddPrimary(lost, a);  // the task ran again
   EXPECT_EQ(directory.Locations(lost, &nodes), ObjectDirectory::State::kPresent);
+}
+
+TEST(ObjectDirectoryTest, RebuildableObjectsAreNeverSeenLost) {
+  ObjectDirectory directory;
+  NodeID a = NodeID::FromRandom();
+  ObjectID rebuildable = Id(1), not_rebuildable = Id(2);
+  directory.AddPrimary(rebuildable, a);
+  directory.AddPrimary(not_rebuildable, a);
+  auto removal = directory.RemoveNode(a, [&](const ObjectID &id) { return id == rebuildable; });
+  EXPECT_EQ(removal.rebuilding, std::vector<ObjectID>{rebuildable});
+  EXPECT_EQ(removal.lost, std::vector<ObjectID>{not_rebuildable});
+  std::vector<NodeID> nodes;
+  EXPECT_EQ(directory.Locations(rebuildable, &nodes), ObjectDirectory::State::kReconstructing);
+  directory.MarkLost(rebuildable);  // the rebuild failed
+  EXPECT_EQ(directory.Locations(rebuildable, &nodes), ObjectDirectory::State::kLost);
 }
 
 }  // namespace

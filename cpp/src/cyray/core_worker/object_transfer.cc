@@ -59,6 +59,10 @@ Status CoreWorker::Impl::PullToLocalStore(const ObjectID &id, const std::string 
 }
 
 void CoreWorker::Impl::FreeRemoteCopies(const ObjectID &id) {
+  {
+    std::lock_guard<std::mutex> lock(lineage_mu_);
+    lineage_.erase(id);
+  }
   std::vector<NodeID> nodes = object_directory_.Remove(id);
   using Call = rpc::AsyncCall<rpc::FreeObjectsRequest, rpc::FreeObjectsReply>;
   std::shared_ptr<Call> call;
@@ -78,10 +82,57 @@ void CoreWorker::Impl::FreeRemoteCopies(const ObjectID &id) {
 
 void CoreWorker::Impl::OnNodeRemoved(const rpc::NodeRemoved &node) {
   NodeID dead = NodeID::FromBinary(node.node_id());
-  for (const ObjectID &id : object_directory_.RemoveNode(dead)) {
+  if (submitter_) submitter_->OnNodeRemoved(node.node_id());
+  auto removal =
+      object_directory_.RemoveNode(dead, [this](const ObjectID &id) { return CanRebuild(id); });
+  for (const ObjectID &id : removal.lost) {
     CYRAY_LOG(WARNING) << "object " << id.Hex() << " is lost: its only copy was on node "
-                       << dead.Hex() << " (" << node.ip_address() << "), which died";
+                       << dead.Hex() << " (" << node.ip_address()
+                       << "), which died, and its task cannot run again";
   }
+  for (const ObjectID &id : removal.rebuilding) Rebuild(id);
+}
+
+void CoreWorker::Impl::RecordLineage(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
+  if (spec.type() != rpc::NORMAL_TASK || spec.max_retries() == 0) return;
+  // Arguments passed by reference may be gone by the time a rebuild runs.
+  for (const auto &arg : spec.args()) {
+    if (!arg.is_inline()) return;
+  }
+  std::shared_ptr<const rpc::TaskSpec> lineage;
+  std::lock_guard<std::mutex> lock(lineage_mu_);
+  reconstructing_.erase(TaskID::FromBinary(spec.task_id()));
+  for (const auto &ret : reply.return_objects()) {
+    if (!ret.in_plasma()) continue;
+    if (!lineage) lineage = std::make_shared<const rpc::TaskSpec>(spec);
+    lineage_[ObjectID::FromBinary(ret.object_id())] = lineage;
+  }
+}
+
+bool CoreWorker::Impl::CanRebuild(const ObjectID &id) {
+  std::lock_guard<std::mutex> lock(lineage_mu_);
+  auto it = lineage_.find(id);
+  if (it == lineage_.end()) return false;
+  const rpc::TaskSpec &made_by = *it->second;
+  return made_by.max_retries() < 0 ||
+         static_cast<int64_t>(made_by.attempt_number()) < made_by.max_retries();
+}
+
+void CoreWorker::Impl::Rebuild(const ObjectID &id) {
+  rpc::TaskSpec spec;
+  {
+    std::lock_guard<std::mutex> lock(lineage_mu_);
+    auto it = lineage_.find(id);
+    if (it == lineage_.end()) return;
+    // Several lost returns of one task: it runs again once.
+    if (!reconstructing_.insert(TaskID::FromBinary(it->second->task_id())).second) return;
+    spec = *it->second;
+  }
+  spec.set_attempt_number(spec.attempt_number() + 1);
+  CYRAY_LOG(INFO) << "object " << id.Hex() << " was lost with its node; running task "
+                  << spec.name() << " again to rebuild it (attempt " << spec.attempt_number()
+                  << ")";
+  submitter_->SubmitTask(std::move(spec));
 }
 
 grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectLocations(

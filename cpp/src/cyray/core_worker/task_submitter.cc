@@ -245,6 +245,20 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
       on_reply_thread);
 }
 
+void NormalTaskSubmitter::OnNodeRemoved(const std::string &node_id) {
+  for (auto &[key, state] : keys_) {
+    for (auto it = state.parked.begin(); it != state.parked.end();) {
+      if ((*it)->address.node_id() == node_id) {
+        (*it)->released = true;
+        leased_workers_--;
+        it = state.parked.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
 void NormalTaskSubmitter::FailAll(int error_type, const std::string &message) {
   failed_error_type_ = error_type;
   failed_message_ = message;

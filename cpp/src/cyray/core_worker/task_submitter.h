@@ -76,6 +76,9 @@ class NormalTaskSubmitter {
   // and, from now on, every task submitted or retried, with `error_type`.
   void FailAll(int error_type, const std::string &message);
 
+  // A node died: leases parked on it are dropped (their workers are gone).
+  void OnNodeRemoved(const std::string &node_id);
+
   size_t NumQueued() const;
   size_t NumLeasedWorkers() const { return leased_workers_; }
 

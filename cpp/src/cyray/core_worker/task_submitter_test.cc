@@ -285,6 +285,22 @@ TEST_F(TaskSubmitterTest, UnreachableRemoteRayletSendsTheRequestBackToTheLocalOn
   EXPECT_EQ(completed_, std::vector<std::string>{"a"});
 }
 
+TEST_F(TaskSubmitterTest, LeasesParkedOnADeadNodeAreNotReused) {
+  submitter_.SubmitTask(Task("a"));
+  rpc::RequestWorkerLeaseReply reply;
+  reply.mutable_worker_address()->set_worker_id("w1");
+  reply.mutable_worker_address()->set_node_id("dead");
+  auto grant = std::move(leases_.requests.front());
+  leases_.requests.pop_front();
+  grant(Status::OK(), reply);
+  workers_.Reply();  // parked now
+  submitter_.OnNodeRemoved("dead");
+  EXPECT_EQ(submitter_.NumLeasedWorkers(), 0u);
+  submitter_.SubmitTask(Task("b"));
+  EXPECT_EQ(leases_.requests.size(), 1u) << "a new lease, not the dead node's worker";
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
 TEST_F(TaskSubmitterTest, TasksWithDifferentStrategiesDoNotShareLeases) {
   rpc::TaskSpec spread = Task("b");
   spread.mutable_scheduling_strategy()->set_kind(rpc::SchedulingStrategy::SPREAD);

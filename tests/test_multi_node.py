@@ -1,0 +1,236 @@
+"""Several raylets on this machine forming one cluster (cyray.cluster_utils.Cluster): tasks
+and actors placed across nodes, objects moved between them, and nodes dying under work.
+
+The module's cluster is a head (1 CPU) and two nodes with 1 CPU each, the first with the
+custom resource "a" and label zone=a, the second with "b" and zone=b; the driver runs on the
+head. Tests that kill nodes add their own and remove them.
+"""
+
+import os
+import time
+
+import numpy as np
+import pytest
+from conftest import wait_for
+
+import cyray as ray
+from cyray.cluster_utils import Cluster
+from cyray.exceptions import ObjectLostError, TaskUnschedulableError
+from cyray.util.scheduling_strategies import (
+    In,
+    NodeAffinitySchedulingStrategy,
+    NodeLabelSchedulingStrategy,
+)
+
+STORE = 300 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "object_store_memory": STORE})
+    cluster.node_a = cluster.add_node(num_cpus=1, resources={"a": 1}, labels={"zone": "a"},
+                                      object_store_memory=STORE)
+    cluster.node_b = cluster.add_node(num_cpus=1, resources={"b": 1}, labels={"zone": "b"},
+                                      object_store_memory=STORE)
+    cluster.wait_for_nodes()
+    cluster.connect()
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+def where_task():
+    """A remote function returning the node it ran on (defined per call: pickled by value)."""
+    def node_of():
+        return ray.get_runtime_context().get_node_id()
+
+    return ray.remote(node_of)
+
+
+def pinned(node, soft=False):
+    return NodeAffinitySchedulingStrategy(node.node_id, soft=soft)
+
+
+def test_task_needing_a_nodes_resource_runs_there(cluster):
+    where = where_task()
+    assert ray.get(where.options(resources={"a": 1}).remote(), timeout=30) == \
+        cluster.node_a.node_id
+    assert ray.get(where.options(resources={"b": 0.5}).remote(), timeout=30) == \
+        cluster.node_b.node_id
+
+
+def test_one_cpu_nodes_run_sleeping_tasks_in_parallel(cluster):
+    @ray.remote
+    def sleeper():
+        time.sleep(1.5)
+        return ray.get_runtime_context().get_node_id()
+
+    ray.get(sleeper.remote(), timeout=30)  # workers started
+    start = time.monotonic()
+    nodes = ray.get([sleeper.remote() for _ in range(3)], timeout=60)
+    elapsed = time.monotonic() - start
+    assert len(set(nodes)) == 3
+    assert elapsed < 4.0, f"3 tasks of 1.5 s on 3 one-CPU nodes took {elapsed:.1f} s"
+
+
+def test_spread_puts_two_long_tasks_on_two_nodes(cluster):
+    @ray.remote(scheduling_strategy="SPREAD")
+    def long_task():
+        time.sleep(1.0)
+        return ray.get_runtime_context().get_node_id()
+
+    assert len(set(ray.get([long_task.remote() for _ in range(2)], timeout=60))) == 2
+
+
+def test_node_affinity_hard_and_soft(cluster):
+    where = where_task()
+    for node in (cluster.node_a, cluster.node_b, cluster.head_node):
+        assert ray.get(where.options(scheduling_strategy=pinned(node)).remote(),
+                       timeout=30) == node.node_id
+    unknown = NodeAffinitySchedulingStrategy("ab" * 28, soft=False)
+    with pytest.raises(TaskUnschedulableError, match="not an alive node"):
+        ray.get(where.options(scheduling_strategy=unknown).remote(), timeout=30)
+    soft = NodeAffinitySchedulingStrategy("ab" * 28, soft=True)
+    assert ray.get(where.options(scheduling_strategy=soft).remote(), timeout=30)
+
+
+def test_labels_choose_the_node(cluster):
+    where = where_task()
+    zone_b = NodeLabelSchedulingStrategy({"zone": In("b")})
+    assert ray.get(where.options(scheduling_strategy=zone_b).remote(), timeout=30) == \
+        cluster.node_b.node_id
+    assert ray.get(where.options(label_selector={"zone": "a"}).remote(), timeout=30) == \
+        cluster.node_a.node_id
+
+
+def test_actor_is_placed_on_the_node_that_fits(cluster):
+    @ray.remote(resources={"b": 0.1})
+    class OnB:
+        def where(self):
+            return ray.get_runtime_context().get_node_id()
+
+    actor = OnB.remote()
+    assert ray.get(actor.where.remote(), timeout=30) == cluster.node_b.node_id
+    ray.kill(actor)
+
+
+def test_object_made_on_one_node_is_read_on_another_and_passed_to_a_third(cluster):
+    @ray.remote
+    def make(n):
+        return np.arange(n, dtype=np.uint8)
+
+    @ray.remote
+    def checksum(array):
+        return int(array.sum()), ray.get_runtime_context().get_node_id()
+
+    size = 50 * 1024 * 1024
+    ref = make.options(scheduling_strategy=pinned(cluster.node_a)).remote(size)
+    expected = int(np.arange(size, dtype=np.uint8).sum())
+    value = ray.get(ref, timeout=60)  # pulled to the head
+    assert value.nbytes == size and int(value.sum()) == expected
+    total, node = ray.get(checksum.options(scheduling_strategy=pinned(cluster.node_b)).remote(ref),
+                          timeout=60)
+    assert (total, node) == (expected, cluster.node_b.node_id)
+    # A put on the head, read by a task on another node.
+    put = ray.put(np.ones(size, dtype=np.uint8))
+    assert ray.get(checksum.options(scheduling_strategy=pinned(cluster.node_a)).remote(put),
+                   timeout=60)[0] == size
+
+
+def test_infeasible_task_waits_and_starts_when_a_fitting_node_joins(cluster):
+    where = where_task()
+    ref = where.options(resources={"later": 1}).remote()
+    ready, _ = ray.wait([ref], timeout=1.0)
+    assert not ready, "no node has 'later' yet: the task waits"
+    node = cluster.add_node(num_cpus=1, resources={"later": 1}, object_store_memory=STORE)
+    try:
+        assert ray.get(ref, timeout=30) == node.node_id
+    finally:
+        cluster.remove_node(node)
+
+
+def test_nodes_and_resources_are_cluster_wide(cluster):
+    totals = ray.cluster_resources()
+    assert totals["CPU"] == 3 and totals["a"] == 1 and totals["b"] == 1
+    assert totals["node:127.0.0.1"] == 3
+    wait_for(lambda: ray.available_resources().get("CPU") == 3, 10,
+             message="every CPU free again")
+
+
+# ---- nodes that die ---------------------------------------------------------------------
+
+
+def _started(path):
+    return lambda: os.path.exists(path)
+
+
+def test_task_on_a_removed_node_is_retried_elsewhere(cluster, tmp_path):
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    marker = str(tmp_path / "started")
+
+    @ray.remote(max_retries=2)
+    def slow(marker):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(60)
+        return ray.get_runtime_context().get_node_id()
+
+    ref = slow.options(scheduling_strategy=pinned(node, soft=True)).remote(marker)
+    wait_for(_started(marker), 30, message="the task started on the doomed node")
+    cluster.remove_node(node, allow_graceful=False)
+    assert ray.get(ref, timeout=60) != node.node_id
+
+
+def test_actor_on_a_removed_node_restarts_elsewhere(cluster):
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+
+    @ray.remote(max_restarts=1)
+    class Where:
+        def where(self):
+            return ray.get_runtime_context().get_node_id()
+
+    actor = Where.options(scheduling_strategy=pinned(node, soft=True)).remote()
+    assert ray.get(actor.where.remote(), timeout=30) == node.node_id
+    cluster.remove_node(node, allow_graceful=False)
+
+    def answers_elsewhere():
+        try:
+            return ray.get(actor.where.remote(), timeout=10) != node.node_id
+        except ray.exceptions.RayActorError:
+            return False  # calls made while it restarts may fail
+
+    wait_for(answers_elsewhere, 60, interval=0.5, message="the actor answers from another node")
+    ray.kill(actor)
+
+
+def _made_on(node, max_retries):
+    @ray.remote(max_retries=max_retries)
+    def make():
+        return np.full(8 * 1024 * 1024, 7, dtype=np.uint8)
+
+    ref = make.options(scheduling_strategy=pinned(node, soft=True)).remote()
+    ready, _ = ray.wait([ref], timeout=30, fetch_local=False)
+    assert ready
+    return ref
+
+
+def test_object_whose_only_copy_died_raises_object_lost(cluster):
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    ref = _made_on(node, max_retries=0)
+    cluster.remove_node(node, allow_graceful=False)
+    start = time.monotonic()
+    with pytest.raises(ObjectLostError):
+        ray.get(ref, timeout=60)
+    assert time.monotonic() - start < 30
+
+
+def test_lost_object_of_a_retryable_task_is_rebuilt(cluster):
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    ref = _made_on(node, max_retries=1)
+    cluster.remove_node(node, allow_graceful=False)
+    value = ray.get(ref, timeout=60)
+    assert value.nbytes == 8 * 1024 * 1024 and int(value[0]) == 7
