@@ -135,6 +135,9 @@ void CoreWorker::Impl::ReadRayletUntilClosed() {
     if (type == rpc::NODE_REMOVED) {
       rpc::NodeRemoved node;
       if (node.ParseFromString(body)) asio::post(io_, [this, node] { OnNodeRemoved(node); });
+    } else if (type == rpc::LOCAL_WARNING) {
+      rpc::LocalWarning warning;
+      if (warning.ParseFromString(body)) CYRAY_LOG(WARNING) << warning.message();
     }
   }
   if (shut_down_) return;

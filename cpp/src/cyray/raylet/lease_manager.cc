@@ -35,6 +35,7 @@ void LeaseManager::Route(LeaseRequest request) {
                                                   request.strategy, request.grant_or_reject);
   if (decision.kind == SchedulingDecision::Kind::kInfeasible) {
     CYRAY_LOG(WARNING) << "a lease request cannot be scheduled right now: " << decision.message;
+    if (on_infeasible_) on_infeasible_(request, decision.message);
     infeasible_.push_back(std::move(request));
     return;
   }
@@ -154,16 +155,18 @@ void LeaseManager::OnWorkerGone(const WorkerPtr &worker) {
 }
 
 void LeaseManager::CancelLeasesOf(const WorkerID &owner_id) {
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    if (it->owner_id == owner_id) {
-      LeaseReply reply;
-      reply.kind = LeaseReply::Kind::kCanceled;
-      reply.message = "the lease owner disconnected";
-      auto on_reply = std::move(it->on_reply);
-      it = queue_.erase(it);
-      on_reply(reply);
-    } else {
-      ++it;
+  for (auto *queue : {&queue_, &infeasible_}) {
+    for (auto it = queue->begin(); it != queue->end();) {
+      if (it->owner_id == owner_id) {
+        LeaseReply reply;
+        reply.kind = LeaseReply::Kind::kCanceled;
+        reply.message = "the lease owner disconnected";
+        auto on_reply = std::move(it->on_reply);
+        it = queue->erase(it);
+        on_reply(reply);
+      } else {
+        ++it;
+      }
     }
   }
 }

@@ -65,6 +65,10 @@ class LeaseManager {
   void OnWorkerBlocked(const WorkerPtr &worker);
   void OnWorkerUnblocked(const WorkerPtr &worker);
 
+  // Called when a request is held as infeasible, with its owner and why.
+  void set_on_infeasible(std::function<void(const LeaseRequest &, const std::string &)> callback) {
+    on_infeasible_ = std::move(callback);
+  }
   // The cluster view changed: infeasible requests may fit somewhere now, and
   // queued ones may have room elsewhere.
   void OnClusterViewChanged();
@@ -94,6 +98,7 @@ class LeaseManager {
   std::deque<LeaseRequest> queue_;
   // Requests no alive node can fit, waiting for one that can.
   std::deque<LeaseRequest> infeasible_;
+  std::function<void(const LeaseRequest &, const std::string &)> on_infeasible_;
 };
 
 }  // namespace cyray::raylet

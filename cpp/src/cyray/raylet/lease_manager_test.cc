@@ -246,6 +246,20 @@ TEST_F(ClusterLeaseManagerTest, InfeasibleWaitsForANodeThatFits) {
   EXPECT_EQ(cluster_manager_.NumInfeasible(), 0u);
 }
 
+TEST_F(ClusterLeaseManagerTest, InfeasibleRequestsOfAGoneOwnerAreCanceled) {
+  std::vector<LeaseReply> replies;
+  std::vector<std::string> warnings;
+  cluster_manager_.set_on_infeasible(
+      [&](const LeaseRequest &, const std::string &why) { warnings.push_back(why); });
+  WorkerID owner = WorkerID::FromRandom();
+  cluster_manager_.QueueLease(Request({{"disk", 1}}, &replies, owner));
+  EXPECT_EQ(warnings.size(), 1u);
+  cluster_manager_.CancelLeasesOf(owner);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kCanceled);
+  EXPECT_EQ(cluster_manager_.NumInfeasible(), 0u);
+}
+
 TEST_F(ClusterLeaseManagerTest, QueuedRequestMovesWhenAnotherNodeFrees) {
   pool_.AddIdle();
   pool_.AddIdle();

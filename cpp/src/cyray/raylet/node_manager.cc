@@ -179,6 +179,9 @@ Status NodeManager::Start() {
   self.available = resources_.Available();
   self.labels = config_.labels;
   cluster_view_.Upsert(self);
+  lease_manager_.set_on_infeasible([this](const LeaseRequest &request, const std::string &why) {
+    WarnInfeasible(request, why);
+  });
   view_subscriber_ = std::make_unique<ClusterViewSubscriber>(
       config_.gcs_address, config_.node_id.Binary(),
       [this](rpc::ClusterViewUpdate update) {
@@ -745,6 +748,21 @@ void NodeManager::OnNodeRemoved(const NodeView &node) {
   message.set_port(node.port);
   Broadcast(rpc::NODE_REMOVED, message.SerializeAsString());
   pull_manager_.OnNodeRemoved(node.node_id);
+}
+
+void NodeManager::WarnInfeasible(const LeaseRequest &request, const std::string &why) {
+  std::string shape = ResourceSetToString(request.placement_demand);
+  if (!warned_infeasible_.insert({request.owner_id, shape}).second) return;
+  WorkerPtr owner = worker_pool_.GetWorker(request.owner_id);
+  if (!owner) return;
+  auto conn = connections_.find(owner->connection_id);
+  if (conn == connections_.end() || conn->second->closed) return;
+  rpc::LocalWarning warning;
+  warning.set_message(
+      "The following resource request cannot be scheduled right now: " + shape +
+      ". No alive node of the cluster can ever fit it (" + why +
+      "); it waits until a node that can joins. Add such a node, or lower the request.");
+  Send(conn->second, rpc::LOCAL_WARNING, warning.SerializeAsString());
 }
 
 void NodeManager::Broadcast(uint32_t type, const std::string &body) {

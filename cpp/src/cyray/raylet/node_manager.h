@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -115,6 +116,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   // rebuild what was there).
   void OnNodeRemoved(const NodeView &node);
   void Broadcast(uint32_t type, const std::string &body);
+  // Tells the owner of an infeasible request (once per owner and shape) that
+  // it waits, as Ray's warning does.
+  void WarnInfeasible(const LeaseRequest &request, const std::string &why);
+  std::set<std::pair<WorkerID, std::string>> warned_infeasible_;
   // Tells the GCS (off the main thread) that a worker or driver is gone, so it
   // can restart or bury actors.
   void ReportFailureToGcs(const WorkerExit &exit);
