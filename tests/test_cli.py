@@ -39,10 +39,10 @@ def test_start_status_connect_stop(tmp_path):
 
             @ray.remote(scheduling_strategy="SPREAD")
             def where():
-                time.sleep(0.5)
+                time.sleep(2.0)
                 return ray.get_runtime_context().get_node_id()
 
-            print("NODES", len(set(ray.get([where.remote() for _ in range(4)]))))
+            print("NODES", len(set(ray.get([where.remote() for _ in range(2)]))))
             ray.shutdown()
         """)
         try:

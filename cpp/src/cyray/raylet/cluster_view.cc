@@ -1,11 +1,25 @@
 #include "cyray/raylet/cluster_view.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace cyray::raylet {
 
+namespace {
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+ClusterView::ClusterView(NodeID local_node_id, Clock now_ms)
+    : local_node_id_(local_node_id), now_ms_(now_ms ? std::move(now_ms) : SteadyNowMs) {}
+
 void ClusterView::Upsert(NodeView node) {
   NodeID id = node.node_id;
+  node.reported_available = node.available;
+  node.subtracted_at_ms = -1;
   auto it = nodes_.find(id);
   if (id == local_node_id_ && it != nodes_.end()) {
     // Our own free resources are known better here than in any report.
@@ -25,6 +39,17 @@ void ClusterView::Subtract(const NodeID &node_id, const ResourceSet &demand) {
   for (const auto &[name, amount] : demand) {
     auto free = it->second.available.find(name);
     if (free != it->second.available.end()) free->second = std::max(0.0, free->second - amount);
+  }
+  it->second.subtracted_at_ms = now_ms_();
+}
+
+void ClusterView::ExpireSubtractions() {
+  int64_t now = now_ms_();
+  for (auto &[id, node] : nodes_) {
+    if (node.subtracted_at_ms >= 0 && now - node.subtracted_at_ms >= kSubtractionLifetimeMs) {
+      node.available = node.reported_available;
+      node.subtracted_at_ms = -1;
+    }
   }
 }
 

@@ -31,8 +31,14 @@ void LeaseManager::Route(LeaseRequest request) {
     return;
   }
   view_->SetLocalAvailable(resources_.Available());
+  view_->ExpireSubtractions();
   SchedulingDecision decision = policy_->Schedule(*view_, request.placement_demand,
                                                   request.strategy, request.grant_or_reject);
+  CYRAY_LOG(DEBUG) << "lease request for " << ResourceSetToString(request.placement_demand)
+                   << " (strategy " << request.strategy.kind() << "): decision "
+                   << static_cast<int>(decision.kind) << " node "
+                   << decision.node.Hex().substr(0, 6) << ", local free "
+                   << ResourceSetToString(resources_.Available());
   if (decision.kind == SchedulingDecision::Kind::kInfeasible) {
     CYRAY_LOG(WARNING) << "a lease request cannot be scheduled right now: " << decision.message;
     if (on_infeasible_) on_infeasible_(request, decision.message);
@@ -91,12 +97,18 @@ void LeaseManager::ScheduleAndDispatch() {
     if (!resources_.CanAllocate(it->placement_demand) || !resources_.CanAllocate(it->demand)) {
       // Busy here: another node may have room now.
       if (view_ != nullptr && policy_ != nullptr && !it->grant_or_reject) {
-        if (!view_current) view_->SetLocalAvailable(resources_.Available());
+        if (!view_current) {
+          view_->SetLocalAvailable(resources_.Available());
+          view_->ExpireSubtractions();
+        }
         view_current = true;
         SchedulingDecision decision =
             policy_->Schedule(*view_, it->placement_demand, it->strategy, false);
-        if (decision.kind != SchedulingDecision::Kind::kLocal &&
-            decision.kind != SchedulingDecision::Kind::kInfeasible) {
+        // Only to a node with room now: waiting there is no better than here.
+        const NodeView *target = decision.kind == SchedulingDecision::Kind::kSpillback
+                                     ? view_->Find(decision.node)
+                                     : nullptr;
+        if (target != nullptr && SchedulingPolicy::Fits(target->available, it->placement_demand)) {
           LeaseRequest request = std::move(*it);
           it = queue_.erase(it);
           AnswerElsewhere(request, decision);

@@ -217,7 +217,8 @@ class ClusterLeaseManagerTest : public LeaseManagerTest {
   }
   NodeID local_ = NodeID::FromRandom();
   NodeView other_;
-  ClusterView view_{local_};
+  int64_t now_ms_ = 0;
+  ClusterView view_{local_, [this] { return now_ms_; }};
   SchedulingPolicy policy_{0.5, [] { return 0; }};
   LeaseManager cluster_manager_{resources_, pool_, &view_, &policy_};
 };
@@ -272,8 +273,26 @@ TEST_F(ClusterLeaseManagerTest, QueuedRequestMovesWhenAnotherNodeFrees) {
   cluster_manager_.OnClusterViewChanged();
   ASSERT_EQ(replies.size(), 2u);
   EXPECT_EQ(replies[1].kind, LeaseReply::Kind::kSpillback);
-  // Counted against the other node until it reports again.
+  // Counted against the other node for a while, then its report stands again
+  // (a request that came and went leaves its report unchanged).
   EXPECT_DOUBLE_EQ(view_.Find(other_.node_id)->available.at("CPU"), 3);
+  now_ms_ += ClusterView::kSubtractionLifetimeMs;
+  view_.ExpireSubtractions();
+  EXPECT_DOUBLE_EQ(view_.Find(other_.node_id)->available.at("CPU"), 4);
+}
+
+TEST_F(ClusterLeaseManagerTest, QueuedRequestStaysWhenNoOtherNodeHasRoom) {
+  pool_.AddIdle();
+  std::vector<LeaseReply> replies;
+  cluster_manager_.QueueLease(Request({{"CPU", 2}}, &replies));
+  LeaseRequest spread = Request({{"CPU", 1}}, &replies);
+  spread.strategy.set_kind(rpc::SchedulingStrategy::SPREAD);
+  cluster_manager_.QueueLease(std::move(spread));
+  other_.available = {{"CPU", 0}};
+  view_.Upsert(other_);
+  cluster_manager_.OnClusterViewChanged();
+  EXPECT_EQ(replies.size(), 1u) << "not sent to a node that is just as busy";
+  EXPECT_EQ(cluster_manager_.NumQueued(), 1u);
 }
 
 TEST_F(ClusterLeaseManagerTest, SpilledRequestThatCannotFitIsRejected) {
