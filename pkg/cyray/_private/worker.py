@@ -511,8 +511,9 @@ def put(value, *, _owner=None):
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
 
-    fetch_local: on a one-node cluster every ready object is already local, so True
-    (wait until it is here) and False (ready anywhere) both hold."""
+    fetch_local: a ref is ready once its object exists on some node. With True, Ray also
+    waits until a large object has been pulled to this node; cyray does not yet (the pull
+    happens at get), so on several nodes True behaves as False."""
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be True or False, got {type(fetch_local).__name__} "
                         f"{fetch_local!r}")
