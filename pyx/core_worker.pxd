@@ -136,7 +136,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus Get(const vector[c_string] &ids, int64_t timeout_ms,
                     vector[shared_ptr[const CObjectValue]] *out)
         CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,
-                     vector[c_bool] *ready)
+                     c_bool fetch_local, vector[c_bool] *ready)
         void AddLocalReference(const c_string &object_id, const c_string &owner_address)
         void RemoveLocalReference(const c_string &object_id)
         CStatus SubmitTask(const CTaskOptions &options, const vector[CTaskArgInput] &args,

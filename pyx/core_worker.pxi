@@ -283,12 +283,13 @@ cdef class CoreWorker:
         check_status(status)
         return [_value_tuple(values[i]) for i in range(values.size())]
 
-    def wait(self, list object_refs, int num_returns, int64_t timeout_ms):
+    def wait(self, list object_refs, int num_returns, int64_t timeout_ms,
+             bint fetch_local=True):
         cdef vector[c_string] ids = _id_vector(object_refs)
         cdef vector[c_bool] ready
         cdef CStatus status
         with nogil:
-            status = self.core_worker.Wait(ids, num_returns, timeout_ms, &ready)
+            status = self.core_worker.Wait(ids, num_returns, timeout_ms, fetch_local, &ready)
         check_status(status)
         return [bool(ready[i]) for i in range(ready.size())]
 

@@ -141,6 +141,22 @@ def test_object_made_on_one_node_is_read_on_another_and_passed_to_a_third(cluste
                    timeout=60)[0] == size
 
 
+def test_wait_fetch_local_pulls_ready_objects_here(cluster):
+    @ray.remote
+    def make():
+        return np.full(20 * 1024 * 1024, 5, dtype=np.uint8)
+
+    def local_store_objects():
+        return ray._private.state.object_store_stats()["num_objects"]
+
+    far = make.options(scheduling_strategy=pinned(cluster.node_b)).remote()
+    ready, _ = ray.wait([far], timeout=30, fetch_local=False)
+    assert ready
+    before = local_store_objects()
+    ready, _ = ray.wait([far], timeout=30, fetch_local=True)
+    assert ready and local_store_objects() == before + 1, "the object was pulled here"
+
+
 def test_infeasible_task_waits_and_starts_when_a_fitting_node_joins(cluster):
     where = where_task()
     ref = where.options(resources={"later": 1}).remote()

@@ -241,8 +241,9 @@ class Worker:
         return [serialization.deserialize_or_raise(data, metadata)
                 for data, metadata, _ in values]
 
-    def wait(self, object_refs, num_returns, timeout):
-        ready = self.core_worker.wait(object_refs, num_returns, _timeout_ms(timeout, "wait"))
+    def wait(self, object_refs, num_returns, timeout, fetch_local=True):
+        ready = self.core_worker.wait(object_refs, num_returns, _timeout_ms(timeout, "wait"),
+                                      fetch_local)
         ready_refs, not_ready = [], []
         for ref, is_ready in zip(object_refs, ready):
             if is_ready and len(ready_refs) < num_returns:
@@ -511,9 +512,8 @@ def put(value, *, _owner=None):
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
 
-    fetch_local: a ref is ready once its object exists on some node. With True, Ray also
-    waits until a large object has been pulled to this node; cyray does not yet (the pull
-    happens at get), so on several nodes True behaves as False."""
+    fetch_local: with True (the default), a ready object that only another node holds is
+    pulled to this node before wait returns; with False it is ready wherever it is."""
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be True or False, got {type(fetch_local).__name__} "
                         f"{fetch_local!r}")
@@ -531,4 +531,4 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("num_returns cannot be greater than the number of objects provided "
                          f"to cyray.wait ({num_returns} > {len(refs)}).")
     _auto_init()
-    return global_worker.wait(refs, num_returns, timeout)
+    return global_worker.wait(refs, num_returns, timeout, fetch_local)

@@ -405,7 +405,7 @@ bool CoreWorker::Impl::ShouldLendCpuWhileWaiting() {
 }
 
 Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objects,
-                              int64_t timeout_ms, std::vector<bool> *ready) {
+                              int64_t timeout_ms, bool fetch_local, std::vector<bool> *ready) {
   std::vector<ObjectID> object_ids;
   for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
   StartFetchesFor(object_ids);
@@ -422,7 +422,14 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (!s.ok() && !s.IsTimedOut()) return s;
   ready->clear();
-  for (const auto &v : values) ready->push_back(v != nullptr);
+  for (size_t i = 0; i < values.size(); ++i) {
+    ready->push_back(values[i] != nullptr);
+    // Ready and local: a shared-memory object another node holds is pulled
+    // here first (a failed pull shows at get).
+    if (fetch_local && values[i] && values[i]->in_plasma && !values[i]->plasma) {
+      (void)Materialize(object_ids[i], values[i]);
+    }
+  }
   return Status::OK();
 }
 
@@ -880,8 +887,8 @@ Status CoreWorker::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
   return impl_->Get(ids, timeout_ms, out);
 }
 Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
-                        std::vector<bool> *ready) {
-  return impl_->Wait(ids, num_objects, timeout_ms, ready);
+                        bool fetch_local, std::vector<bool> *ready) {
+  return impl_->Wait(ids, num_objects, timeout_ms, fetch_local, ready);
 }
 void CoreWorker::AddLocalReference(const std::string &object_id, const std::string &owner_address) {
   impl_->AddLocalReference(object_id, owner_address);

@@ -73,9 +73,10 @@ class CoreWorker {
   // Waits for all `ids`; `timeout_ms` < 0 waits forever.
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
-  // Marks which of `ids` are ready once `num_objects` are or the timeout passes.
+  // Marks which of `ids` are ready once `num_objects` are or the timeout passes;
+  // with `fetch_local`, ready objects held only on other nodes are pulled here.
   Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
-              std::vector<bool> *ready);
+              bool fetch_local, std::vector<bool> *ready);
 
   // A Python ObjectRef was created / destroyed. `owner_address` is empty for
   // objects this process owns.

@@ -174,7 +174,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
   Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
-              std::vector<bool> *ready);
+              bool fetch_local, std::vector<bool> *ready);
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();
