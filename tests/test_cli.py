@@ -30,19 +30,21 @@ def test_start_status_connect_stop(tmp_path):
         joined = cli("start", "--address", address, "--num-cpus", "1")
         assert joined.returncode == 0, joined.stderr
         assert cli("status", "--address", address).stdout.count("ALIVE") == 2
-        # A workload whose tasks land on both nodes (SPREAD over two 1-CPU nodes).
+        # A workload whose tasks land on both nodes: one pinned to each alive node.
         run = DriverRun(tmp_path, f"""
-            import time
             import cyray as ray
+            from cyray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
             ray.init(address="{address}")
             print("SUM", sum(ray.get([ray.remote(lambda x: x + 1).remote(i) for i in range(10)])))
 
-            @ray.remote(scheduling_strategy="SPREAD")
+            @ray.remote
             def where():
-                time.sleep(2.0)
                 return ray.get_runtime_context().get_node_id()
 
-            print("NODES", len(set(ray.get([where.remote() for _ in range(2)]))))
+            nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+            ran_on = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+                node, soft=False)).remote() for node in nodes])
+            print("NODES", len(set(ran_on)), sorted(ran_on) == sorted(nodes))
             ray.shutdown()
         """)
         try:
@@ -50,7 +52,7 @@ def test_start_status_connect_stop(tmp_path):
         finally:
             run.stop()
         assert "SUM 55" in run.stdout, run.stderr
-        assert "NODES 2" in run.stdout, run.stdout
+        assert "NODES 2 True" in run.stdout, run.stdout
         # The cluster outlived that driver.
         assert cli("status", "--address", address).returncode == 0
     finally:
