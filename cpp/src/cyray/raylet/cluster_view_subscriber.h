@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/protobuf/gcs_service.grpc.pb.h"
 
 namespace cyray::raylet {
@@ -41,9 +42,10 @@ class ClusterViewSubscriber {
   OnUpdate on_update_;
   OnLost on_lost_;
   std::thread thread_;
+  // Between Stop (the raylet's main thread) and Run (the subscriber thread).
   std::mutex mu_;
   std::condition_variable cv_;
-  grpc::ClientContext *active_ = nullptr;
+  grpc::ClientContext *active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/id.h"
 #include "cyray/object_store/object_store.h"
 #include "cyray/protobuf/gcs_service.pb.h"
@@ -169,9 +170,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   // GetWorkerFailureCause calls waiting for a worker's exit to be reaped.
   std::unordered_multimap<WorkerID, std::shared_ptr<CauseWaiter>> cause_waiters_;
   std::thread heartbeat_thread_;
+  // Between the main thread (RequestResourceReport) and the heartbeat thread.
   std::mutex heartbeat_mu_;
   std::condition_variable heartbeat_cv_;
-  bool report_requested_ = false;
+  bool report_requested_ ABSL_GUARDED_BY(heartbeat_mu_) = false;
   std::thread gcs_reporter_thread_;
   std::mutex report_mu_;
   std::condition_variable report_cv_;

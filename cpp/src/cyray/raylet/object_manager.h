@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/object_store/object_store.h"
 #include "cyray/protobuf/core_worker.grpc.pb.h"
 #include "cyray/protobuf/node_manager.grpc.pb.h"
@@ -51,11 +52,16 @@ class GrpcObjectTransfer : public ObjectTransferInterface {
   boost::asio::io_context &io_;
   rpc::CallTracker &tracker_;
   rpc::Address self_;
+  // The stub caches are filled from the main thread and read from it only;
+  // the lock keeps them safe should a gRPC thread ever ask.
   std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<grpc::Channel>> channels_;
-  std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> workers_;
-  std::unordered_map<std::string, std::unique_ptr<rpc::ObjectManagerService::Stub>> objects_;
-  std::unordered_map<std::string, std::unique_ptr<rpc::NodeManagerService::Stub>> nodes_;
+  std::unordered_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> workers_
+      ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::unique_ptr<rpc::ObjectManagerService::Stub>> objects_
+      ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::unique_ptr<rpc::NodeManagerService::Stub>> nodes_
+      ABSL_GUARDED_BY(mu_);
 };
 
 class StorePullTarget : public PullTargetInterface {

@@ -105,11 +105,8 @@ void PullManager::TryNextHolder(const PullPtr &pull, const std::string &why) {
   pull->source++;
   pull->next_offset = 0;
   pull->received = 0;
+  // A created allocation is kept: the next holder's chunks land in the same place.
   pull->in_flight = 0;
-  if (pull->created) {
-    // Keep the allocation: the next holder's chunks land in the same place.
-    pull->received = 0;
-  }
   if (pull->source >= pull->holders.size()) {
     Retry(pull, why);
     return;
