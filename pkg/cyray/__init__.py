@@ -7,7 +7,16 @@ __version__ = "0.1.0"
 
 from cyray import exceptions  # noqa: E402
 from cyray._private.state import available_resources, cluster_resources, nodes  # noqa: E402
-from cyray._private.worker import get, init, is_initialized, put, shutdown, wait  # noqa: E402
+from cyray._private.worker import (  # noqa: E402
+    SCRIPT_MODE,
+    WORKER_MODE,
+    get,
+    init,
+    is_initialized,
+    put,
+    shutdown,
+    wait,
+)
 from cyray._raylet import (  # noqa: E402
     ActorID,
     JobID,
@@ -23,6 +32,17 @@ from cyray import actor, util  # noqa: E402
 from cyray.actor import ActorClass, get_actor, kill, method  # noqa: E402
 from cyray.remote_function import RemoteFunction  # noqa: E402
 from cyray.runtime_context import get_runtime_context  # noqa: E402
+from cyray._private.api_names import (  # noqa: E402
+    ActorClassID,
+    ClientBuilder,
+    ClusterID,
+    FunctionID,
+    Language,
+    client,
+    cpp_function,
+    java_actor_class,
+    java_function,
+)
 
 
 def remote(*args, **kwargs):
@@ -64,4 +84,6 @@ __all__ = [
     "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor",
     "util", "RemoteFunction", "ActorID", "JobID",
     "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
+    "ActorClassID", "ClusterID", "FunctionID", "Language", "SCRIPT_MODE", "WORKER_MODE",
+    "client", "ClientBuilder", "cpp_function", "java_actor_class", "java_function",
 ]

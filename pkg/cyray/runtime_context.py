@@ -3,6 +3,8 @@ RuntimeContext. Everything about the running task is read from the C++ core's
 execution context (per executor thread; coroutines carry a snapshot), never
 from process-wide fields."""
 
+import os
+
 from cyray._private.worker import WORKER_MODE, global_worker
 
 
@@ -98,8 +100,51 @@ class RuntimeContext:
         self._worker.check_connected()
         return {"GPU": [str(i) for i in self._worker.gpu_ids()]}
 
+    def get_resource_ids(self):
+        """The same as get_accelerator_ids() (Ray's older name)."""
+        return self.get_accelerator_ids()
+
+    def _node_info(self):
+        """This process's node as the GCS records it."""
+        from cyray._private.state import _node_infos
+
+        self._worker.check_connected()
+        node_id = self._worker.core_worker.get_node_id().binary()
+        for info in _node_infos():
+            if info.node_id == node_id:
+                return info
+        raise RuntimeError(f"The GCS does not know this process's node {node_id.hex()}.")
+
+    def get_node_labels(self):
+        """The labels of this process's node, e.g. {"ray.io/node-id": "..."}."""
+        return dict(self._node_info().labels)
+
+    def get_session_name(self):
+        """The name of the cluster's session ("session_<date>_<pid>_..."), the same in
+        every process of the cluster."""
+        if not self._worker.connected:
+            raise RuntimeError(
+                "Session name is not available because cyray has not been initialized.")
+        return os.path.basename(self._node_info().session_dir.rstrip("/"))
+
+    def get_temp_dir(self):
+        """The directory holding this node's session directory."""
+        if not self._worker.connected:
+            raise AssertionError(
+                "Temp directory is not available because cyray has not been initialized.")
+        return os.path.dirname(self._node_info().session_dir.rstrip("/"))
+
     def get_placement_group_id(self):
+        """The placement group of the running task in hex; None (cyray has no placement
+        groups yet)."""
         return None
+
+    @property
+    def current_placement_group_id(self):
+        """The running task's PlacementGroupID: nil (cyray has no placement groups yet)."""
+        from cyray._raylet import PlacementGroupID
+
+        return PlacementGroupID.nil()
 
     def get_runtime_env_string(self):
         return "{}"
