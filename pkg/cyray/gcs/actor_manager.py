@@ -323,6 +323,14 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         entry = self._actors[actor_id]
         return gcs_pb2.GetNamedActorInfoReply(found=True, actor=entry.table, task_spec=entry.spec)
 
+    async def ListNamedActors(self, request, context):
+        # _named holds the names of actors not dead yet (pending ones included, as Ray).
+        reply = gcs_pb2.ListNamedActorsReply()
+        for namespace, name in self._named:
+            if request.all_namespaces or namespace == request.ray_namespace:
+                reply.named_actors_list.add(ray_namespace=namespace, name=name)
+        return reply
+
     async def KillActor(self, request, context):
         entry = self._actors.get(request.actor_id)
         if entry is None or entry.table.state == Actor.DEAD:
