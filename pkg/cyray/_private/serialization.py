@@ -7,9 +7,14 @@ A value is (data, metadata, nested_refs):
 - metadata b"E<n>": an error object of rpc ErrorType n; for task exceptions the
   data is a serialized RayTaskError, otherwise a UTF-8 message.
 nested_refs are the ObjectRefs pickled inside the value.
+
+Values are pickled by `_ValuePickler`, cloudpickle's pickler plus the reducers that
+`register_reducer` (util.register_serializer) installed in this process.
 """
 
+import collections
 import functools
+import io
 import pickle
 import struct
 
@@ -62,6 +67,33 @@ class DeserializationError(exceptions.RaySystemError):
     pass
 
 
+# type -> reducer (obj -> (callable, args)) registered in this process; looked up before
+# cloudpickle's own table.
+_custom_reducers = {}
+
+
+class _ValuePickler(cloudpickle.CloudPickler):
+    dispatch_table = collections.ChainMap(_custom_reducers, cloudpickle.CloudPickler.dispatch_table)
+
+
+def register_reducer(cls, reducer):
+    """Pickles instances of exactly `cls` as `reducer(obj)` returns them, in this process
+    (replacing any reducer registered for `cls` before)."""
+    _custom_reducers[cls] = reducer
+
+
+def deregister_reducer(cls):
+    """Drops the reducer registered for `cls`, if any."""
+    _custom_reducers.pop(cls, None)
+
+
+def dumps(value, buffer_callback=None):
+    """The pickle (protocol 5) of `value` as values are stored; registered reducers apply."""
+    out = io.BytesIO()
+    _ValuePickler(out, protocol=5, buffer_callback=buffer_callback).dump(value)
+    return out.getvalue()
+
+
 def serialize(value):
     """(data, metadata, nested_refs) of `value`; TypeError if it cannot be pickled."""
     payload, raws, metadata, nested = serialize_parts(value)
@@ -75,7 +107,7 @@ def serialize_parts(value):
     buffers = []
     with NestedRefRecorder() as nested:
         try:
-            payload = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+            payload = dumps(value, buffer_callback=buffers.append)
         except Exception as e:
             raise TypeError(
                 f"Could not serialize {type(value).__name__} object {_short_repr(value)}: "
