@@ -24,11 +24,11 @@ __all__ = [
 def list_named_actors(all_namespaces=False):
     """The names of the named actors that are not dead (detached or not, pending creation
     included) in this job's namespace; with all_namespaces=True, those of every namespace
-    as dicts {"name": ..., "namespace": ...}."""
-    from cyray._private.worker import global_worker
+    as dicts {"name": ..., "namespace": ...}. Starts cyray if needed, as Ray does."""
+    from cyray._private.worker import _auto_init, global_worker
     from cyray.gcs import client
 
-    global_worker.check_connected()
+    _auto_init()
     actors = client.list_named_actors(global_worker, bool(all_namespaces))
     if all_namespaces:
         return [{"name": name, "namespace": namespace} for namespace, name in actors]

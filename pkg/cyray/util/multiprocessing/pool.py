@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # Read when the Pool starts cyray itself and no ray_address is given: "host:port" of a
 # cluster to join, or "local" for a new local one.
 ADDRESS_ENV_VARS = ("CYRAY_ADDRESS", "RAY_ADDRESS")
+# How often a result thread checks that cyray is still up while it waits.
+_POLL_S = 0.2
 
 
 class _ItemFailure:
@@ -84,7 +86,9 @@ class AsyncResult:
         pending = list(by_ref)
         try:
             while pending:
-                ready, pending = cyray.wait(pending, num_returns=1)
+                if not cyray.is_initialized():
+                    raise RuntimeError("cyray was shut down before the pool's results came")
+                ready, pending = cyray.wait(pending, num_returns=1, timeout=_POLL_S)
                 for ref in ready:
                     index, size = by_ref[ref]
                     fetched[index] = _fetch_chunk(ref, size)
