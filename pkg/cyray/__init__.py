@@ -66,8 +66,14 @@ def remote(*args, **kwargs):
     if len(args) == 1 and not kwargs and callable(args[0]):
         return decorate(args[0])
     if args:
-        raise TypeError("@cyray.remote takes keyword options only, e.g. "
-                        "@cyray.remote(num_cpus=2)")
+        from cyray._private.options import ACTOR_OPTIONS, TASK_OPTIONS
+
+        # Ray's AssertionError and message.
+        raise AssertionError(
+            "The @ray.remote decorator must be applied either with no arguments and no "
+            "parentheses, for example '@ray.remote', or it must be applied using some of the "
+            f"arguments in the list {list({**TASK_OPTIONS, **ACTOR_OPTIONS})}, for example "
+            "'@ray.remote(num_returns=2, resources={\"CustomResource\": 1})'.")
     return decorate
 
 

@@ -5,6 +5,8 @@ import inspect
 
 import cloudpickle
 
+from cyray.exceptions import ActorAlreadyExistsError
+
 from cyray._private.function_manager import FunctionDescriptor
 from cyray._private.options import (
     actor_placement_demand,
@@ -17,18 +19,77 @@ from cyray._raylet import ActorID
 DEFAULT_ASYNC_MAX_CONCURRENCY = 1000
 
 
+# The keywords of @method, in Ray's order.
+_METHOD_OPTIONS = ["num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
+                   "_generator_backpressure_num_objects", "_num_objects_per_yield",
+                   "enable_task_events", "tensor_transport"]
+
+
+def _check_method_options(options, what):
+    """Raises for a value of an actor method's option (Ray checks fewer of them), or
+    NotImplementedError for one cyray cannot honour yet."""
+    from cyray._private.options import check_retry_exceptions
+
+    num_returns = options.get("num_returns")
+    if num_returns is not None:
+        if num_returns in ("dynamic", "streaming"):
+            raise NotImplementedError(
+                f"num_returns={num_returns!r} (generator methods) is not supported yet by "
+                "cyray; return a list instead, or a fixed number of values.")
+        if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+            raise TypeError(f"num_returns must be an int, but got {num_returns!r}.")
+        if num_returns < 0:
+            raise ValueError(f"num_returns must be >= 0, but got {num_returns}.")
+    group = options.get("concurrency_group")
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"concurrency_group must be a string, but got {group!r}.")
+    retries = options.get("max_task_retries")
+    if retries is not None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < -1:
+            raise ValueError("The keyword 'max_task_retries' only accepts None, 0, -1 or a "
+                             "positive integer, where -1 represents infinity.")
+        # The core retries an actor's calls per the actor's max_task_retries only.
+        raise NotImplementedError(
+            f"{what}: max_task_retries per method or per call is not supported yet by cyray; "
+            "set it for the whole actor with @cyray.remote(max_task_retries=...) or "
+            ".options(max_task_retries=...) on the class.")
+    retry_exceptions = options.get("retry_exceptions")
+    if retry_exceptions is not None:
+        check_retry_exceptions("retry_exceptions", retry_exceptions)
+        if retry_exceptions:
+            raise NotImplementedError(
+                f"{what}: retry_exceptions on actor methods is not supported yet by cyray (an "
+                "actor call is retried only when the actor dies, per max_task_retries).")
+    events = options.get("enable_task_events")
+    if events is not None and not isinstance(events, bool):
+        raise TypeError(f"enable_task_events must be a bool, but got {events!r}.")
+    for name in ("_generator_backpressure_num_objects", "_num_objects_per_yield"):
+        if options.get(name) is not None:
+            raise NotImplementedError(f"{what}: {name} (generator methods) is not supported "
+                                      "yet by cyray.")
+    if options.get("tensor_transport") not in (None, "object_store", "OBJECT_STORE"):
+        raise NotImplementedError(f"{what}: tensor_transport={options['tensor_transport']!r} "
+                                  "is not supported by cyray (only the object store).")
+
+
 def method(*args, **kwargs):
-    """Options for one actor method: @cyray.method(num_returns=2, concurrency_group="io")."""
-    valid = {"num_returns", "concurrency_group"}
-    unknown = set(kwargs) - valid
-    if args or unknown:
-        raise ValueError(f"@cyray.method takes only the keyword options {sorted(valid)}, got "
-                         f"{sorted(unknown) or args}")
+    """Options for one actor method, as ray.method: @cyray.method(num_returns=2,
+    concurrency_group="io")."""
+    if args:
+        raise AssertionError(
+            "The @ray.method decorator must be applied using no arguments or at least one of "
+            f"the arguments in the list {_METHOD_OPTIONS}, for example "
+            "'@ray.method(num_returns=2)'.")
+    for key in kwargs:
+        if key not in _METHOD_OPTIONS:
+            raise AssertionError(f"Unexpected keyword argument to @ray.method: '{key}'. The "
+                                 f"supported keyword arguments are {_METHOD_OPTIONS}")
+    _check_method_options(kwargs, "@cyray.method")
 
     def decorate(function):
-        if "num_returns" in kwargs:
+        if kwargs.get("num_returns") is not None:
             function.__ray_num_returns__ = kwargs["num_returns"]
-        if "concurrency_group" in kwargs:
+        if kwargs.get("concurrency_group") is not None:
             function.__ray_concurrency_group__ = kwargs["concurrency_group"]
         return function
 
@@ -40,24 +101,89 @@ class _ActorExit(Exception):
 
 
 def exit_actor():
-    """Ends the current actor once this call returns (as ray.actor.exit_actor)."""
-    from cyray._private.worker import global_worker
+    """Ends the current actor once this call returns, as ray.actor.exit_actor: an
+    intentional exit, so the actor is not restarted and later calls fail with
+    ActorDiedError. Called in __init__, the actor ends before it is ever ready."""
+    from cyray._private.worker import WORKER_MODE, global_worker
 
-    if global_worker.actor is None:
-        raise TypeError("exit_actor() can only be called inside an actor method")
+    in_actor = (global_worker.mode == WORKER_MODE and global_worker.connected
+                and global_worker.core_worker.get_current_actor_id() is not None)
+    if not in_actor:
+        raise TypeError(f"exit_actor API is called on a non-actor worker, "
+                        f"{global_worker.mode}. Call this API inside an actor methods if "
+                        "you'd like to exit the actor gracefully.")
     raise _ActorExit()
 
 
+# Methods every actor has, as Ray's: __ray_ready__ (True once created), __ray_call__
+# (runs fn(actor, *args, **kwargs) in the actor) and __ray_terminate__.
+_BUILTIN_METHODS = ("__ray_ready__", "__ray_call__", "__ray_terminate__")
+
+
+def _with_builtin_methods(cls):
+    """A subclass of `cls` named as it, with the methods every Ray actor has."""
+
+    def __ray_ready__(self):
+        return True
+
+    def __ray_call__(self, fn, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    try:
+        actor_cls = type(cls.__name__, (cls,), {
+            "__ray_ready__": __ray_ready__, "__ray_call__": __ray_call__,
+            "__ray_actor_class__": cls, "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
+    except TypeError:  # a class that cannot be subclassed: as it is
+        return cls
+    return actor_cls
+
+
+def _call_signature(cls, name, member):
+    """The signature a call of method `name` is checked against at .remote() (without
+    self, defaults and annotations: it travels with the handle), or None."""
+    try:
+        static = inspect.getattr_static(cls, name)
+        signature = inspect.signature(member)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    if inspect.isfunction(static) and params:
+        params = params[1:]  # self
+    return inspect.Signature([
+        p.replace(default=None if p.default is not p.empty else p.empty,
+                  annotation=p.empty) for p in params])
+
+
 def _method_meta(cls):
-    """{method name: (num_returns, concurrency_group)} of a class."""
+    """{method name: (num_returns, concurrency_group, call signature or None)}."""
     meta = {}
     for name, member in inspect.getmembers(cls):
-        if name.startswith("__") and name not in ("__call__",):
+        if name.startswith("__") and name not in ("__call__", *_BUILTIN_METHODS):
             continue
         if inspect.isfunction(member) or inspect.ismethod(member):
             meta[name] = (getattr(member, "__ray_num_returns__", 1),
-                          getattr(member, "__ray_concurrency_group__", ""))
+                          getattr(member, "__ray_concurrency_group__", ""),
+                          _call_signature(cls, name, member))
+    meta.setdefault("__ray_terminate__", (1, "", inspect.Signature()))
     return meta
+
+
+def _check_call(signature, args, kwargs, what):
+    """Ray checks a call's arguments against the method's signature at .remote()."""
+    if signature is None:
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{what}.remote(): {e}") from None
+
+
+def _check_namespace(namespace):
+    if not isinstance(namespace, str):
+        raise TypeError("namespace must be None or a string.")
+    if namespace == "":
+        raise ValueError('"" is not a valid namespace. Pass None to not specify a namespace.')
 
 
 def _is_asyncio(cls):
@@ -91,23 +217,21 @@ class ActorClass:
             f"'{self.__name__}.remote()'.")
 
     def options(self, **options):
-        validate_actor_options(options)
-        merged = {**self._options, **options}
-        parent = self
-
-        class ActorClassWithOptions:
-            def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged)
-
-        return ActorClassWithOptions()
+        """A copy of this class with some options changed, as in Ray (concurrency groups
+        belong to the class and cannot change here)."""
+        validate_actor_options(options, in_options=True)
+        return _ActorClassWithOptions(self, {**self._options, **options})
 
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError(_NO_DAGS)
+
     def _export(self, worker):
         if self._pickled is None:
             try:
-                self._pickled = cloudpickle.dumps(self._cls, protocol=5)
+                self._pickled = cloudpickle.dumps(_with_builtin_methods(self._cls), protocol=5)
             except Exception as e:
                 raise TypeError(f"Could not serialize the actor class {self.__qualname__}: "
                                 f"{type(e).__name__}: {e}") from e
@@ -125,11 +249,17 @@ class ActorClass:
                 self._init_signature.bind(None, *args, **kwargs)
             except TypeError as e:
                 raise TypeError(f"{self.__qualname__}.remote(): {e}") from None
+        name = options.get("name")
+        if name == "":
+            raise ValueError("Actor name cannot be an empty string.")
+        name = name or ""
+        if options.get("namespace") is not None:
+            _check_namespace(options["namespace"])
         _auto_init()
         worker = global_worker
-        name = options.get("name") or ""
         namespace = options.get("namespace") or worker.namespace
-        if name and options.get("get_if_exists"):
+        get_if_exists = bool(name and options.get("get_if_exists"))
+        if get_if_exists:
             existing = _get_named_actor(name, namespace)
             if existing is not None:
                 return existing
@@ -140,17 +270,28 @@ class ActorClass:
             max_concurrency = DEFAULT_ASYNC_MAX_CONCURRENCY if self._is_asyncio else 1
         resources = resource_demand(options, default_cpus=0)
         lifetime = options.get("lifetime")
-        actor_id = worker.core_worker.create_actor(
-            (descriptor.module_name, descriptor.function_name, descriptor.function_id),
-            self.__name__, _task_args(worker, args, kwargs, self.__qualname__),
-            resources, options.get("max_restarts") or 0, options.get("max_task_retries") or 0,
-            max_concurrency + sum(groups.values()), self._is_asyncio, name, namespace,
-            lifetime == "detached",
-            # The default group's limit travels with the others.
-            {"_default": max_concurrency, **groups},
-            actor_placement_demand(options, resources),
-            encode_scheduling_strategy(options.get("scheduling_strategy"),
-                                       options.get("label_selector")))
+        try:
+            actor_id = worker.core_worker.create_actor(
+                (descriptor.module_name, descriptor.function_name, descriptor.function_id),
+                self.__name__, _task_args(worker, args, kwargs, self.__qualname__),
+                resources, options.get("max_restarts") or 0,
+                options.get("max_task_retries") or 0,
+                max_concurrency + sum(groups.values()), self._is_asyncio, name, namespace,
+                lifetime == "detached",
+                # The default group's limit travels with the others.
+                {"_default": max_concurrency, **groups},
+                actor_placement_demand(options, resources),
+                encode_scheduling_strategy(options.get("scheduling_strategy"),
+                                           options.get("label_selector")))
+        except ValueError as e:
+            if not name or _NAME_TAKEN not in str(e):
+                raise
+            # Another thread or driver registered the name first (the GCS registers
+            # names one at a time): with get_if_exists, that actor is the one.
+            existing = _get_named_actor(name, namespace) if get_if_exists else None
+            if existing is not None:
+                return existing
+            raise ActorAlreadyExistsError(str(e)) from None
         # Unnamed, non-detached actors end when their last handle goes.
         handle_ref = None
         if not name and lifetime != "detached":
@@ -160,43 +301,71 @@ class ActorClass:
                            handle_ref, -1 if max_pending_calls is None else max_pending_calls)
 
 
+# What the GCS says when an actor's name is taken in its namespace (as Ray's message).
+_NAME_TAKEN = "is already taken"
+
+_NO_DAGS = ("bind(): Ray's DAG API (ray.dag, compiled graphs) is not supported by cyray; call "
+            ".remote() instead.")
+
+
+class _ActorClassWithOptions:
+    """What ActorClass.options() returns: .remote() and .bind() as the class's."""
+
+    def __init__(self, actor_class, options):
+        self._actor_class = actor_class
+        self._options = options
+
+    def remote(self, *args, **kwargs):
+        return self._actor_class._remote(args, kwargs, self._options)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError(_NO_DAGS)
+
+
 class ActorMethod:
-    def __init__(self, handle, name, num_returns, concurrency_group):
+    def __init__(self, handle, name, num_returns, concurrency_group, signature=None):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
+        self._signature = signature
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
             f"Actor methods cannot be called directly. Instead of running "
-            f"'actor.{self._name}()', try 'actor.{self._name}.remote()'.")
+            f"'object.{self._name}()', try 'object.{self._name}.remote()'.")
 
     def options(self, **options):
-        unknown = set(options) - {"num_returns", "concurrency_group", "name"}
+        """This method with some options changed for the calls made through it."""
+        valid = ("num_returns", "concurrency_group", "name", "max_task_retries",
+                 "retry_exceptions", "enable_task_events", "tensor_transport",
+                 "_generator_backpressure_num_objects")
+        unknown = [key for key in options if key not in valid]
         if unknown:
-            raise ValueError(f"Invalid option(s) {sorted(unknown)} for an actor method; valid "
-                             "ones are ['concurrency_group', 'name', 'num_returns']")
-        parent = self
-
-        class MethodWithOptions:
-            def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, options.get("num_returns",
-                                                                parent._num_returns),
-                                      options.get("concurrency_group",
-                                                  parent._concurrency_group),
-                                      options.get("name"))
-
-        return MethodWithOptions()
+            raise ValueError(f"Invalid option keyword(s) {unknown} for an actor method; valid "
+                             f"ones are {list(valid)}")
+        _check_method_options(options, f"{self._handle._class_name}.{self._name}.options()")
+        name = options.get("name")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, but got {name!r}.")
+        num_returns = options.get("num_returns")
+        group = options.get("concurrency_group")
+        return _ActorMethodWithOptions(
+            self, self._num_returns if num_returns is None else num_returns,
+            self._concurrency_group if group is None else group, name)
 
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._num_returns, self._concurrency_group)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError(_NO_DAGS)
 
     def _remote(self, args, kwargs, num_returns, concurrency_group, name=None):
         from cyray._private.worker import global_worker
         from cyray.remote_function import _task_args
 
         handle = self._handle
+        _check_call(self._signature, args, kwargs, f"{handle._class_name}.{self._name}")
         limit = handle._max_pending_calls
         if limit > 0 and global_worker.core_worker.num_pending_actor_calls(
                 handle._actor_id) >= limit:
@@ -216,6 +385,23 @@ class ActorMethod:
         return refs
 
 
+class _ActorMethodWithOptions:
+    """What ActorMethod.options() returns."""
+
+    def __init__(self, method, num_returns, concurrency_group, name):
+        self._method = method
+        self._num_returns = num_returns
+        self._concurrency_group = concurrency_group
+        self._name = name
+
+    def remote(self, *args, **kwargs):
+        return self._method._remote(args, kwargs, self._num_returns, self._concurrency_group,
+                                    self._name)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError(_NO_DAGS)
+
+
 class ActorHandle:
     """A handle to an actor: call its methods with `handle.method.remote(...)`."""
 
@@ -231,16 +417,16 @@ class ActorHandle:
         # Counted by the actor's creator like an ObjectRef (borrowed by other
         # processes): when every handle is gone, the actor ends.
         self._handle_ref = handle_ref
+        # The connection it was made in (a handle is not valid after shutdown/init).
+        self._session = _session()
 
     def __getattr__(self, name):
         meta = self.__dict__.get("_meta", {})
-        if name == "__ray_terminate__":
-            return ActorMethod(self, name, 1, "")
-        if name not in meta:
-            raise AttributeError(f"'{self.__dict__.get('_class_name')}' actor has no method "
-                                 f"'{name}'")
-        num_returns, group = meta[name]
-        return ActorMethod(self, name, num_returns, group)
+        if name not in meta and name not in _BUILTIN_METHODS:
+            # Ray's error, at attribute access.
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
+        num_returns, group, signature = meta.get(name, (1, "", None))
+        return ActorMethod(self, name, num_returns, group, signature)
 
     def __repr__(self):
         return f"Actor({self._class_name}, {self._actor_id.hex()})"
@@ -254,6 +440,14 @@ class ActorHandle:
     def __reduce__(self):
         return _rebuild_actor_handle, (self._actor_id.binary(), self._module, self._class_name,
                                        self._meta, self._handle_ref, self._max_pending_calls)
+
+
+def _session():
+    """This process's connection to the cluster (its core worker's ID), or None."""
+    from cyray._private.worker import global_worker
+
+    core_worker = global_worker.core_worker
+    return core_worker.get_worker_id().binary() if core_worker is not None else None
 
 
 def _rebuild_actor_handle(actor_id, module, class_name, meta, handle_ref=None,
@@ -290,27 +484,40 @@ def _get_named_actor(name, namespace):
 
 
 def get_actor(name, namespace=None):
-    """The handle of the actor named `name` (in `namespace`, default the job's)."""
-    from cyray._private.worker import global_worker
+    """The handle of the actor named `name` (in `namespace`, default the job's), as
+    ray.get_actor."""
+    from cyray._private.worker import _auto_init, global_worker
 
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"get_actor needs a non-empty actor name, got {name!r}")
-    global_worker.check_connected()
+    if not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    if not isinstance(name, str):
+        raise TypeError(f"get_actor takes the actor's name as a string, got "
+                        f"{type(name).__name__}")
+    if namespace is not None:
+        _check_namespace(namespace)
+    _auto_init()
     ns = namespace if namespace is not None else global_worker.namespace
     handle = _get_named_actor(name, ns)
     if handle is None:
         raise ValueError(
-            f"Failed to look up actor with name '{name}' in namespace '{ns}'. It was never "
-            "created, it died, or it lives in another namespace (pass namespace=...).")
+            f"Failed to look up actor with name '{name}'. This could because 1. You are "
+            "trying to look up a named actor you didn't create. 2. The named actor died. 3. "
+            "You did not use a namespace matching the namespace of the actor.")
     return handle
 
 
 def kill(actor, *, no_restart=True):
     """Ends an actor at once, as ray.kill: calls in flight fail with RayActorError."""
     from cyray._private.worker import global_worker
+    from cyray.exceptions import ActorHandleNotFoundError
 
     if not isinstance(actor, ActorHandle):
-        raise ValueError(f"cyray.kill() only supports actor handles, got "
-                         f"{type(actor).__name__}. For tasks, cancel is not supported yet.")
+        raise ValueError("ray.kill() only supported for actors. For tasks, try ray.cancel(). "
+                         f"Got: {type(actor)}.")
     global_worker.check_connected()
+    if actor._session is not None and actor._session != _session():
+        raise ActorHandleNotFoundError(
+            "ActorHandle objects are not valid across cyray sessions. This handle was made "
+            "before the last shutdown() and init(); create a new actor handle in the current "
+            "session.")
     global_worker.core_worker.kill_actor(actor._actor_id, True, no_restart)

@@ -277,10 +277,12 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             if key in self._named:
                 return gcs_pb2.RegisterActorReply(
                     success=False,
-                    error_message=(f"The name {creation.name!r} (namespace "
-                                   f"{creation.ray_namespace!r}) is already taken by another "
-                                   "actor. Choose another name, or pass get_if_exists=True to "
-                                   "get the existing actor."))
+                    # Ray's message (cyray.actor matches "is already taken").
+                    error_message=(f"The name {creation.name} (namespace="
+                                   f"{creation.ray_namespace}) is already taken. Please use a "
+                                   "different name or get the existing actor using "
+                                   f"ray.get_actor('{creation.name}', "
+                                   f"namespace='{creation.ray_namespace}')"))
             self._named[key] = creation.actor_id
         table = Actor(actor_id=creation.actor_id, state=Actor.DEPENDENCIES_UNREADY,
                       name=creation.name, ray_namespace=creation.ray_namespace,
