@@ -340,10 +340,44 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
                 "prior to 'cyray.init()'.")
         if "_memory" in kwargs:  # Ray's spelling of memory=
             memory = kwargs.pop("_memory")
+        labels = kwargs.pop("labels", None)
+        node_name = kwargs.pop("_node_name", None)
+        system_config = kwargs.pop("_system_config", None)
+        if system_config is not None and not isinstance(system_config, dict):
+            raise TypeError("The _system_config must be a dict.")
+        # Ray's other keywords: their default is what cyray does; another value is refused.
+        ray_init_defaults = {
+            "dashboard_host": "127.0.0.1", "dashboard_port": None, "job_config": None,
+            "logging_config": None, "enable_resource_isolation": False, "cgroup_path": None,
+            "system_reserved_cpu": None, "system_reserved_memory": None,
+            "proxy_server_url": None, "_enable_object_reconstruction": False,
+            "_plasma_directory": None, "object_spilling_directory": None,
+            "_driver_object_store_memory": None, "_redis_username": "",
+            "_redis_password": "", "_temp_dir": None, "_metrics_export_port": None,
+            "_tracing_startup_hook": None, "_skip_env_hook": False,
+        }
+        for key, value in list(kwargs.items()):
+            if key in ray_init_defaults:
+                if value != ray_init_defaults[key]:
+                    raise NotImplementedError(
+                        f"cyray.init({key}={value!r}) is not supported by cyray.")
+                del kwargs[key]
         if kwargs:
-            raise TypeError(f"cyray.init() got unexpected keyword arguments: {sorted(kwargs)}")
+            raise RuntimeError(f"Unknown keyword argument(s): {', '.join(kwargs)}")
         if local_mode:
-            raise NotImplementedError("cyray does not support local_mode")
+            raise RuntimeError("`local_mode` is no longer supported. For interactive "
+                               "debugging consider using the Ray distributed debugger.")
+        if namespace is not None:
+            if not isinstance(namespace, str):
+                raise TypeError("namespace must be None or a string.")
+            if namespace == "":
+                raise ValueError('"" is not a valid namespace. Pass None to not specify a '
+                                 "namespace.")
+        if isinstance(address, str) and address.startswith("ray://"):
+            raise NotImplementedError(
+                f"init(address={address!r}): Ray Client (ray://) is not supported by cyray; "
+                "run the driver on a node of the cluster and pass the GCS address host:port "
+                "or \"auto\".")
         if runtime_env:
             raise NotImplementedError("cyray does not support runtime_env yet")
         if include_dashboard not in (None, False, True):
@@ -356,11 +390,13 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         if configure_logging:
             logging_config.configure_logger(level, logging_format)
         if address is not None and (num_cpus is not None or num_gpus is not None or resources
-                                    or memory is not None or object_store_memory is not None):
+                                    or memory is not None or object_store_memory is not None
+                                    or labels is not None or node_name is not None
+                                    or system_config):
             raise ValueError(
                 "When connecting to an existing cluster (address=...), num_cpus, num_gpus, "
-                "resources, memory and object_store_memory must not be given: they are set "
-                "when the cluster starts.")
+                "resources, memory, object_store_memory, labels, _node_name and "
+                "_system_config must not be given: they are set when the cluster starts.")
         from cyray._private.node import (
             LocalNode,
             find_auth_token,
@@ -381,7 +417,8 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
                 _node_resources(num_cpus, num_gpus, resources, memory, object_store_memory),
                 node_ip_address=_node_ip_address,
                 log_level=logging_config.process_log_level(
-                    level, explicit=logging_level != logging.INFO))
+                    level, explicit=logging_level != logging.INFO),
+                labels=labels, node_name=node_name, system_config=system_config)
             token = node.auth_token
             set_cluster_token(token)
             node.start()
