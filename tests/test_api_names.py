@@ -100,3 +100,28 @@ def test_runtime_context_node_and_session(ray_start_shared):
 
     assert ray.get(in_task.remote()) == (session, context.get_node_labels(),
                                          context.get_job_id(), context.namespace)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"no_such_option": 1}, RuntimeError, "Unknown keyword argument\\(s\\): no_such_option"),
+    ({"local_mode": True}, RuntimeError, "`local_mode` is no longer supported"),
+    ({"namespace": ""}, ValueError, '"" is not a valid namespace'),
+    ({"namespace": 1}, TypeError, "namespace must be None or a string."),
+    ({"_system_config": 1}, TypeError, "The _system_config must be a dict."),
+    ({"address": "ray://head:10001"}, NotImplementedError, "Ray Client"),
+    ({"dashboard_port": 8265}, NotImplementedError, "dashboard_port"),
+])
+def test_init_refuses_as_ray(kwargs, error, message):
+    if cyray.is_initialized():
+        cyray.shutdown()
+    with pytest.raises(error, match=message):
+        cyray.init(**kwargs)
+    assert not cyray.is_initialized()
+
+
+def test_init_takes_labels_and_node_name(ray_start_with_info):
+    ray, _ = ray_start_with_info
+    ray.shutdown()
+    ray.init(num_cpus=1, labels={"zone": "a"}, _node_name="node-one", dashboard_port=None)
+    assert ray.get_runtime_context().get_node_labels()["zone"] == "a"
+    assert ray.nodes()[0]["NodeName"] == "node-one"
