@@ -122,7 +122,8 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
         # An argument was an upstream task's error: pass it on unchanged.
         error = exc
     else:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
+        frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        tb = "".join(traceback.format_exception(type(exc), exc, frames))
         error = RayTaskError(name, tb, exc, title, os.getpid(), worker.node_ip_address)
     data, metadata = serialization.serialize_error(error)
     retryable = retry_exceptions and (
@@ -166,6 +167,18 @@ cdef class _DeferredCompletion:
         _apply_outcome(core_worker, &result, outcome, self.task_id)
         with nogil:
             core_worker.core_worker.CompleteDeferred(self.token, result)
+
+
+def _run_interruptible(worker, bytes task_id, function, args, kwargs):
+    """Runs a normal task's function where a cancel may interrupt it (SIGINT to the
+    main thread, see Worker.cancel_running_task)."""
+    worker.interruptible_task = task_id
+    try:
+        if worker.core_worker.is_task_cancelled(task_id):  # the cancel came first
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+    finally:
+        worker.interruptible_task = None
 
 
 cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
@@ -233,15 +246,23 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                     completion.token = spec.execution_token
                     completion.task_id = spec.task_id
                     worker.start_actor_coroutine(function_name, spec.concurrency_group.decode(),
-                                                 args, kwargs, completion.done)
+                                                 args, kwargs, completion.done, spec.task_id)
                     result.deferred = True
                     return
                 outputs = worker.run_actor_method(
                     function_name, spec.concurrency_group.decode(), args, kwargs)
             else:
-                outputs = execution_info.function(*args, **kwargs)
+                outputs = _run_interruptible(worker, spec.task_id, execution_info.function,
+                                             args, kwargs)
         except Exception as e:
             exc = e
+        except KeyboardInterrupt as e:
+            # A cancel interrupted the task (any other SIGINT is ignored in workers).
+            if task_type != NORMAL_TASK or not worker.core_worker.is_task_cancelled(spec.task_id):
+                raise
+            from cyray.exceptions import TaskCancelledError
+
+            exc = TaskCancelledError(TaskID(spec.task_id)).with_traceback(e.__traceback__)
         outcome = _outcome(worker, name, title, num_returns, outputs, exc,
                            spec.retry_exceptions, spec.serialized_retry_exception_allowlist)
         _apply_outcome(worker.core_worker, result, outcome, spec.task_id)

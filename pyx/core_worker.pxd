@@ -105,6 +105,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
     ctypedef CStatus (*CTaskExecutionCallback)(
         const CTaskExecutionSpec &spec, CTaskExecutionResult *result) noexcept
     ctypedef CStatus (*CCheckSignalsCallback)() noexcept
+    ctypedef void (*CCancelRunningCallback)(const c_string &task_id, int task_type) noexcept
 
     cdef cppclass CCoreWorkerOptions "cyray::core::CoreWorkerOptions":
         c_bool is_driver
@@ -118,6 +119,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         c_string auth_token
         CTaskExecutionCallback execute_task
         CCheckSignalsCallback check_signals
+        CCancelRunningCallback cancel_running
 
     cdef cppclass CCoreWorker "cyray::core::CoreWorker":
         CCoreWorker(const CCoreWorkerOptions &options)
@@ -150,6 +152,9 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                             const vector[CTaskArgInput] &args, c_string *actor_id)
         void AddActorHandle(const c_string &actor_id)
         int64_t NumPendingActorCalls(const c_string &actor_id)
+        CStatus CancelTask(const c_string &object_id, const c_string &owner_address,
+                           c_bool force_kill, c_bool recursive)
+        c_bool IsTaskCancelled(const c_string &task_id)
         CObjectRefInfo TrackActorHandles(const c_string &actor_id)
         CStatus SubmitActorTask(const c_string &actor_id, const CTaskOptions &options,
                                 const vector[CTaskArgInput] &args,

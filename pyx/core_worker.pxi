@@ -20,6 +20,14 @@ cdef CStatus check_signals_callback() noexcept with gil:
     return CStatus.OK()
 
 
+cdef void cancel_running_callback(const c_string &task_id, int task_type) noexcept with gil:
+    """The core worker was asked to cancel a task this worker runs."""
+    try:
+        _global_worker().cancel_running_task(task_id, task_type)
+    except BaseException:  # noqa: B036 - nothing may escape into C++
+        traceback.print_exc()
+
+
 cdef class SharedMemoryValue:
     """Read-only bytes of a value in the node's shared-memory store. Numpy arrays
     read from it point into the store, which keeps the value while they live."""
@@ -180,6 +188,7 @@ cdef class CoreWorker:
         options.auth_token = auth_token.encode()
         options.execute_task = task_execution_handler
         options.check_signals = check_signals_callback
+        options.cancel_running = cancel_running_callback
         self.is_driver = is_driver
         self.core_worker = new CCoreWorker(options)
 
@@ -282,6 +291,19 @@ cdef class CoreWorker:
             status = self.core_worker.Get(ids, timeout_ms, &values)
         check_status(status)
         return [_value_tuple(values[i]) for i in range(values.size())]
+
+    def cancel_task(self, ObjectRef ref, bint force_kill, bint recursive):
+        """Cancels the task that makes `ref` (see CoreWorker::CancelTask)."""
+        cdef c_string object_id = ref.binary()
+        cdef c_string owner_address = ref.owner_address()
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.CancelTask(object_id, owner_address, force_kill, recursive)
+        check_status(status)
+
+    def is_task_cancelled(self, bytes task_id):
+        cdef c_string c_task_id = task_id
+        return self.core_worker.IsTaskCancelled(c_task_id)
 
     def wait(self, list object_refs, int num_returns, int64_t timeout_ms,
              bint fetch_local=True):

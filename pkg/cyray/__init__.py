@@ -10,6 +10,7 @@ from cyray._private.state import available_resources, cluster_resources, nodes  
 from cyray._private.worker import (  # noqa: E402
     SCRIPT_MODE,
     WORKER_MODE,
+    cancel,
     get,
     init,
     is_initialized,
@@ -85,7 +86,7 @@ def get_gpu_ids():
 
 
 __all__ = [
-    "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get",
+    "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get", "cancel",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
     "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor",
     "util", "RemoteFunction", "ActorID", "JobID",

@@ -45,6 +45,14 @@ class RuntimeContext:
         context = self._context()
         return context.task_id.hex() if context is not None else None
 
+    def is_canceled(self):
+        """Whether cancel() was called for the running task or actor call (a sync actor
+        method is not interrupted: it may check this and stop); False in a driver."""
+        context = self._context()
+        if context is None:
+            return False
+        return self._worker.core_worker.is_task_cancelled(context.task_id.binary())
+
     def get_task_name(self):
         """The running task's name (an actor call's is "Class.method"); None in a driver."""
         context = self._context()

@@ -7,6 +7,7 @@ import contextvars
 import inspect
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -57,6 +58,11 @@ class Worker:
         self.actor_methods = {}
         self._actor_loop = None
         self._group_semaphores = {}
+        # The normal task running on the main thread while its code may be
+        # interrupted by a cancel (a SIGINT then raises KeyboardInterrupt).
+        self.interruptible_task = None
+        # The asyncio tasks of an async actor's running calls, by task ID.
+        self._running_coroutines = {}
 
     @property
     def connected(self):
@@ -164,14 +170,14 @@ class Worker:
         return self._actor_loop is not None and inspect.iscoroutinefunction(
             self.actor_methods.get(name))
 
-    def start_actor_coroutine(self, name, group, args, kwargs, done):
+    def start_actor_coroutine(self, name, group, args, kwargs, done, task_id):
         """Schedules an async method on the actor's loop; `done(outputs, exc)` runs
-        on the loop when it finishes. The call keeps the context it started with."""
-        import asyncio
-
+        on the loop when it finishes (once, even when cancelled before it started).
+        The call keeps the context it started with."""
         method = self._actor_method(name)
         semaphore = self._group_semaphores.get(group or "_default")
         context = self.task_context()
+        loop = self._actor_loop
 
         async def run():
             _coroutine_task_context.set(context)
@@ -179,11 +185,46 @@ class Worker:
                 async with semaphore if semaphore is not None else _no_limit():
                     outputs = await method(*args, **kwargs)
             except BaseException as e:  # noqa: B036 - reported as the call's error
-                done(None, e if isinstance(e, Exception) else RuntimeError(repr(e)))
+                if not isinstance(e, Exception):  # CancelledError: a BaseException
+                    e = RuntimeError(repr(e)).with_traceback(e.__traceback__)
+                done(None, e)
                 return
             done(outputs, None)
 
-        asyncio.run_coroutine_threadsafe(run(), self._actor_loop)
+        def finished(task):
+            self._running_coroutines.pop(task_id, None)
+            if task.cancelled():  # cancelled before run() could report
+                done(None, RuntimeError("cancelled"))
+
+        def start():
+            task = loop.create_task(run())
+            self._running_coroutines[task_id] = task
+            task.add_done_callback(finished)
+            if self.core_worker.is_task_cancelled(task_id):  # cancel came first
+                task.cancel()
+
+        loop.call_soon_threadsafe(start)
+
+    def cancel_running_task(self, task_id, task_type):
+        """The core worker was asked to cancel a task that runs here (any thread)."""
+        if task_type == 0:  # a normal task, on the main thread
+            if self.interruptible_task == task_id:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        elif self._actor_loop is not None:
+            def cancel():
+                task = self._running_coroutines.get(task_id)
+                if task is not None:
+                    task.cancel()
+
+            self._actor_loop.call_soon_threadsafe(cancel)
+        # A sync actor method runs on: it sees RuntimeContext.is_canceled().
+
+    def on_sigint(self, signum, frame):
+        """A worker's SIGINT handler: interrupts the running task only when it
+        was cancelled (cancel_running_task sent the signal)."""
+        task_id = self.interruptible_task
+        if task_id is not None and self.core_worker.is_task_cancelled(task_id):
+            raise KeyboardInterrupt(f"task {task_id.hex()} was cancelled")
 
     def run_actor_method(self, name, group, args, kwargs):
         method = self._actor_method(name)
@@ -544,6 +585,27 @@ def put(value, *, _owner=None):
             "cyray; the object is owned by the process that puts it")
     _auto_init()
     return global_worker.put(value)
+
+
+def cancel(ray_waitable, *, force=False, recursive=True):
+    """Cancels the task that makes `ray_waitable`, as ray.cancel.
+
+    A task not running yet never runs, and getting its value raises TaskCancelledError.
+    A running task gets KeyboardInterrupt in its code (TaskCancelledError on get); with
+    force=True its worker is killed instead. A running actor call is not interrupted: an
+    async one's coroutine is cancelled, a sync one sees RuntimeContext.is_canceled(), and
+    its result is TaskCancelledError. recursive=True cancels the tasks it submitted too.
+    Cancelled tasks are not retried; cancelling a finished task does nothing."""
+    if not isinstance(ray_waitable, ObjectRef):
+        raise TypeError("cancel() only supported for object refs. For actors, try kill(). "
+                        f"Got: {type(ray_waitable)}.")
+    if not isinstance(force, bool):
+        raise TypeError(f"force must be True or False, got {type(force).__name__} {force!r}")
+    if not isinstance(recursive, bool):
+        raise TypeError(f"recursive must be True or False, got {type(recursive).__name__} "
+                        f"{recursive!r}")
+    global_worker.check_connected()
+    global_worker.core_worker.cancel_task(ray_waitable, force, recursive)
 
 
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):

@@ -69,6 +69,8 @@ def main(argv=None):
     sys.stderr = _PrefixedStream(sys.stderr, worker)
     # SIGTERM from the raylet: leave the task loop (checked between waits).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGINT interrupts a task only when it was cancelled (cancel sends it).
+    signal.signal(signal.SIGINT, worker.on_sigint)
 
     from cyray._raylet import set_cluster_token
 

@@ -7,7 +7,9 @@ namespace cyray::core {
 
 namespace {
 constexpr int64_t kPollRetryDelayMs = 200;
-}
+// Before asking an actor again to cancel a call it has not got yet.
+constexpr int64_t kCancelRetryDelayMs = 100;
+}  // namespace
 
 ActorTaskSubmitter::ActorTaskSubmitter(WorkerClientInterface &workers,
                                        ActorStateSourceInterface &states,
@@ -112,7 +114,9 @@ void ActorTaskSubmitter::RequeueInFlight(ActorQueue &queue, int error_type,
   std::deque<InFlightCall> resend;
   for (auto &[seq, call] : queue.in_flight) {
     if (call.done->load()) continue;  // its reply made it after all
-    if (HasRetriesLeft(queue, call.spec)) {
+    if (call.cancelled) {
+      Fail(call.spec, call.done, rpc::TASK_CANCELLED, CancelledMessage(call.spec));
+    } else if (HasRetriesLeft(queue, call.spec)) {
       call.spec.set_attempt_number(call.spec.attempt_number() + 1);
       resend.push_back(std::move(call));
     } else {
@@ -145,6 +149,44 @@ void ActorTaskSubmitter::FailAll(int error_type, const std::string &message) {
     queue.alive = false;
     FailAll(queue, error_type, message);
   }
+}
+
+bool ActorTaskSubmitter::CancelTask(const std::string &actor_id, const std::string &task_id,
+                                    bool recursive) {
+  auto found = actors_.find(actor_id);
+  if (found == actors_.end()) return false;
+  ActorQueue &queue = found->second;
+  for (auto it = queue.pending.begin(); it != queue.pending.end(); ++it) {
+    if (it->spec.task_id() != task_id) continue;
+    PendingCall call = std::move(*it);
+    queue.pending.erase(it);
+    Fail(call.spec, call.done, rpc::TASK_CANCELLED, CancelledMessage(call.spec));
+    // A call behind it may be ready to go now.
+    if (queue.alive) SendPending(actor_id);
+    return true;
+  }
+  for (auto &[seq, call] : queue.in_flight) {
+    if (call.spec.task_id() != task_id) continue;
+    call.cancelled = true;
+    SendCancel(actor_id, task_id, recursive);
+    return true;
+  }
+  return false;
+}
+
+void ActorTaskSubmitter::SendCancel(const std::string &actor_id, const std::string &task_id,
+                                    bool recursive) {
+  ActorQueue &queue = actors_[actor_id];
+  bool in_flight = false;
+  for (auto &[seq, call] : queue.in_flight) in_flight |= call.spec.task_id() == task_id;
+  if (!in_flight || !queue.alive) return;  // answered, or resent/failed on a restart
+  workers_.CancelTask(queue.address, task_id, /*force_kill=*/false, recursive,
+                      [this, actor_id, task_id, recursive](bool attempt_succeeded) {
+                        if (attempt_succeeded || !schedule_after_) return;
+                        schedule_after_(kCancelRetryDelayMs, [this, actor_id, task_id, recursive] {
+                          SendCancel(actor_id, task_id, recursive);
+                        });
+                      });
 }
 
 uint64_t ActorTaskSubmitter::Enqueue(rpc::TaskSpec spec) {

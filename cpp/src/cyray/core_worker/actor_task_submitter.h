@@ -51,6 +51,11 @@ class ActorTaskSubmitter {
   uint64_t Enqueue(rpc::TaskSpec spec);
   // The call's arguments are resolved: it may be sent once those before it are.
   void MarkReady(const std::string &actor_id, uint64_t ticket, rpc::TaskSpec resolved);
+  // Cancels a call: one not sent yet fails with TASK_CANCELLED at once; the
+  // actor is asked to cancel one it has (a queued call is skipped, a running
+  // coroutine is cancelled, a running method sees is_canceled()), and it is
+  // not resent after a restart. Returns false when the call is not here.
+  bool CancelTask(const std::string &actor_id, const std::string &task_id, bool recursive);
   // True once the GCS reported the actor dead.
   bool IsDead(const std::string &actor_id) const;
   // No actor can be reached any more (the local raylet died): fails every
@@ -70,6 +75,7 @@ class ActorTaskSubmitter {
   struct InFlightCall {
     rpc::TaskSpec spec;
     DoneFlag done;
+    bool cancelled = false;
   };
   struct ActorQueue {
     int64_t version = -1;
@@ -104,6 +110,8 @@ class ActorTaskSubmitter {
   void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
             const std::string &message);
   bool HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const;
+  // Asks the actor to cancel an in-flight call, again while it has not got it.
+  void SendCancel(const std::string &actor_id, const std::string &task_id, bool recursive);
 
   WorkerClientInterface &workers_;
   ActorStateSourceInterface &states_;

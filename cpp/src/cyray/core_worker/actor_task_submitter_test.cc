@@ -62,6 +62,19 @@ class FakeWorkers : public WorkerClientInterface {
     uint32_t attempt;
     uint64_t epoch;
   };
+  void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
+                  bool recursive, std::function<void(bool)> callback) override {
+    cancels.push_back({worker.worker_id(), task_id, force_kill, recursive});
+    cancel_callbacks.push_back(std::move(callback));
+  }
+  struct Cancel {
+    std::string worker;
+    std::string task_id;
+    bool force_kill;
+    bool recursive;
+  };
+  std::vector<Cancel> cancels;
+  std::vector<std::function<void(bool)>> cancel_callbacks;
   std::vector<Push> pushed;
   std::vector<PushCallback> callbacks;
 };
@@ -69,6 +82,7 @@ class FakeWorkers : public WorkerClientInterface {
 rpc::TaskSpec Call(const std::string &name) {
   rpc::TaskSpec spec;
   spec.set_name(name);
+  spec.set_task_id(name);
   spec.set_num_returns(1);
   spec.mutable_actor_task_spec()->set_actor_id("actor");
   return spec;
@@ -229,6 +243,45 @@ TEST_F(ActorTaskSubmitterTest, UnreachableTimerIsIgnoredOnceTheGcsReportedAChang
   EXPECT_EQ(failed_types_[0], rpc::ACTOR_DIED);
   timers_.back()();
   EXPECT_EQ(failed_.size(), 1u);
+}
+
+TEST_F(ActorTaskSubmitterTest, CancelledCallNotSentFailsAtOnceAndLaterCallsGo) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1);
+  uint64_t slow = Submit("slow_args", /*ready=*/false);
+  Submit("next");
+  EXPECT_TRUE(submitter_.CancelTask("actor", "slow_args", true));
+  ASSERT_EQ(failed_types_, std::vector<int>{rpc::TASK_CANCELLED});
+  EXPECT_TRUE(workers_.cancels.empty()) << "the actor never had it";
+  ASSERT_EQ(workers_.pushed.size(), 1u);
+  EXPECT_EQ(workers_.pushed[0].name, "next");
+  EXPECT_EQ(workers_.pushed[0].seq, 0u) << "no gap in the numbering";
+  submitter_.MarkReady("actor", slow, Call("slow_args"));  // its arguments came late
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+  EXPECT_FALSE(submitter_.CancelTask("actor", "unknown", true));
+}
+
+TEST_F(ActorTaskSubmitterTest, CancelledCallInFlightIsAskedForAndNotResentAfterRestart) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", /*max_task_retries=*/-1);
+  Submit("a");
+  Submit("b");
+  EXPECT_TRUE(submitter_.CancelTask("actor", "a", false));
+  ASSERT_EQ(workers_.cancels.size(), 1u);
+  EXPECT_EQ(workers_.cancels[0].worker, "w1");
+  EXPECT_FALSE(workers_.cancels[0].force_kill);
+  // The actor has not got it yet: asked again after a delay.
+  workers_.cancel_callbacks[0](false);
+  ASSERT_EQ(timers_.size(), 1u);
+  timers_[0]();
+  EXPECT_EQ(workers_.cancels.size(), 2u);
+  // It dies and comes back: b is resent, the cancelled a fails.
+  workers_.Reply(0, /*ok=*/false);
+  states_.Publish(rpc::ActorTableData::ALIVE, 2, "w2", "", -1);
+  ASSERT_EQ(failed_types_, std::vector<int>{rpc::TASK_CANCELLED});
+  EXPECT_EQ(failed_[0].first, "a");
+  ASSERT_EQ(workers_.pushed.size(), 3u);
+  EXPECT_EQ(workers_.pushed[2].name, "b");
 }
 
 }  // namespace cyray::core

@@ -520,9 +520,15 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
     returns->push_back({id.Binary(), serialized_address_});
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  RememberSubmitted(*spec);
   asio::post(io_, [this, spec] {
-    ResolveDependencies(
-        spec, [this](rpc::TaskSpec resolved) { submitter_->SubmitTask(std::move(resolved)); });
+    ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
+      if (SubmittedCancelled(TaskID::FromBinary(resolved.task_id()))) {
+        OnTaskFail(resolved, rpc::TASK_CANCELLED, CancelledMessage(resolved));
+        return;
+      }
+      submitter_->SubmitTask(std::move(resolved));
+    });
   });
   return Status::OK();
 }
@@ -615,6 +621,7 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
     std::lock_guard<std::mutex> lock(pending_calls_mu_);
     pending_actor_calls_[actor_id]++;
   }
+  RememberSubmitted(*spec);
   asio::post(io_, [this, spec, actor_id] {
     // Take the call's place in line now; send it once its arguments resolve.
     uint64_t ticket = actor_submitter_->Enqueue(*spec);
@@ -668,6 +675,7 @@ void CoreWorker::Impl::ActorCallFinished(const rpc::TaskSpec &spec) {
 
 void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   ActorCallFinished(spec);
+  ForgetSubmitted(spec);
   RecordLineage(spec, reply);
   for (const auto &ret : reply.return_objects()) {
     if (ret.in_plasma()) {
@@ -684,6 +692,7 @@ void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::Push
 void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
                                   const std::string &message) {
   ActorCallFinished(spec);
+  ForgetSubmitted(spec);
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   bool was_rebuild;
   {
@@ -854,6 +863,13 @@ ObjectRefInfo CoreWorker::TrackActorHandles(const std::string &actor_id) {
   }
   impl_->reference_counter_.AddOwnedObject(id);
   return {id.Binary(), impl_->serialized_address_};
+}
+Status CoreWorker::CancelTask(const std::string &object_id, const std::string &owner_address,
+                              bool force_kill, bool recursive) {
+  return impl_->CancelObjectTask(object_id, owner_address, force_kill, recursive);
+}
+bool CoreWorker::IsTaskCancelled(const std::string &task_id) const {
+  return impl_->IsReceivedCancelled(TaskID::FromBinary(task_id));
 }
 void CoreWorker::CompleteDeferred(uint64_t execution_token, TaskExecutionResult result) {
   impl_->CompleteDeferred(execution_token, std::move(result));

@@ -25,6 +25,10 @@ using TaskExecutionCallback = Status (*)(const TaskExecutionSpec &spec,
 // Returns a bad Status (Interrupted) when Python has a pending exception from
 // a signal handler, e.g. KeyboardInterrupt.
 using CheckSignalsCallback = Status (*)();
+// Cancel was asked for a task this worker runs (`task_type` an rpc::TaskType):
+// interrupts a normal task, cancels an async actor call's coroutine. Runs on
+// a gRPC thread (takes the GIL in Python).
+using CancelRunningCallback = void (*)(const std::string &task_id, int task_type);
 
 struct CoreWorkerOptions {
   bool is_driver = true;
@@ -40,6 +44,7 @@ struct CoreWorkerOptions {
   std::string auth_token;
   TaskExecutionCallback execute_task = nullptr;
   CheckSignalsCallback check_signals = nullptr;
+  CancelRunningCallback cancel_running = nullptr;
 };
 
 class CoreWorker {
@@ -85,6 +90,16 @@ class CoreWorker {
 
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
+
+  // Cancels the task that makes `object_id` (ray.cancel): a task not running
+  // yet fails with TASK_CANCELLED; a running one is interrupted (force_kill:
+  // its worker is killed); `recursive` cancels the tasks it submitted too. A
+  // borrowed ref's owner is asked. Nothing happens to a task that ended.
+  // Invalid for force_kill on an actor call.
+  Status CancelTask(const std::string &object_id, const std::string &owner_address, bool force_kill,
+                    bool recursive);
+  // Whether cancel was asked for `task_id`, a task this worker runs.
+  bool IsTaskCancelled(const std::string &task_id) const;
 
   // Keeps the refs inside return `return_index` (from 1) of the task
   // `task_id` this worker is executing alive for as long as the caller holds

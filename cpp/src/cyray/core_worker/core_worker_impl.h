@@ -204,6 +204,12 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *AddObjectLocation(grpc::CallbackServerContext *ctx,
                                               const rpc::AddObjectLocationRequest *request,
                                               rpc::AddObjectLocationReply *reply) override;
+  grpc::ServerUnaryReactor *CancelTask(grpc::CallbackServerContext *ctx,
+                                       const rpc::CancelTaskRequest *request,
+                                       rpc::CancelTaskReply *reply) override;
+  grpc::ServerUnaryReactor *RemoteCancelTask(grpc::CallbackServerContext *ctx,
+                                             const rpc::RemoteCancelTaskRequest *request,
+                                             rpc::RemoteCancelTaskReply *reply) override;
   // This process let go of `id`: answers the WaitForRefRemoved calls for it.
   void AnswerRefRemovedWaiters(const ObjectID &id);
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
@@ -305,6 +311,43 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::mutex deferred_mu_;
   std::unordered_map<uint64_t, PendingExecution> deferred_ ABSL_GUARDED_BY(deferred_mu_);
   std::atomic<uint64_t> next_execution_token_{1};
+
+  // ---- Cancellation (task_cancellation.cc) ----
+  // Owner: tasks this process submitted that have not ended.
+  struct SubmittedTask {
+    TaskID parent;
+    std::string actor_id;  // empty for a normal task
+    uint64_t num_returns = 0;
+    bool cancelled = false;
+  };
+  std::mutex submitted_mu_;
+  std::unordered_map<TaskID, SubmittedTask> submitted_tasks_ ABSL_GUARDED_BY(submitted_mu_);
+  // Set by the first cancel: until then nothing is looked up per task.
+  std::atomic<bool> any_cancel_{false};
+  void RememberSubmitted(const rpc::TaskSpec &spec);
+  void ForgetSubmitted(const rpc::TaskSpec &spec);
+  // Whether cancel was asked for a task this process submitted.
+  bool SubmittedCancelled(const TaskID &task_id);
+  Status CancelObjectTask(const std::string &object_id, const std::string &owner_address,
+                          bool force_kill, bool recursive);
+  Status CancelOwnedTask(const TaskID &task_id, bool force_kill, bool recursive);
+  // Cancels the tasks `parent` submitted (recursive cancel).
+  void CancelChildren(const TaskID &parent, bool force_kill);
+  // Worker: tasks pushed to this worker and not answered yet.
+  struct ReceivedTask {
+    int task_type = 0;
+    bool running = false;
+    bool cancelled = false;
+  };
+  mutable std::mutex received_mu_;
+  std::unordered_map<TaskID, ReceivedTask> received_tasks_ ABSL_GUARDED_BY(received_mu_);
+  void OnTaskReceived(const rpc::TaskSpec &spec);
+  // Marks it running; true when it was cancelled before it could start.
+  bool StartReceived(const TaskID &task_id);
+  void ForgetReceived(const TaskID &task_id);
+  bool IsReceivedCancelled(const TaskID &task_id) const;
+  // The returns become TASK_CANCELLED errors (a cancelled call's value is dropped).
+  void ReplaceWithCancelled(const rpc::TaskSpec &spec, TaskExecutionResult *result);
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> shut_down_{false};

@@ -140,6 +140,44 @@ void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
       });
 }
 
+void CoreWorkerClientPool::CancelTask(const rpc::Address &worker, const std::string &task_id,
+                                      bool force_kill, bool recursive,
+                                      std::function<void(bool)> callback) {
+  using Call = rpc::AsyncCall<rpc::CancelTaskRequest, rpc::CancelTaskReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_intended_task_id(task_id);
+  call->request.set_force_kill(force_kill);
+  call->request.set_recursive(recursive);
+  if (!tracker_.Start(&call->context)) return;
+  GetStub(worker)->async()->CancelTask(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        // An unreachable worker counts as done: its task fails through its push.
+        bool succeeded = !status.ok() || call->reply.attempt_succeeded();
+        asio::post(io_, [callback, succeeded] { callback(succeeded); });
+        tracker_.Done(&call->context);
+      });
+}
+
+void CoreWorkerClientPool::RemoteCancelTask(
+    const rpc::Address &owner, const std::string &object_id, bool force_kill, bool recursive,
+    std::function<void(const Status &, const std::string &)> callback) {
+  using Call = rpc::AsyncCall<rpc::RemoteCancelTaskRequest, rpc::RemoteCancelTaskReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_object_id(object_id);
+  call->request.set_force_kill(force_kill);
+  call->request.set_recursive(recursive);
+  if (!tracker_.Start(&call->context)) return;
+  GetStub(owner)->async()->RemoteCancelTask(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [call, callback, status] {
+          callback(rpc::FromGrpcStatus(status, "RemoteCancelTask"), call->reply.error());
+        });
+        tracker_.Done(&call->context);
+      });
+}
+
 void CoreWorkerClientPool::GetObjectStatus(
     const rpc::Address &owner, const std::string &object_id,
     std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback) {

@@ -66,6 +66,13 @@ class CoreWorkerClientPool : public WorkerClientInterface {
       : io_(io), tracker_(tracker) {}
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override;
+  void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
+                  bool recursive, std::function<void(bool attempt_succeeded)> callback) override;
+  // Asks the owner of `object_id` to cancel the task that makes it; `callback`
+  // (io thread) gets the owner's refusal, empty when it accepted.
+  void RemoteCancelTask(const rpc::Address &owner, const std::string &object_id, bool force_kill,
+                        bool recursive,
+                        std::function<void(const Status &, const std::string &error)> callback);
   void GetObjectStatus(
       const rpc::Address &owner, const std::string &object_id,
       std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback);

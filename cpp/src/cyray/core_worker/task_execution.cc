@@ -20,6 +20,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   }
   std::vector<PendingExecution> abandoned;
   int start_executors = 0;
+  OnTaskReceived(spec);
   auto result = receiver_.Push(PendingExecution{request, reply, reactor}, order, &abandoned,
                                &start_executors);
   if (start_executors > 0) {
@@ -30,11 +31,13 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
     }
   }
   for (auto &pending : abandoned) {
+    ForgetReceived(TaskID::FromBinary(pending.request->task_spec().task_id()));
     pending.reactor->Finish(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the caller gave up on this call"));
     pending.reactor->Release();
   }
   if (result == TaskReceiver<PendingExecution>::PushResult::kQueued) return reactor;
+  ForgetReceived(TaskID::FromBinary(spec.task_id()));
   reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                result == TaskReceiver<PendingExecution>::PushResult::kExiting
                                    ? "this worker is exiting"
@@ -75,6 +78,13 @@ Status CoreWorker::Impl::ExecutorLoop(bool is_main) {
 void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_after,
                                   bool *deferred) {
   const rpc::TaskSpec &spec = pending.request->task_spec();
+  if (StartReceived(TaskID::FromBinary(spec.task_id()))) {
+    // Cancelled while it waited here: it does not run.
+    TaskExecutionResult result;
+    ReplaceWithCancelled(spec, &result);
+    FinishExecution(pending, Status::OK(), result);
+    return;
+  }
   TaskExecutionSpec exec;
   exec.task_type = spec.type();
   exec.job_id = spec.job_id();
@@ -191,6 +201,11 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     return;
   }
   *exit_after = result.exit_worker;
+  if (task_type == rpc::ACTOR_TASK && status.ok() &&
+      IsReceivedCancelled(TaskID::FromBinary(spec.task_id()))) {
+    // As Ray: a cancelled actor call that ran on is answered as cancelled.
+    ReplaceWithCancelled(spec, &result);
+  }
   FinishExecution(pending, status, result);
 }
 
@@ -199,6 +214,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   const rpc::TaskSpec &spec = pending.request->task_spec();
   rpc::PushTaskReply *reply = pending.reply;
   TaskID task_id = TaskID::FromBinary(spec.task_id());
+  ForgetReceived(task_id);
   if (!status.ok()) {
     CYRAY_LOG(ERROR) << "task " << spec.name() << " could not run: " << status;
     result.returns.assign(spec.num_returns(),
@@ -254,6 +270,10 @@ void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult resu
     if (it == deferred_.end()) return;  // answered at shutdown already
     pending = it->second;
     deferred_.erase(it);
+  }
+  const rpc::TaskSpec &spec = pending.request->task_spec();
+  if (IsReceivedCancelled(TaskID::FromBinary(spec.task_id()))) {
+    ReplaceWithCancelled(spec, &result);
   }
   FinishExecution(pending, Status::OK(), result);
   if (result.exit_worker) pending.reactor->WaitDone(1000);

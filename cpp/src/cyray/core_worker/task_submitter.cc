@@ -11,7 +11,13 @@ namespace {
 constexpr int64_t kWorkerFailureCauseWaitMs = 1000;
 // Before asking the local raylet again after a remote one failed to answer.
 constexpr int64_t kRemoteLeaseRetryDelayMs = 100;
+// Before asking a worker again to cancel a task it has not got yet.
+constexpr int64_t kCancelRetryDelayMs = 100;
 }  // namespace
+
+std::string CancelledMessage(const rpc::TaskSpec &spec) {
+  return "Task: " + TaskID::FromBinary(spec.task_id()).Hex() + " was cancelled.";
+}
 
 NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
                                          WorkerClientInterface &workers,
@@ -192,12 +198,14 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   worker->in_flight++;
   auto shared_spec = std::make_shared<rpc::TaskSpec>(std::move(spec));
   auto completed = std::make_shared<bool>(false);
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  in_flight_[shared_spec->task_id()] = InFlightTask{worker, cancelled};
   // A final reply completes the task right where it arrives, so the caller's
   // get wakes without waiting for the submitter's thread.
-  auto on_reply_thread = [this, shared_spec, completed](const Status &status,
-                                                        const rpc::PushTaskReply &reply) {
-    bool retry =
-        reply.is_application_error() && reply.is_retryable_error() && HasRetriesLeft(*shared_spec);
+  auto on_reply_thread = [this, shared_spec, completed, cancelled](
+                             const Status &status, const rpc::PushTaskReply &reply) {
+    bool retry = !cancelled->load() && reply.is_application_error() && reply.is_retryable_error() &&
+                 HasRetriesLeft(*shared_spec);
     if (status.ok() && !retry) {
       on_complete_(*shared_spec, reply);
       *completed = true;
@@ -205,10 +213,11 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   };
   workers_.PushTask(
       worker->address, std::move(request),
-      [this, worker, shared_spec, completed](const Status &status,
-                                             const rpc::PushTaskReply &reply) {
+      [this, worker, shared_spec, completed, cancelled](const Status &status,
+                                                        const rpc::PushTaskReply &reply) {
         worker->in_flight--;
         rpc::TaskSpec &spec = *shared_spec;
+        in_flight_.erase(spec.task_id());
         if (!status.ok()) {
           // The worker died (or became unreachable) while running the task. Ask
           // its raylet how it ended before giving it back: a worker given back
@@ -218,21 +227,26 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
           auto failed = std::make_shared<rpc::TaskSpec>(std::move(spec));
           leases_.GetWorkerFailureCause(
               worker->raylet, worker->address.worker_id(), kWorkerFailureCauseWaitMs,
-              [this, worker, failed, push_error](const std::string &detail) {
+              [this, worker, failed, push_error, cancelled](const std::string &detail) {
                 ReleaseWorker(worker, true, "push failed: " + push_error);
                 std::string message =
                     "The worker running task " + failed->name() +
                     " died unexpectedly: " + (detail.empty() ? push_error : detail) + ".";
                 std::string key = worker->key;
-                RetryOrFail(std::move(*failed), rpc::WORKER_DIED, message);
+                RetryOrFail(std::move(*failed), rpc::WORKER_DIED, message, cancelled->load());
                 RequestLeasesIfNeeded(key);
               });
           return;
         }
         if (!*completed) {
-          // A retryable application error with retries left.
-          spec.set_attempt_number(spec.attempt_number() + 1);
-          keys_[worker->key].queue.push_back(std::move(spec));
+          // A retryable application error with retries left (unless it was
+          // cancelled after the reply arrived).
+          if (cancelled->load()) {
+            on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
+          } else {
+            spec.set_attempt_number(spec.attempt_number() + 1);
+            keys_[worker->key].queue.push_back(std::move(spec));
+          }
         }
         if (reply.worker_exiting()) {
           std::string key = worker->key;
@@ -243,6 +257,36 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
         }
       },
       on_reply_thread);
+}
+
+bool NormalTaskSubmitter::CancelTask(const std::string &task_id, bool force_kill, bool recursive) {
+  for (auto &[key, state] : keys_) {
+    for (auto it = state.queue.begin(); it != state.queue.end(); ++it) {
+      if (it->task_id() != task_id) continue;
+      rpc::TaskSpec spec = std::move(*it);
+      state.queue.erase(it);
+      on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
+      return true;
+    }
+  }
+  auto it = in_flight_.find(task_id);
+  if (it == in_flight_.end()) return false;
+  it->second.cancelled->store(true);
+  SendCancel(task_id, force_kill, recursive);
+  return true;
+}
+
+void NormalTaskSubmitter::SendCancel(const std::string &task_id, bool force_kill, bool recursive) {
+  auto it = in_flight_.find(task_id);
+  if (it == in_flight_.end()) return;  // answered meanwhile
+  workers_.CancelTask(it->second.worker->address, task_id, force_kill, recursive,
+                      [this, task_id, force_kill, recursive](bool attempt_succeeded) {
+                        if (attempt_succeeded || !schedule_after_) return;
+                        schedule_after_(kCancelRetryDelayMs,
+                                        [this, task_id, force_kill, recursive] {
+                                          SendCancel(task_id, force_kill, recursive);
+                                        });
+                      });
 }
 
 void NormalTaskSubmitter::OnNodeRemoved(const std::string &node_id) {
@@ -274,7 +318,11 @@ bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {
 }
 
 void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
-                                      const std::string &message) {
+                                      const std::string &message, bool cancelled) {
+  if (cancelled) {
+    on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
+    return;
+  }
   if (failed_error_type_ != 0) {
     on_fail_(spec, failed_error_type_, failed_message_ + " (" + message + ")");
     return;

@@ -9,6 +9,7 @@
 // it. Not thread-safe: used on the core worker's io thread only.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -53,7 +54,14 @@ class WorkerClientInterface {
   // runs first on the thread that received the reply (it must be thread-safe).
   virtual void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
                         PushCallback callback, PushCallback on_reply_thread = nullptr) = 0;
+  // Asks the worker running (or holding) `task_id` to cancel it. `callback`
+  // runs on the submitter's thread with whether the worker had the task.
+  virtual void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
+                          bool recursive, std::function<void(bool attempt_succeeded)> callback) = 0;
 };
+
+// The message of a cancelled task's TASK_CANCELLED error.
+std::string CancelledMessage(const rpc::TaskSpec &spec);
 
 class NormalTaskSubmitter {
  public:
@@ -75,6 +83,12 @@ class NormalTaskSubmitter {
   // Nothing can run any more (the local raylet died): fails every queued task
   // and, from now on, every task submitted or retried, with `error_type`.
   void FailAll(int error_type, const std::string &message);
+
+  // Cancels a task. One still queued here fails with TASK_CANCELLED at once;
+  // one pushed to a worker is interrupted there (with `force_kill` its worker
+  // is killed) and is never retried. Returns false when the submitter does
+  // not have the task (its arguments are still being resolved, or it ended).
+  bool CancelTask(const std::string &task_id, bool force_kill, bool recursive);
 
   // A node died: leases parked on it are dropped (their workers are gone).
   void OnNodeRemoved(const std::string &node_id);
@@ -98,6 +112,12 @@ class NormalTaskSubmitter {
     bool failed = false;
   };
   using LeasedWorkerPtr = std::shared_ptr<LeasedWorker>;
+  // A task pushed to a worker and not answered yet. `cancelled` is read on
+  // the reply thread too.
+  struct InFlightTask {
+    LeasedWorkerPtr worker;
+    std::shared_ptr<std::atomic<bool>> cancelled;
+  };
   struct KeyState {
     std::deque<rpc::TaskSpec> queue;
     int pending_lease_requests = 0;
@@ -115,8 +135,13 @@ class NormalTaskSubmitter {
   void Park(const LeasedWorkerPtr &worker);
   void PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec);
   void ReleaseWorker(const LeasedWorkerPtr &worker, bool disconnect, const std::string &reason);
-  // Retries the task when it has retries left; otherwise fails it.
-  void RetryOrFail(rpc::TaskSpec spec, int error_type, const std::string &message);
+  // Retries the task when it has retries left and was not cancelled;
+  // otherwise fails it.
+  void RetryOrFail(rpc::TaskSpec spec, int error_type, const std::string &message,
+                   bool cancelled = false);
+  // Sends a cancel request for an in-flight task, again while the worker has
+  // not got the task yet (the push may still be on its way).
+  void SendCancel(const std::string &task_id, bool force_kill, bool recursive);
   static bool HasRetriesLeft(const rpc::TaskSpec &spec);
 
   LeaseClientInterface &leases_;
@@ -128,6 +153,8 @@ class NormalTaskSubmitter {
   OnComplete on_complete_;
   OnFail on_fail_;
   std::unordered_map<std::string, KeyState> keys_;
+  // By task ID.
+  std::unordered_map<std::string, InFlightTask> in_flight_;
   // Set by FailAll.
   int failed_error_type_ = 0;
   std::string failed_message_;

@@ -89,6 +89,19 @@ class FakeWorkers : public WorkerClientInterface {
     callbacks.pop_front();
     cb(Status::Disconnected("connection reset"), rpc::PushTaskReply());
   }
+  void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
+                  bool recursive, std::function<void(bool)> callback) override {
+    cancels.push_back({worker.worker_id(), task_id, force_kill, recursive});
+    cancel_callbacks.push_back(std::move(callback));
+  }
+  struct Cancel {
+    std::string worker;
+    std::string task_id;
+    bool force_kill;
+    bool recursive;
+  };
+  std::vector<Cancel> cancels;
+  std::vector<std::function<void(bool)>> cancel_callbacks;
   std::vector<std::pair<std::string, std::string>> pushed;  // (worker, task)
   std::deque<PushCallback> callbacks;
 };
@@ -96,6 +109,7 @@ class FakeWorkers : public WorkerClientInterface {
 rpc::TaskSpec Task(const std::string &name, int max_retries = 0, double cpus = 1) {
   rpc::TaskSpec spec;
   spec.set_name(name);
+  spec.set_task_id(name);
   spec.set_max_retries(max_retries);
   spec.set_num_returns(1);
   (*spec.mutable_required_resources())["CPU"] = cpus;
@@ -307,6 +321,59 @@ TEST_F(TaskSubmitterTest, TasksWithDifferentStrategiesDoNotShareLeases) {
   submitter_.SubmitTask(Task("a"));
   submitter_.SubmitTask(spread);
   EXPECT_EQ(leases_.requests.size(), 2u);
+}
+
+TEST_F(TaskSubmitterTest, CancelledQueuedTaskFailsAtOnceAndIsNeverPushed) {
+  submitter_.SubmitTask(Task("a"));
+  EXPECT_TRUE(submitter_.CancelTask("a", false, true));
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0], std::make_pair(std::string("a"), static_cast<int>(rpc::TASK_CANCELLED)));
+  leases_.Grant("w1");
+  EXPECT_TRUE(workers_.pushed.empty());
+  EXPECT_FALSE(submitter_.CancelTask("a", false, true)) << "gone already";
+}
+
+TEST_F(TaskSubmitterTest, ForceCancelledTaskIsNotRetriedWhenItsWorkerDies) {
+  submitter_.SubmitTask(Task("a", /*max_retries=*/3));
+  leases_.Grant("w1");
+  ASSERT_EQ(workers_.pushed.size(), 1u);
+  EXPECT_TRUE(submitter_.CancelTask("a", /*force_kill=*/true, /*recursive=*/false));
+  ASSERT_EQ(workers_.cancels.size(), 1u);
+  EXPECT_EQ(workers_.cancels[0].worker, "w1");
+  EXPECT_TRUE(workers_.cancels[0].force_kill);
+  EXPECT_FALSE(workers_.cancels[0].recursive);
+  workers_.Fail();  // the worker killed itself
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].second, rpc::TASK_CANCELLED);
+  EXPECT_EQ(workers_.pushed.size(), 1u) << "no retry";
+  EXPECT_TRUE(leases_.requests.empty());
+}
+
+TEST_F(TaskSubmitterTest, CancelledTaskIsNotRetriedForARetryableError) {
+  auto spec = Task("a", /*max_retries=*/3);
+  spec.set_retry_exceptions(true);
+  submitter_.SubmitTask(spec);
+  leases_.Grant("w1");
+  EXPECT_TRUE(submitter_.CancelTask("a", false, true));
+  rpc::PushTaskReply reply;
+  reply.set_is_application_error(true);
+  reply.set_is_retryable_error(true);
+  workers_.Reply(reply);
+  EXPECT_EQ(completed_, std::vector<std::string>{"a"}) << "its error is final";
+  EXPECT_EQ(workers_.pushed.size(), 1u);
+}
+
+TEST_F(TaskSubmitterTest, CancelIsSentAgainUntilTheWorkerHasTheTask) {
+  submitter_.SubmitTask(Task("a"));
+  leases_.Grant("w1");
+  EXPECT_TRUE(submitter_.CancelTask("a", false, true));
+  workers_.cancel_callbacks[0](false);  // the push had not arrived yet
+  RunTimers();
+  ASSERT_EQ(workers_.cancels.size(), 2u);
+  workers_.Reply();  // answered meanwhile
+  workers_.cancel_callbacks[1](false);
+  RunTimers();
+  EXPECT_EQ(workers_.cancels.size(), 2u) << "nothing left to cancel";
 }
 
 }  // namespace cyray::core
