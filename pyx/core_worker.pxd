@@ -106,6 +106,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         const CTaskExecutionSpec &spec, CTaskExecutionResult *result) noexcept
     ctypedef CStatus (*CCheckSignalsCallback)() noexcept
     ctypedef void (*CCancelRunningCallback)(const c_string &task_id, int task_type) noexcept
+    ctypedef void (*CObjectReadyCallback)(void *context) noexcept
 
     cdef cppclass CCoreWorkerOptions "cyray::core::CoreWorkerOptions":
         c_bool is_driver
@@ -152,6 +153,8 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                             const vector[CTaskArgInput] &args, c_string *actor_id)
         void AddActorHandle(const c_string &actor_id)
         int64_t NumPendingActorCalls(const c_string &actor_id)
+        void OnObjectReady(const c_string &object_id, CObjectReadyCallback callback,
+                           void *context)
         CStatus CancelTask(const c_string &object_id, const c_string &owner_address,
                            c_bool force_kill, c_bool recursive)
         c_bool IsTaskCancelled(const c_string &task_id)

@@ -1,6 +1,7 @@
 # CoreWorker: owns the C++ core worker of this process (driver or worker).
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.string cimport memcpy
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.vector cimport vector
@@ -24,6 +25,16 @@ cdef void cancel_running_callback(const c_string &task_id, int task_type) noexce
     """The core worker was asked to cancel a task this worker runs."""
     try:
         _global_worker().cancel_running_task(task_id, task_type)
+    except BaseException:  # noqa: B036 - nothing may escape into C++
+        traceback.print_exc()
+
+
+cdef void object_ready_callback(void *context) noexcept with gil:
+    """An object a future waits for is ready: runs the future's resolver."""
+    resolve = <object>context
+    Py_DECREF(resolve)  # the reference on_object_ready took
+    try:
+        resolve()
     except BaseException:  # noqa: B036 - nothing may escape into C++
         traceback.print_exc()
 
@@ -291,6 +302,13 @@ cdef class CoreWorker:
             status = self.core_worker.Get(ids, timeout_ms, &values)
         check_status(status)
         return [_value_tuple(values[i]) for i in range(values.size())]
+
+    def on_object_ready(self, ObjectRef ref, resolve):
+        """Calls `resolve()` (any thread, with the GIL) once `ref` is ready here."""
+        cdef c_string object_id = ref.binary()
+        Py_INCREF(resolve)
+        with nogil:
+            self.core_worker.OnObjectReady(object_id, object_ready_callback, <void *>resolve)
 
     def cancel_task(self, ObjectRef ref, bint force_kill, bint recursive):
         """Cancels the task that makes `ref` (see CoreWorker::CancelTask)."""

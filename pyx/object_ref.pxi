@@ -47,23 +47,36 @@ cdef class ObjectRef(BaseID):
         return _rebuild_object_ref, (self._binary, self._owner_address)
 
     def __await__(self):
-        raise NotImplementedError("awaiting an ObjectRef is not supported yet; use cyray.get")
+        """`await ref` in a coroutine: the value, without blocking the event loop."""
+        return self.as_future().__await__()
+
+    def as_future(self, _internal=False):
+        """An asyncio.Future of the running loop, resolved with the object's value."""
+        import asyncio
+
+        return asyncio.wrap_future(self.future())
 
     def future(self):
-        """A concurrent.futures.Future resolved with the object's value."""
+        """A concurrent.futures.Future resolved with the object's value (or error) as
+        soon as it is ready; the core worker resolves it on the thread that made the
+        object ready, so no thread waits for it."""
         import concurrent.futures
 
         from cyray._private.worker import global_worker
 
+        global_worker.check_connected()
         fut = concurrent.futures.Future()
+        worker = global_worker
 
         def resolve():
+            if not fut.set_running_or_notify_cancel():
+                return  # cancelled by its user meanwhile
             try:
-                fut.set_result(global_worker.get([self])[0])
+                fut.set_result(worker.get([self], None)[0])
             except BaseException as e:  # noqa: B036 - delivered to the future
                 fut.set_exception(e)
 
-        threading.Thread(target=resolve, daemon=True).start()
+        worker.core_worker.on_object_ready(self, resolve)
         return fut
 
 

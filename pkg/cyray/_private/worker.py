@@ -22,6 +22,8 @@ from cyray._raylet import CoreWorker, ObjectRef
 SCRIPT_MODE = 0
 WORKER_MODE = 1
 
+logger = logging.getLogger("cyray")
+
 
 # The context of the actor call a coroutine runs: a snapshot taken when the call
 # starts (the C++ context belongs to threads, and coroutines share one).
@@ -564,10 +566,28 @@ def _auto_init():
         init()
 
 
+_warned_blocking_get_in_async_actor = False
+
+
+def _warn_if_blocking_an_event_loop():
+    """As Ray: a get inside an async actor blocks its event loop; say so once."""
+    global _warned_blocking_get_in_async_actor
+    if _warned_blocking_get_in_async_actor or global_worker._actor_loop is None:
+        return
+    import asyncio
+
+    if asyncio._get_running_loop() is global_worker._actor_loop:
+        _warned_blocking_get_in_async_actor = True
+        logger.warning("Using blocking cyray.get inside async actor. This blocks the event "
+                       "loop. Please use `await` on object ref with asyncio.gather if you "
+                       "want to yield execution to the event loop instead.")
+
+
 def get(object_refs, *, timeout=None):
     """The values of `object_refs` (one ObjectRef or a list), as ray.get."""
     refs, single = _check_object_refs(object_refs, "get")
     _auto_init()
+    _warn_if_blocking_an_event_loop()
     values = global_worker.get(refs, timeout)
     return values[0] if single else values
 

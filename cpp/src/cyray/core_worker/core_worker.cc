@@ -352,6 +352,12 @@ void CoreWorker::Impl::StartFetch(const ObjectID &id, const std::string &owner_a
       });
 }
 
+void CoreWorker::Impl::OnObjectReady(const ObjectID &id, ObjectReadyCallback callback,
+                                     void *context) {
+  StartFetchesFor({id});
+  memory_store_.GetAsync(id, [callback, context](ObjectValuePtr) { callback(context); });
+}
+
 void CoreWorker::Impl::StartFetchesFor(const std::vector<ObjectID> &ids) {
   for (const auto &id : ids) {
     if (memory_store_.Contains(id)) continue;
@@ -863,6 +869,10 @@ ObjectRefInfo CoreWorker::TrackActorHandles(const std::string &actor_id) {
   }
   impl_->reference_counter_.AddOwnedObject(id);
   return {id.Binary(), impl_->serialized_address_};
+}
+void CoreWorker::OnObjectReady(const std::string &object_id, ObjectReadyCallback callback,
+                               void *context) {
+  impl_->OnObjectReady(ObjectID::FromBinary(object_id), callback, context);
 }
 Status CoreWorker::CancelTask(const std::string &object_id, const std::string &owner_address,
                               bool force_kill, bool recursive) {

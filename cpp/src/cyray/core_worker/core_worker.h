@@ -29,6 +29,8 @@ using CheckSignalsCallback = Status (*)();
 // interrupts a normal task, cancels an async actor call's coroutine. Runs on
 // a gRPC thread (takes the GIL in Python).
 using CancelRunningCallback = void (*)(const std::string &task_id, int task_type);
+// An object became ready (see CoreWorker::OnObjectReady).
+using ObjectReadyCallback = void (*)(void *context);
 
 struct CoreWorkerOptions {
   bool is_driver = true;
@@ -78,6 +80,10 @@ class CoreWorker {
   // Waits for all `ids`; `timeout_ms` < 0 waits forever.
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
+  // Calls `callback(context)` once `object_id` is ready here (its value or
+  // error is in this process; a borrowed one is fetched from its owner), at
+  // once if it is. It runs on whichever thread made it ready; no lock held.
+  void OnObjectReady(const std::string &object_id, ObjectReadyCallback callback, void *context);
   // Marks which of `ids` are ready once `num_objects` are or the timeout passes;
   // with `fetch_local`, ready objects held only on other nodes are pulled here.
   Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,

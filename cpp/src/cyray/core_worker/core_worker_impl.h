@@ -210,6 +210,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *RemoteCancelTask(grpc::CallbackServerContext *ctx,
                                              const rpc::RemoteCancelTaskRequest *request,
                                              rpc::RemoteCancelTaskReply *reply) override;
+  void OnObjectReady(const ObjectID &id, ObjectReadyCallback callback, void *context);
   // This process let go of `id`: answers the WaitForRefRemoved calls for it.
   void AnswerRefRemovedWaiters(const ObjectID &id);
   // A Python ObjectRef appeared; tells a remote owner about the borrow.
