@@ -6,6 +6,7 @@ Each subsystem is a .pxi included below; the C++ API is declared in the .pxd
 files beside this one (common.pxd, core_worker.pxd). The task-execution path,
 `execute_task`, lives here."""
 
+import inspect
 import os
 import pickle
 import traceback
@@ -24,6 +25,7 @@ include "ids.pxi"
 include "config.pxi"
 include "object_ref.pxi"
 include "core_worker.pxi"
+include "generator_execution.pxi"
 
 # rpc::TaskType
 NORMAL_TASK = 0
@@ -118,17 +120,22 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
             exc = e
     if isinstance(exc, _ActorExit):
         return [serialization.serialize(None)] * num_returns, False, False, True
-    if isinstance(exc, RayTaskError):
-        # An argument was an upstream task's error: pass it on unchanged.
-        error = exc
-    else:
-        frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-        tb = "".join(traceback.format_exception(type(exc), exc, frames))
-        error = RayTaskError(name, tb, exc, title, os.getpid(), worker.node_ip_address)
-    data, metadata = serialization.serialize_error(error)
+    data, metadata = serialization.serialize_error(_task_error(worker, name, title, exc))
     retryable = retry_exceptions and (
         not allowlist or isinstance(exc, tuple(pickle.loads(allowlist))))
     return [(data, metadata, [])] * num_returns, True, retryable, False
+
+
+def _task_error(worker, str name, str title, exc):
+    """The RayTaskError a task's exception travels as (naming the task and where)."""
+    from cyray.exceptions import RayTaskError
+
+    if isinstance(exc, RayTaskError):
+        # An argument was an upstream task's error: pass it on unchanged.
+        return exc
+    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    tb = "".join(traceback.format_exception(type(exc), exc, frames))
+    return RayTaskError(name, tb, exc, title, os.getpid(), worker.node_ip_address)
 
 
 cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, tuple outcome,
@@ -162,6 +169,9 @@ cdef class _DeferredCompletion:
         cdef CoreWorker core_worker = self.worker.core_worker
         if core_worker is None:
             return  # the worker is shutting down; the call was answered already
+        if isinstance(outputs, _GeneratorEnd):
+            result.num_generator_items = outputs.num_items
+            outputs = outputs.value
         outcome = _outcome(self.worker, self.name, self.title, self.num_returns, outputs, exc,
                            False, b"")
         _apply_outcome(core_worker, &result, outcome, self.task_id)
@@ -188,6 +198,8 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     from cyray.actor import _ActorExit
 
     cdef int task_type = spec.task_type
+    cdef bint is_generator = spec.streaming_generator or spec.returns_dynamic
+    generator = _generator_spec(spec) if is_generator else None
     job_id = JobID(spec.job_id)
     function_name = spec.function.function_name.decode()
     class_name = spec.function.class_name.decode()
@@ -245,15 +257,28 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                     completion = _DeferredCompletion(worker, name, title, num_returns)
                     completion.token = spec.execution_token
                     completion.task_id = spec.task_id
+                    drive = _async_generator_driver(worker, generator, name, title) \
+                        if is_generator else None
                     worker.start_actor_coroutine(function_name, spec.concurrency_group.decode(),
-                                                 args, kwargs, completion.done, spec.task_id)
+                                                 args, kwargs, completion.done, spec.task_id,
+                                                 drive)
                     result.deferred = True
                     return
                 outputs = worker.run_actor_method(
                     function_name, spec.concurrency_group.decode(), args, kwargs)
+                if is_generator:
+                    outputs = _drive_generator(worker, generator, outputs, name, title)
+                elif inspect.isgenerator(outputs):
+                    outputs = _first_items(outputs, num_returns)
+            elif is_generator:
+                outputs = _run_interruptible(
+                    worker, spec.task_id, _call_and_drive_generator,
+                    (worker, generator, execution_info.function, args, kwargs, name, title), {})
             else:
                 outputs = _run_interruptible(worker, spec.task_id, execution_info.function,
                                              args, kwargs)
+                if inspect.isgenerator(outputs):
+                    outputs = _first_items(outputs, num_returns)
         except Exception as e:
             exc = e
         except KeyboardInterrupt as e:
@@ -263,6 +288,9 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             from cyray.exceptions import TaskCancelledError
 
             exc = TaskCancelledError(TaskID(spec.task_id)).with_traceback(e.__traceback__)
+        if isinstance(outputs, _GeneratorEnd):
+            result.num_generator_items = outputs.num_items
+            outputs = outputs.value
         outcome = _outcome(worker, name, title, num_returns, outputs, exc,
                            spec.retry_exceptions, spec.serialized_retry_exception_allowlist)
         _apply_outcome(worker.core_worker, result, outcome, spec.task_id)

@@ -44,6 +44,9 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_string serialized_retry_exception_allowlist
         int max_calls
         c_string concurrency_group
+        c_bool streaming_generator
+        c_bool returns_dynamic
+        int64_t generator_backpressure_num_objects
 
     cdef cppclass CActorCreationOptions "cyray::core::ActorCreationOptions":
         int max_restarts
@@ -78,6 +81,10 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool is_asyncio
         c_map[c_string, int] concurrency_groups
         uint64_t execution_token
+        c_bool streaming_generator
+        c_bool returns_dynamic
+        int64_t generator_backpressure_num_objects
+        c_string caller_address
 
     cdef cppclass CTaskContextInfo "cyray::core::TaskContextInfo":
         c_bool executing
@@ -94,8 +101,10 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool is_retryable_error
         c_bool exit_worker
         c_bool deferred
+        int64_t num_generator_items
 
     int ErrorTypeOf(const c_string &metadata)
+    c_string GeneratorItemId(const c_string &task_id, int64_t index)
     const uint8_t *ValueData(const CObjectValue &value)
     size_t ValueDataSize(const CObjectValue &value)
     c_string ValueMetadata(const CObjectValue &value)
@@ -158,6 +167,13 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus CancelTask(const c_string &object_id, const c_string &owner_address,
                            c_bool force_kill, c_bool recursive)
         c_bool IsTaskCancelled(const c_string &task_id)
+        CStatus GeneratorNext(const c_string &task_id, int64_t timeout_ms, c_string *item_id,
+                              c_bool *end)
+        c_bool GeneratorNextReady(const c_string &task_id)
+        c_bool GeneratorIsFinished(const c_string &task_id)
+        void DropGenerator(const c_string &task_id)
+        CStatus ReportGeneratorItem(const c_string &task_id, int64_t index, CObjectValue value)
+        CStatus FlushGeneratorItems(const c_string &task_id)
         CObjectRefInfo TrackActorHandles(const c_string &actor_id)
         CStatus SubmitActorTask(const c_string &actor_id, const CTaskOptions &options,
                                 const vector[CTaskArgInput] &args,

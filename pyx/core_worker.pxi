@@ -119,6 +119,19 @@ cdef int _fill_args(vector[CTaskArgInput] *c_args, list args) except -1:
     return 0
 
 
+# How a task's generator reports its items (TaskOptions): none, streaming, dynamic.
+GENERATOR_NONE = 0
+GENERATOR_STREAMING = 1
+GENERATOR_DYNAMIC = 2
+
+
+cdef void _fill_generator_options(CTaskOptions *options, int generator_mode,
+                                  int64_t backpressure):
+    options.streaming_generator = generator_mode == GENERATOR_STREAMING
+    options.returns_dynamic = generator_mode == GENERATOR_DYNAMIC
+    options.generator_backpressure_num_objects = backpressure
+
+
 cdef list _refs_of(vector[CObjectRefInfo] &returns):
     return [ObjectRef(returns[i].object_id, returns[i].owner_address)
             for i in range(returns.size())]
@@ -310,6 +323,53 @@ cdef class CoreWorker:
         with nogil:
             self.core_worker.OnObjectReady(object_id, object_ready_callback, <void *>resolve)
 
+    # -- generators: the owner's side (ObjectRefGenerator) --
+
+    def generator_next(self, bytes task_id, int64_t timeout_ms):
+        """The next item's ObjectRef of generator task `task_id`, or None at the end;
+        GetTimeoutError when none came within `timeout_ms` (< 0: no limit)."""
+        cdef c_string c_task_id = task_id
+        cdef c_string item_id
+        cdef c_bool end = False
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.GeneratorNext(c_task_id, timeout_ms, &item_id, &end)
+        check_status(status)
+        if end:
+            return None
+        return _adopt_object_ref(item_id, self.address())
+
+    def generator_next_ready(self, bytes task_id):
+        return self.core_worker.GeneratorNextReady(task_id)
+
+    def generator_is_finished(self, bytes task_id):
+        return self.core_worker.GeneratorIsFinished(task_id)
+
+    def drop_generator(self, bytes task_id):
+        cdef c_string c_task_id = task_id
+        with nogil:
+            self.core_worker.DropGenerator(c_task_id)
+
+    # -- generators: the executing worker's side --
+
+    def report_generator_item(self, bytes task_id, int64_t index, tuple serialized):
+        """Sends item `index` (serialized as (data, metadata, nested refs)) to the
+        generator's owner; blocks under backpressure."""
+        cdef c_string c_task_id = task_id
+        cdef CObjectValue value
+        cdef CStatus status
+        _fill_value(&value, serialized[0], serialized[1], serialized[2])
+        with nogil:
+            status = self.core_worker.ReportGeneratorItem(c_task_id, index, value)
+        check_status(status)
+
+    def flush_generator_items(self, bytes task_id):
+        cdef c_string c_task_id = task_id
+        cdef CStatus status
+        with nogil:
+            status = self.core_worker.FlushGeneratorItems(c_task_id)
+        check_status(status)
+
     def cancel_task(self, ObjectRef ref, bint force_kill, bint recursive):
         """Cancels the task that makes `ref` (see CoreWorker::CancelTask)."""
         cdef c_string object_id = ref.binary()
@@ -336,7 +396,8 @@ cdef class CoreWorker:
     def submit_task(self, tuple function_descriptor, str name, list args, uint64_t num_returns,
                     dict resources, int max_retries, bint retry_exceptions,
                     bytes retry_exception_allowlist, int max_calls,
-                    bytes scheduling_strategy=b""):
+                    bytes scheduling_strategy=b"", int generator_mode=0,
+                    int64_t generator_backpressure=-1):
         """Submits a normal task. `args` items are ObjectRefs (passed by
         reference) or (data, metadata, nested_refs) tuples (inline)."""
         cdef CTaskOptions options
@@ -349,6 +410,7 @@ cdef class CoreWorker:
         options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.max_calls = max_calls
         options.serialized_scheduling_strategy = scheduling_strategy
+        _fill_generator_options(&options, generator_mode, generator_backpressure)
         _fill_args(&c_args, args)
         with nogil:
             status = self.core_worker.SubmitTask(options, c_args, &returns)
@@ -403,7 +465,8 @@ cdef class CoreWorker:
         self.core_worker.AddActorHandle(actor_id._binary)
 
     def submit_actor_task(self, ActorID actor_id, tuple method_descriptor, str name, list args,
-                          uint64_t num_returns, str concurrency_group):
+                          uint64_t num_returns, str concurrency_group, int generator_mode=0,
+                          int64_t generator_backpressure=-1):
         cdef CTaskOptions options
         cdef vector[CTaskArgInput] c_args
         cdef vector[CObjectRefInfo] returns
@@ -414,6 +477,7 @@ cdef class CoreWorker:
         options.function.class_name = class_name.encode()
         options.max_retries = 0
         options.concurrency_group = concurrency_group.encode()
+        _fill_generator_options(&options, generator_mode, generator_backpressure)
         _fill_args(&c_args, args)
         with nogil:
             status = self.core_worker.SubmitActorTask(c_actor_id, options, c_args, &returns)

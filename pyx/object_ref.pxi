@@ -80,6 +80,14 @@ cdef class ObjectRef(BaseID):
         return fut
 
 
+cdef ObjectRef _adopt_object_ref(bytes binary, bytes owner_address):
+    """An ObjectRef that takes over a local reference the core worker already holds
+    for it (e.g. a generator's item): released when the ObjectRef goes."""
+    cdef ObjectRef ref = ObjectRef(binary, owner_address, False)
+    ref._counted_by = _ref_counting_worker
+    return ref
+
+
 def _rebuild_object_ref(binary, owner_address):
     return ObjectRef(binary, owner_address)
 

@@ -143,9 +143,9 @@ def test_max_calls_cannot_change_in_options():
         ray.remote(a_function).options(max_calls=2)
 
 
-def test_generator_num_returns_are_not_supported_yet():
+def test_generator_num_returns_need_a_generator_function():
     for value in ("dynamic", "streaming"):
-        with pytest.raises(NotImplementedError, match="num_returns"):
+        with pytest.raises(ValueError, match="can only be used with generator functions"):
             task_with(num_returns=value)
 
 

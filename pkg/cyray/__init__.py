@@ -29,6 +29,10 @@ from cyray._raylet import (  # noqa: E402
     UniqueID,
     WorkerID,
 )
+from cyray._private.object_ref_generator import (  # noqa: E402
+    DynamicObjectRefGenerator,
+    ObjectRefGenerator,
+)
 from cyray import actor, util  # noqa: E402
 from cyray.actor import ActorClass, get_actor, kill, method  # noqa: E402
 from cyray.remote_function import RemoteFunction  # noqa: E402
@@ -87,6 +91,7 @@ def get_gpu_ids():
 
 __all__ = [
     "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get", "cancel",
+    "ObjectRefGenerator", "DynamicObjectRefGenerator",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
     "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor",
     "util", "RemoteFunction", "ActorID", "JobID",

@@ -31,11 +31,7 @@ def _check_method_options(options, what):
     from cyray._private.options import check_retry_exceptions
 
     num_returns = options.get("num_returns")
-    if num_returns is not None:
-        if num_returns in ("dynamic", "streaming"):
-            raise NotImplementedError(
-                f"num_returns={num_returns!r} (generator methods) is not supported yet by "
-                "cyray; return a list instead, or a fixed number of values.")
+    if num_returns is not None and num_returns not in ("dynamic", "streaming"):
         if isinstance(num_returns, bool) or not isinstance(num_returns, int):
             raise TypeError(f"num_returns must be an int, but got {num_returns!r}.")
         if num_returns < 0:
@@ -63,10 +59,14 @@ def _check_method_options(options, what):
     events = options.get("enable_task_events")
     if events is not None and not isinstance(events, bool):
         raise TypeError(f"enable_task_events must be a bool, but got {events!r}.")
-    for name in ("_generator_backpressure_num_objects", "_num_objects_per_yield"):
-        if options.get(name) is not None:
-            raise NotImplementedError(f"{what}: {name} (generator methods) is not supported "
-                                      "yet by cyray.")
+    if options.get("_generator_backpressure_num_objects") is not None:
+        from cyray._private.options import check_generator_backpressure
+
+        check_generator_backpressure("_generator_backpressure_num_objects",
+                                     options["_generator_backpressure_num_objects"])
+    if options.get("_num_objects_per_yield") is not None:
+        raise NotImplementedError(f"{what}: _num_objects_per_yield is not supported yet by "
+                                  "cyray.")
     if options.get("tensor_transport") not in (None, "object_store", "OBJECT_STORE"):
         raise NotImplementedError(f"{what}: tensor_transport={options['tensor_transport']!r} "
                                   "is not supported by cyray (only the object store).")
@@ -91,6 +91,8 @@ def method(*args, **kwargs):
             function.__ray_num_returns__ = kwargs["num_returns"]
         if kwargs.get("concurrency_group") is not None:
             function.__ray_concurrency_group__ = kwargs["concurrency_group"]
+        if kwargs.get("_generator_backpressure_num_objects") is not None:
+            function.__ray_generator_backpressure__ = kwargs["_generator_backpressure_num_objects"]
         return function
 
     return decorate
@@ -156,16 +158,22 @@ def _call_signature(cls, name, member):
 
 
 def _method_meta(cls):
-    """{method name: (num_returns, concurrency_group, call signature or None)}."""
+    """{method name: (num_returns, concurrency_group, call signature or None,
+    generator backpressure or None)}. A generator method's num_returns is "streaming"
+    unless it says otherwise (as Ray)."""
     meta = {}
     for name, member in inspect.getmembers(cls):
         if name.startswith("__") and name not in ("__call__", *_BUILTIN_METHODS):
             continue
         if inspect.isfunction(member) or inspect.ismethod(member):
-            meta[name] = (getattr(member, "__ray_num_returns__", 1),
+            is_generator = (inspect.isgeneratorfunction(member)
+                            or inspect.isasyncgenfunction(member))
+            meta[name] = (getattr(member, "__ray_num_returns__",
+                                  "streaming" if is_generator else 1),
                           getattr(member, "__ray_concurrency_group__", ""),
-                          _call_signature(cls, name, member))
-    meta.setdefault("__ray_terminate__", (1, "", inspect.Signature()))
+                          _call_signature(cls, name, member),
+                          getattr(member, "__ray_generator_backpressure__", None))
+    meta.setdefault("__ray_terminate__", (1, "", inspect.Signature(), None))
     return meta
 
 
@@ -323,12 +331,14 @@ class _ActorClassWithOptions:
 
 
 class ActorMethod:
-    def __init__(self, handle, name, num_returns, concurrency_group, signature=None):
+    def __init__(self, handle, name, num_returns, concurrency_group, signature=None,
+                 generator_backpressure=None):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
         self._signature = signature
+        self._generator_backpressure = generator_backpressure
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
@@ -350,9 +360,11 @@ class ActorMethod:
             raise TypeError(f"name must be a string, but got {name!r}.")
         num_returns = options.get("num_returns")
         group = options.get("concurrency_group")
+        backpressure = options.get("_generator_backpressure_num_objects")
         return _ActorMethodWithOptions(
             self, self._num_returns if num_returns is None else num_returns,
-            self._concurrency_group if group is None else group, name)
+            self._concurrency_group if group is None else group, name,
+            self._generator_backpressure if backpressure is None else backpressure)
 
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._num_returns, self._concurrency_group)
@@ -360,9 +372,12 @@ class ActorMethod:
     def bind(self, *args, **kwargs):
         raise NotImplementedError(_NO_DAGS)
 
-    def _remote(self, args, kwargs, num_returns, concurrency_group, name=None):
+    def _remote(self, args, kwargs, num_returns, concurrency_group, name=None,
+                generator_backpressure=None):
+        from cyray._private.object_ref_generator import ObjectRefGenerator
         from cyray._private.worker import global_worker
-        from cyray.remote_function import _task_args
+        from cyray._raylet import GENERATOR_STREAMING
+        from cyray.remote_function import _task_args, generator_mode
 
         handle = self._handle
         _check_call(self._signature, args, kwargs, f"{handle._class_name}.{self._name}")
@@ -375,11 +390,17 @@ class ActorMethod:
                 f"The task {handle._class_name}.{self._name} could not be submitted to "
                 f"{handle!r} because more than {limit} tasks are queued on the actor. This "
                 "limit can be adjusted with the `max_pending_calls` actor option.")
+        num_returns, mode = generator_mode(num_returns, False)
+        if generator_backpressure is None:
+            generator_backpressure = self._generator_backpressure
         refs = global_worker.core_worker.submit_actor_task(
             handle._actor_id, (handle._module, handle._class_name, self._name),
             name or f"{handle._class_name}.{self._name}",
             _task_args(global_worker, args, kwargs, f"{handle._class_name}.{self._name}"),
-            num_returns, concurrency_group or "")
+            num_returns, concurrency_group or "", mode,
+            -1 if generator_backpressure is None else generator_backpressure)
+        if mode == GENERATOR_STREAMING:
+            return ObjectRefGenerator(refs[0], global_worker)
         if num_returns == 1:
             return refs[0]
         return refs
@@ -388,15 +409,16 @@ class ActorMethod:
 class _ActorMethodWithOptions:
     """What ActorMethod.options() returns."""
 
-    def __init__(self, method, num_returns, concurrency_group, name):
+    def __init__(self, method, num_returns, concurrency_group, name, generator_backpressure):
         self._method = method
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
         self._name = name
+        self._generator_backpressure = generator_backpressure
 
     def remote(self, *args, **kwargs):
         return self._method._remote(args, kwargs, self._num_returns, self._concurrency_group,
-                                    self._name)
+                                    self._name, self._generator_backpressure)
 
     def bind(self, *args, **kwargs):
         raise NotImplementedError(_NO_DAGS)
@@ -425,8 +447,8 @@ class ActorHandle:
         if name not in meta and name not in _BUILTIN_METHODS:
             # Ray's error, at attribute access.
             raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
-        num_returns, group, signature = meta.get(name, (1, "", None))
-        return ActorMethod(self, name, num_returns, group, signature)
+        num_returns, group, signature, backpressure = meta.get(name, (1, "", None, None))
+        return ActorMethod(self, name, num_returns, group, signature, backpressure)
 
     def __repr__(self):
         return f"Actor({self._class_name}, {self._actor_id.hex()})"

@@ -1,6 +1,7 @@
 """RemoteFunction: what `@cyray.remote` makes of a function."""
 
 import inspect
+import warnings
 
 import cloudpickle
 
@@ -11,7 +12,13 @@ from cyray._private.options import (
     task_options_with_defaults,
     validate_task_options,
 )
-from cyray._raylet import ObjectRef
+from cyray._private.object_ref_generator import ObjectRefGenerator
+from cyray._raylet import (
+    GENERATOR_DYNAMIC,
+    GENERATOR_NONE,
+    GENERATOR_STREAMING,
+    ObjectRef,
+)
 
 _KEYWORD_METADATA = b"KW"
 
@@ -20,10 +27,13 @@ class RemoteFunction:
     """A function run as tasks in the cluster: `f.remote(*args)` returns ObjectRefs."""
 
     def __init__(self, function, options):
-        if inspect.iscoroutinefunction(function):
+        if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
             raise ValueError(
                 "'async def' functions cannot be remote functions; use an async actor.")
         validate_task_options(options)
+        self._is_generator = (inspect.isgeneratorfunction(function)
+                              or inspect.isasyncgenfunction(function))
+        _check_generator_options(options, self._is_generator, stacklevel=5)
         self._function = function
         self._function_name = f"{function.__module__}.{function.__qualname__}"
         self._options = task_options_with_defaults(options)
@@ -46,6 +56,7 @@ class RemoteFunction:
     def options(self, **options):
         """A copy of this function with some options changed, as in Ray."""
         validate_task_options(options, in_options=True)
+        _check_generator_options(options, self._is_generator)
         merged = task_options_with_defaults({**self._options, **options})
         demand = resource_demand(merged)
         parent = self
@@ -92,16 +103,46 @@ class RemoteFunction:
         allowlist = b""
         if isinstance(retry, (list, tuple)):
             allowlist = cloudpickle.dumps(tuple(retry))
+        num_returns, mode = generator_mode(options["num_returns"], self._is_generator)
+        backpressure = options["_generator_backpressure_num_objects"]
         refs = worker.core_worker.submit_task(
             descriptor.as_tuple(), options["name"] or self.__name__, task_args,
-            options["num_returns"], demand,
+            num_returns, demand,
             options["max_retries"], bool(retry), allowlist,
             options["max_calls"] or 0,
             encode_scheduling_strategy(options["scheduling_strategy"],
-                                       options.get("label_selector")))
-        if options["num_returns"] == 1:
+                                       options.get("label_selector")),
+            mode, -1 if backpressure is None else backpressure)
+        if mode == GENERATOR_STREAMING:
+            return ObjectRefGenerator(refs[0], worker)
+        if num_returns == 1:
             return refs[0]
         return refs
+
+
+def generator_mode(num_returns, is_generator):
+    """(num_returns to submit, how the generator reports) for a num_returns option:
+    None means 1, or "streaming" for a generator (as Ray)."""
+    if num_returns is None:
+        num_returns = "streaming" if is_generator else 1
+    if num_returns == "streaming":
+        return 1, GENERATOR_STREAMING
+    if num_returns == "dynamic":
+        return 1, GENERATOR_DYNAMIC
+    return num_returns, GENERATOR_NONE
+
+
+def _check_generator_options(options, is_generator, stacklevel=3):
+    num_returns = options.get("num_returns")
+    if num_returns in ("streaming", "dynamic") and not is_generator:
+        raise ValueError(
+            f"num_returns={num_returns!r} can only be used with generator functions "
+            "(functions that use 'yield'). The decorated function is not a generator "
+            "function.")
+    if num_returns == "dynamic":
+        warnings.warn("num_returns='dynamic' is deprecated and will be removed in a future "
+                      "release. Use num_returns='streaming' instead.", DeprecationWarning,
+                      stacklevel=stacklevel)
 
 
 def encode_scheduling_strategy(strategy, label_selector):

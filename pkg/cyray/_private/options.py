@@ -106,9 +106,7 @@ def _check_bool(option, value):
 def _check_num_returns(option, value):
     _check_type(option, value, (int, str, _NONE))
     if value in ("dynamic", "streaming"):
-        raise NotImplementedError(
-            f"num_returns={value!r} (generator tasks) is not supported yet by cyray; "
-            "return a list instead, or a fixed number of values.")
+        return
     if isinstance(value, str) or value < 0:
         raise ValueError(
             "Default None. When None is passed, The default value is 1 for a task and actor "
@@ -116,6 +114,16 @@ def _check_num_returns(option, value):
             "'num_returns' only accepts None, a non-negative integer, 'streaming' (for "
             "generators), or 'dynamic'. 'dynamic' flag will be deprecated in the future, and "
             "it is recommended to use 'streaming' instead.")
+
+
+def check_generator_backpressure(option, value):
+    """Ray's _generator_backpressure_num_objects: an int other than 0 (<= -1: none)."""
+    _check_type(option, value, (int, _NONE))
+    if value == 0:
+        raise ValueError(
+            "_generator_backpressure_num_objects=0 is not allowed. Use a value > 0. If the "
+            "value is equal to 1, the behavior is identical to Python generator (generator 1 "
+            "object whenever `next` is called). Use -1 to disable this feature. ")
 
 
 def check_retry_exceptions(option, value):
@@ -236,7 +244,9 @@ TASK_OPTIONS = {
     "max_calls": Option(_counting(infinite=False), 0),
     "max_retries": Option(_counting(), 3),
     "num_cpus": Option(check_resource_amount, 1),
-    "num_returns": Option(_check_num_returns, 1),
+    # None: 1, or "streaming" for a generator function (resolved at .remote()).
+    "num_returns": Option(_check_num_returns),
+    "_generator_backpressure_num_objects": Option(check_generator_backpressure),
     "object_store_memory": Option(_check_task_object_store_memory),
     "retry_exceptions": Option(check_retry_exceptions, False),
 }

@@ -16,6 +16,7 @@ import setproctitle as _setproctitle
 from cyray import exceptions
 from cyray._private import logging_config, serialization
 from cyray._private.function_manager import FunctionActorManager
+from cyray._private.object_ref_generator import ObjectRefGenerator
 from cyray._private.ray_context import BaseContext, RayContext  # noqa: F401 - Ray's names here
 from cyray._raylet import CoreWorker, ObjectRef
 
@@ -169,13 +170,15 @@ class Worker:
     def is_coroutine_method(self, name):
         import inspect
 
-        return self._actor_loop is not None and inspect.iscoroutinefunction(
-            self.actor_methods.get(name))
+        method = self.actor_methods.get(name)
+        return self._actor_loop is not None and (
+            inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method))
 
-    def start_actor_coroutine(self, name, group, args, kwargs, done, task_id):
+    def start_actor_coroutine(self, name, group, args, kwargs, done, task_id, drive=None):
         """Schedules an async method on the actor's loop; `done(outputs, exc)` runs
         on the loop when it finishes (once, even when cancelled before it started).
-        The call keeps the context it started with."""
+        The call keeps the context it started with. An async generator method's
+        items are reported by `drive(async_generator)`, whose result is the outputs."""
         method = self._actor_method(name)
         semaphore = self._group_semaphores.get(group or "_default")
         context = self.task_context()
@@ -185,7 +188,10 @@ class Worker:
             _coroutine_task_context.set(context)
             try:
                 async with semaphore if semaphore is not None else _no_limit():
-                    outputs = await method(*args, **kwargs)
+                    if drive is not None:
+                        outputs = await drive(method(*args, **kwargs))
+                    else:
+                        outputs = await method(*args, **kwargs)
             except BaseException as e:  # noqa: B036 - reported as the call's error
                 if not isinstance(e, Exception):  # CancelledError: a BaseException
                     e = RuntimeError(repr(e)).with_traceback(e.__traceback__)
@@ -343,7 +349,7 @@ global_worker = Worker()
 _atexit_registered = False
 
 
-def _check_object_refs(object_refs, what):
+def _check_object_refs(object_refs, what, generators_allowed=False):
     if isinstance(object_refs, ObjectRef):
         return [object_refs], True
     if not isinstance(object_refs, (list, tuple)):
@@ -352,7 +358,8 @@ def _check_object_refs(object_refs, what):
             f"'object_refs' passed to cyray.{what} must either be an ObjectRef or a list "
             "of ObjectRefs.")
     for ref in object_refs:
-        if not isinstance(ref, ObjectRef):
+        if not isinstance(ref, ObjectRef) and not (
+                generators_allowed and isinstance(ref, ObjectRefGenerator)):
             raise TypeError(
                 f"cyray.{what} takes ObjectRefs, but the list holds a "
                 f"{type(ref).__name__} ({serialization._short_repr(ref, 40)}). Pass the "
@@ -585,6 +592,8 @@ def _warn_if_blocking_an_event_loop():
 
 def get(object_refs, *, timeout=None):
     """The values of `object_refs` (one ObjectRef or a list), as ray.get."""
+    if isinstance(object_refs, ObjectRefGenerator):
+        return object_refs  # as Ray: its items are read by iterating it
     refs, single = _check_object_refs(object_refs, "get")
     _auto_init()
     _warn_if_blocking_an_event_loop()
@@ -616,6 +625,8 @@ def cancel(ray_waitable, *, force=False, recursive=True):
     async one's coroutine is cancelled, a sync one sees RuntimeContext.is_canceled(), and
     its result is TaskCancelledError. recursive=True cancels the tasks it submitted too.
     Cancelled tasks are not retried; cancelling a finished task does nothing."""
+    if isinstance(ray_waitable, ObjectRefGenerator):
+        ray_waitable = ray_waitable.completed()
     if not isinstance(ray_waitable, ObjectRef):
         raise TypeError("cancel() only supported for object refs. For actors, try kill(). "
                         f"Got: {type(ray_waitable)}.")
@@ -636,9 +647,10 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be True or False, got {type(fetch_local).__name__} "
                         f"{fetch_local!r}")
-    if isinstance(object_refs, ObjectRef):
-        raise TypeError("wait() expected a list of ObjectRefs, got a single ObjectRef")
-    refs, _ = _check_object_refs(object_refs, "wait")
+    if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
+        raise TypeError("wait() expected a list of ObjectRefs or ObjectRefGenerators, got a "
+                        "single ObjectRef or ObjectRefGenerator")
+    refs, _ = _check_object_refs(object_refs, "wait", generators_allowed=True)
     if not refs:
         return [], []
     if len(set(refs)) != len(refs):
@@ -650,4 +662,31 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("num_returns cannot be greater than the number of objects provided "
                          f"to cyray.wait ({num_returns} > {len(refs)}).")
     _auto_init()
+    if any(isinstance(ref, ObjectRefGenerator) for ref in refs):
+        return _wait_with_generators(refs, num_returns, timeout, fetch_local)
     return global_worker.wait(refs, num_returns, timeout, fetch_local)
+
+
+def _wait_with_generators(refs, num_returns, timeout, fetch_local):
+    """wait() over ObjectRefs and ObjectRefGenerators: a generator is ready when its
+    next item is (or it ended), as Ray. Checked in short rounds (generators are rare
+    in waits)."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    plain = [ref for ref in refs if isinstance(ref, ObjectRef)]
+    while True:
+        ready = {id(g) for g in refs if isinstance(g, ObjectRefGenerator)
+                 and (g.next_ready() or g.is_finished())}
+        if plain:
+            left = num_returns - len(ready)
+            slice_s = 0.01 if deadline is None else max(0, min(0.01, deadline - time.monotonic()))
+            ready_refs, _ = global_worker.wait(plain, max(1, min(left, len(plain))), slice_s,
+                                               fetch_local)
+            ready.update(id(r) for r in ready_refs)
+        elif len(ready) < num_returns and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.01)
+        if len(ready) >= num_returns or (deadline is not None and time.monotonic() >= deadline):
+            done = [r for r in refs if id(r) in ready][:num_returns]
+            chosen = {id(r) for r in done}
+            return done, [r for r in refs if id(r) not in chosen]

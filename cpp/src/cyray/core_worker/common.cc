@@ -2,9 +2,17 @@
 
 #include <cstdlib>
 
+#include "cyray/common/id.h"
 #include "cyray/core_worker/plasma_client.h"
 
 namespace cyray::core {
+
+std::string GeneratorItemId(const std::string &task_id, int64_t index) {
+  constexpr uint32_t kFirstItemIndex = 1u << 30;
+  return ObjectID::FromIndex(TaskID::FromBinary(task_id),
+                             kFirstItemIndex + static_cast<uint32_t>(index))
+      .Binary();
+}
 
 std::string ErrorMetadata(int error_type) { return "E" + std::to_string(error_type); }
 

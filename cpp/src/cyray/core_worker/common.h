@@ -74,6 +74,12 @@ struct TaskOptions {
   int max_calls = 0;
   // Actor method calls only.
   std::string concurrency_group;
+  // A generator: its items are reported as they are yielded and read from an
+  // ObjectRefGenerator (streaming) or listed by its one return (dynamic).
+  bool streaming_generator = false;
+  bool returns_dynamic = false;
+  // The generator pauses while this many items are not taken (<= 0: never).
+  int64_t generator_backpressure_num_objects = -1;
 };
 
 // What an actor's creator decides about it (besides its TaskOptions).
@@ -117,6 +123,12 @@ struct TaskExecutionSpec {
   std::map<std::string, int> concurrency_groups;
   // Names this execution for CoreWorker::CompleteDeferred.
   uint64_t execution_token = 0;
+  // A generator task (see TaskOptions): report items with ReportGeneratorItem.
+  bool streaming_generator = false;
+  bool returns_dynamic = false;
+  int64_t generator_backpressure_num_objects = -1;
+  // The caller's serialized rpc::Address (the owner of the task's objects).
+  std::string caller_address;
 };
 
 // The task or actor call the calling thread runs, as the core worker knows it
@@ -140,6 +152,12 @@ struct TaskExecutionResult {
   // The callback started the work (e.g. a coroutine on an event loop) and will
   // report its result later through CoreWorker::CompleteDeferred.
   bool deferred = false;
+  // A generator task: how many items it reported (its error included).
+  int64_t num_generator_items = 0;
 };
+
+// The ObjectID of item `index` of generator task `task_id`: far above the
+// indexes of its returns and puts.
+std::string GeneratorItemId(const std::string &task_id, int64_t index);
 
 }  // namespace cyray::core

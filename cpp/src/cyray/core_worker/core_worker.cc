@@ -463,6 +463,9 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
   spec->set_serialized_retry_exception_allowlist(options.serialized_retry_exception_allowlist);
   spec->set_name(options.name);
   spec->set_max_calls(options.max_calls);
+  spec->set_streaming_generator(options.streaming_generator);
+  spec->set_returns_dynamic(options.returns_dynamic);
+  spec->set_generator_backpressure_num_objects(options.generator_backpressure_num_objects);
   for (const auto &arg : args) {
     auto *out = spec->add_args();
     if (arg.is_ref) {
@@ -527,6 +530,9 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
   RememberSubmitted(*spec);
+  if (options.streaming_generator || options.returns_dynamic) {
+    generator_streams_.Create(task_id, options.generator_backpressure_num_objects);
+  }
   asio::post(io_, [this, spec] {
     ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
       if (SubmittedCancelled(TaskID::FromBinary(resolved.task_id()))) {
@@ -628,6 +634,9 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
     pending_actor_calls_[actor_id]++;
   }
   RememberSubmitted(*spec);
+  if (options.streaming_generator || options.returns_dynamic) {
+    generator_streams_.Create(task_id, options.generator_backpressure_num_objects);
+  }
   asio::post(io_, [this, spec, actor_id] {
     // Take the call's place in line now; send it once its arguments resolve.
     uint64_t ticket = actor_submitter_->Enqueue(*spec);
@@ -683,14 +692,18 @@ void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::Push
   ActorCallFinished(spec);
   ForgetSubmitted(spec);
   RecordLineage(spec, reply);
-  for (const auto &ret : reply.return_objects()) {
-    if (ret.in_plasma()) {
-      object_directory_.AddPrimary(
-          ObjectID::FromBinary(ret.object_id()),
-          ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
+  if (spec.streaming_generator() || spec.returns_dynamic()) {
+    OnGeneratorTaskComplete(spec, reply);
+  } else {
+    for (const auto &ret : reply.return_objects()) {
+      if (ret.in_plasma()) {
+        object_directory_.AddPrimary(
+            ObjectID::FromBinary(ret.object_id()),
+            ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
+      }
+      lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret),
+                                   /*owned=*/true);
     }
-    lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret),
-                                 /*owned=*/true);
   }
   reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
 }
@@ -717,6 +730,7 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
     return;
   }
   auto error = MakeErrorObject(error_type, message);
+  if (spec.streaming_generator() || spec.returns_dynamic()) OnGeneratorTaskFail(spec, error);
   for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
     lifetimes_.StoreIfReferenced(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)), error,
                                  /*owned=*/true);

@@ -107,6 +107,24 @@ class CoreWorker {
   // Whether cancel was asked for `task_id`, a task this worker runs.
   bool IsTaskCancelled(const std::string &task_id) const;
 
+  // Generators, owner side (ObjectRefGenerator): waits up to `timeout_ms`
+  // (< 0: no limit) for the next item of generator task `task_id`. Sets
+  // *item_id, whose reference the caller takes over (an ObjectRef adopts it),
+  // or *end once the task ended and every item was taken.
+  Status GeneratorNext(const std::string &task_id, int64_t timeout_ms, std::string *item_id,
+                       bool *end);
+  // Whether GeneratorNext would return at once; whether the stream ended.
+  bool GeneratorNextReady(const std::string &task_id) const;
+  bool GeneratorIsFinished(const std::string &task_id) const;
+  // The consumer let go of the generator: items not taken are released.
+  void DropGenerator(const std::string &task_id);
+  // Generators, worker side: reports item `index` of the generator task
+  // `task_id` this worker runs to its owner (a large value goes to the
+  // object store first). Blocks while the owner holds it back (backpressure).
+  Status ReportGeneratorItem(const std::string &task_id, int64_t index, ObjectValue value);
+  // Waits until the owner acknowledged every item reported for `task_id`.
+  Status FlushGeneratorItems(const std::string &task_id);
+
   // Keeps the refs inside return `return_index` (from 1) of the task
   // `task_id` this worker is executing alive for as long as the caller holds
   // that return (nested reference counting). Call while the refs still live.

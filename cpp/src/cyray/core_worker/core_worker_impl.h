@@ -21,6 +21,7 @@
 #include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
 #include "cyray/core_worker/actor_task_submitter.h"
+#include "cyray/core_worker/generator_streams.h"
 #include "cyray/core_worker/memory_store.h"
 #include "cyray/core_worker/object_directory.h"
 #include "cyray/core_worker/object_lifetimes.h"
@@ -210,6 +211,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *RemoteCancelTask(grpc::CallbackServerContext *ctx,
                                              const rpc::RemoteCancelTaskRequest *request,
                                              rpc::RemoteCancelTaskReply *reply) override;
+  grpc::ServerUnaryReactor *ReportGeneratorItemReturns(
+      grpc::CallbackServerContext *ctx, const rpc::ReportGeneratorItemReturnsRequest *request,
+      rpc::ReportGeneratorItemReturnsReply *reply) override;
   void OnObjectReady(const ObjectID &id, ObjectReadyCallback callback, void *context);
   // This process let go of `id`: answers the WaitForRefRemoved calls for it.
   void AnswerRefRemovedWaiters(const ObjectID &id);
@@ -349,6 +353,41 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   bool IsReceivedCancelled(const TaskID &task_id) const;
   // The returns become TASK_CANCELLED errors (a cancelled call's value is dropped).
   void ReplaceWithCancelled(const rpc::TaskSpec &spec, TaskExecutionResult *result);
+
+  // ---- Streaming generators (streaming_generator.cc) ----
+  // Owner: the items of the generator tasks this process submitted. Each
+  // item reported and not taken yet is held by one local reference.
+  GeneratorStreams generator_streams_;
+  Status GeneratorNext(const TaskID &generator, int64_t timeout_ms, std::string *item_id,
+                       bool *end);
+  void DropGenerator(const TaskID &generator);
+  // A generator task ended (its items were all reported first): the stream
+  // learns its length; a dynamic one's return holds its items from now on.
+  void OnGeneratorTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
+  // A generator task failed for good: its error becomes its last item.
+  void OnGeneratorTaskFail(const rpc::TaskSpec &spec, const ObjectValuePtr &error);
+  // Ends a stream with `error` as its item after the `num_items` reported.
+  void AppendGeneratorError(const TaskID &generator, int64_t num_items,
+                            const ObjectValuePtr &error);
+  // Worker: where the items of each running generator go, and how many
+  // reports are not acknowledged yet.
+  struct GeneratorReports {
+    rpc::Address owner;
+    uint32_t attempt_number = 0;
+    int64_t backpressure = 0;
+    int64_t outstanding = 0;
+  };
+  std::mutex generator_reports_mu_;
+  std::condition_variable generator_reports_cv_;
+  std::unordered_map<TaskID, GeneratorReports> generator_reports_
+      ABSL_GUARDED_BY(generator_reports_mu_);
+  void OnGeneratorTaskStart(const rpc::TaskSpec &spec);
+  Status ReportGeneratorItem(const TaskID &generator, int64_t index, ObjectValue value);
+  Status FlushGeneratorItems(const TaskID &generator);
+  // Fills `ret` with value `id` as a task return travels: inline, or put in
+  // this node's store when large. Returns whether it holds refs (the caller
+  // keeps them alive until the owner lets go of `id`).
+  bool FillReturnObject(const ObjectID &id, ObjectValue &value, rpc::ReturnObject *ret);
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> shut_down_{false};

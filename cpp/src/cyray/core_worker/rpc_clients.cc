@@ -178,6 +178,27 @@ void CoreWorkerClientPool::RemoteCancelTask(
       });
 }
 
+void CoreWorkerClientPool::ReportGeneratorItem(
+    const rpc::Address &owner, std::unique_ptr<rpc::ReportGeneratorItemReturnsRequest> request,
+    std::function<void(const Status &)> callback) {
+  using Call =
+      rpc::AsyncCall<rpc::ReportGeneratorItemReturnsRequest, rpc::ReportGeneratorItemReturnsReply>;
+  auto call = std::make_shared<Call>();
+  call->request = std::move(*request);
+  if (!tracker_.Start(&call->context)) {
+    callback(Status::Disconnected("shutting down"));
+    return;
+  }
+  GetStub(owner)->async()->ReportGeneratorItemReturns(
+      &call->context, &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status status) {
+        asio::post(io_, [callback, status] {
+          callback(rpc::FromGrpcStatus(status, "ReportGeneratorItemReturns"));
+        });
+        tracker_.Done(&call->context);
+      });
+}
+
 void CoreWorkerClientPool::GetObjectStatus(
     const rpc::Address &owner, const std::string &object_id,
     std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback) {

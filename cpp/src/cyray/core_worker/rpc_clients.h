@@ -73,6 +73,11 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   void RemoteCancelTask(const rpc::Address &owner, const std::string &object_id, bool force_kill,
                         bool recursive,
                         std::function<void(const Status &, const std::string &error)> callback);
+  // Reports a generator's item to its owner; `callback` (io thread) runs once
+  // the owner acknowledged it (or the call failed).
+  void ReportGeneratorItem(const rpc::Address &owner,
+                           std::unique_ptr<rpc::ReportGeneratorItemReturnsRequest> request,
+                           std::function<void(const Status &)> callback);
   void GetObjectStatus(
       const rpc::Address &owner, const std::string &object_id,
       std::function<void(const Status &, const rpc::GetObjectStatusReply &)> callback);

@@ -100,6 +100,13 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
   exec.serialized_retry_exception_allowlist = spec.serialized_retry_exception_allowlist();
   exec.max_retries = spec.max_retries();
   exec.attempt_number = spec.attempt_number();
+  exec.streaming_generator = spec.streaming_generator();
+  exec.returns_dynamic = spec.returns_dynamic();
+  if (exec.streaming_generator || exec.returns_dynamic) {
+    exec.generator_backpressure_num_objects = spec.generator_backpressure_num_objects();
+    exec.caller_address = spec.caller_address().SerializeAsString();
+    OnGeneratorTaskStart(spec);
+  }
   if (spec.type() == rpc::ACTOR_TASK) {
     // An actor's calls hold what its creation leased, for its whole life.
     std::lock_guard<std::mutex> lock(exec_mu_);
@@ -227,30 +234,12 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   // Returns that hold refs keep them alive until the caller lets go of them.
   std::vector<ObjectID> containers;
   for (size_t i = 0; i < result.returns.size(); ++i) {
-    auto *ret = reply->add_return_objects();
     ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i + 1));
-    ret->set_object_id(id.Binary());
-    ObjectValue &value = result.returns[i];
-    Status stored = Status::Invalid("inline");
-    if (value.data.size() > max_inline_size_) {
-      // Large: written once into the node's shared memory; the owner frees it.
-      stored = plasma_->Put(id, value.data, value.metadata);
-      if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
-        value = *MakeErrorObject(rpc::SYSTEM_ERROR,
-                                 "could not store the return value: " + stored.ToString());
-        lifetimes_.ReleaseNested(id);  // the error holds none of the refs
-      }
+    if (FillReturnObject(id, result.returns[i], reply->add_return_objects())) {
+      containers.push_back(id);
     }
-    if (stored.ok()) {
-      ret->set_in_plasma(true);
-      ret->set_node_id(node_id_.Binary());
-    } else {
-      ret->set_data(std::move(value.data));
-      ret->set_metadata(std::move(value.metadata));
-    }
-    FillNestedRefs(value.nested_refs, ret->mutable_nested_refs());
-    if (!value.nested_refs.empty()) containers.push_back(id);
   }
+  reply->set_num_generator_items(result.num_generator_items);
   reply->set_is_application_error(result.is_application_error);
   reply->set_is_retryable_error(result.is_retryable_error);
   reply->set_worker_exiting(result.exit_worker);
@@ -260,6 +249,30 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
     client_pool_.WaitForRefRemoved(
         caller, outer.Binary(), [this, outer](const Status &) { lifetimes_.ReleaseNested(outer); });
   }
+}
+
+bool CoreWorker::Impl::FillReturnObject(const ObjectID &id, ObjectValue &value,
+                                        rpc::ReturnObject *ret) {
+  ret->set_object_id(id.Binary());
+  Status stored = Status::Invalid("inline");
+  if (value.data.size() > max_inline_size_) {
+    // Large: written once into the node's shared memory; the owner frees it.
+    stored = plasma_->Put(id, value.data, value.metadata);
+    if (!stored.ok() && stored.code() != StatusCode::kInvalid) {
+      value = *MakeErrorObject(rpc::SYSTEM_ERROR,
+                               "could not store the return value: " + stored.ToString());
+      lifetimes_.ReleaseNested(id);  // the error holds none of the refs
+    }
+  }
+  if (stored.ok()) {
+    ret->set_in_plasma(true);
+    ret->set_node_id(node_id_.Binary());
+  } else {
+    ret->set_data(std::move(value.data));
+    ret->set_metadata(std::move(value.metadata));
+  }
+  FillNestedRefs(value.nested_refs, ret->mutable_nested_refs());
+  return !value.nested_refs.empty();
 }
 
 void CoreWorker::Impl::CompleteDeferred(uint64_t token, TaskExecutionResult result) {
