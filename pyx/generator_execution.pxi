@@ -3,7 +3,6 @@
 # CoreWorker::ReportGeneratorItem; the task's one return marks the end. An
 # exception the generator raises becomes its last item (as Ray), unless the task
 # runs again for it (retry_exceptions), when it fails the attempt instead.
-import asyncio
 import itertools
 
 
@@ -96,6 +95,8 @@ def _async_generator_driver(worker, generator, str name, str title):
     blocking = generator.backpressure > 0
 
     async def drive(agen):
+        import asyncio
+
         loop = asyncio.get_running_loop()
         index = 0
         try:

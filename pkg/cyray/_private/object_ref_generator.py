@@ -4,8 +4,6 @@ default) and DynamicObjectRefGenerator (num_returns="dynamic").
 The items live with the caller's core worker, which holds each one until it is taken
 (GeneratorStreams in C++); these classes only walk them."""
 
-import asyncio
-
 _NOT_PICKLABLE = ("You cannot return or pass a generator to other task. Serializing a "
                   "ObjectRefGenerator is not allowed.")
 
@@ -45,6 +43,8 @@ class ObjectRefGenerator:
         return await self._next_async()
 
     async def _next_async(self, timeout_s=None):
+        import asyncio
+
         if self._core_worker.generator_next_ready(self._task_id):
             ref = self._core_worker.generator_next(self._task_id, 0)
         else:
