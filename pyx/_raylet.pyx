@@ -157,6 +157,8 @@ cdef class _DeferredCompletion:
     cdef c_string task_id
     cdef object worker, name, title
     cdef uint64_t num_returns
+    cdef bint retry_exceptions
+    cdef bytes retry_exception_allowlist
 
     def __init__(self, worker, str name, str title, uint64_t num_returns):
         self.worker = worker
@@ -173,7 +175,7 @@ cdef class _DeferredCompletion:
             result.num_generator_items = outputs.num_items
             outputs = outputs.value
         outcome = _outcome(self.worker, self.name, self.title, self.num_returns, outputs, exc,
-                           False, b"")
+                           self.retry_exceptions, self.retry_exception_allowlist or b"")
         _apply_outcome(core_worker, &result, outcome, self.task_id)
         with nogil:
             core_worker.core_worker.CompleteDeferred(self.token, result)
@@ -257,6 +259,9 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                     completion = _DeferredCompletion(worker, name, title, num_returns)
                     completion.token = spec.execution_token
                     completion.task_id = spec.task_id
+                    completion.retry_exceptions = spec.retry_exceptions
+                    completion.retry_exception_allowlist = \
+                        spec.serialized_retry_exception_allowlist
                     drive = _async_generator_driver(worker, generator, name, title) \
                         if is_generator else None
                     worker.start_actor_coroutine(function_name, spec.concurrency_group.decode(),

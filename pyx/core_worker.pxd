@@ -44,6 +44,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_string serialized_retry_exception_allowlist
         int max_calls
         c_string concurrency_group
+        c_bool max_task_retries_set
         c_bool streaming_generator
         c_bool returns_dynamic
         int64_t generator_backpressure_num_objects

@@ -466,7 +466,8 @@ cdef class CoreWorker:
 
     def submit_actor_task(self, ActorID actor_id, tuple method_descriptor, str name, list args,
                           uint64_t num_returns, str concurrency_group, int generator_mode=0,
-                          int64_t generator_backpressure=-1):
+                          int64_t generator_backpressure=-1, max_task_retries=None,
+                          bint retry_exceptions=False, bytes retry_exception_allowlist=b""):
         cdef CTaskOptions options
         cdef vector[CTaskArgInput] c_args
         cdef vector[CObjectRefInfo] returns
@@ -475,7 +476,11 @@ cdef class CoreWorker:
         module_name, class_name, method_name = method_descriptor
         _fill_task_options(&options, (module_name, method_name, b""), name, num_returns, {})
         options.function.class_name = class_name.encode()
-        options.max_retries = 0
+        # None: the actor's max_task_retries apply.
+        options.max_task_retries_set = max_task_retries is not None
+        options.max_retries = max_task_retries if max_task_retries is not None else 0
+        options.retry_exceptions = retry_exceptions
+        options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.concurrency_group = concurrency_group.encode()
         _fill_generator_options(&options, generator_mode, generator_backpressure)
         _fill_args(&c_args, args)

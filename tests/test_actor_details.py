@@ -135,11 +135,9 @@ def test_method_options_as_ray():
     with pytest.raises(ValueError, match="num_returns must be >= 0, but got -1."):
         cyray.method(num_returns=-1)
     cyray.method(max_task_retries=None, retry_exceptions=False, enable_task_events=False)
-    # Per-method retries need the core's actor task submitter to retry by call.
-    with pytest.raises(NotImplementedError, match="max_task_retries"):
-        cyray.method(max_task_retries=2)
-    with pytest.raises(NotImplementedError, match="retry_exceptions"):
-        cyray.method(retry_exceptions=True)
+    cyray.method(max_task_retries=2, retry_exceptions=[ValueError])
+    with pytest.raises(ValueError, match="max_task_retries"):
+        cyray.method(max_task_retries=-2)
 
 
 def test_method_call_options(ray_start_shared, actors):
@@ -157,8 +155,71 @@ def test_method_call_options(ray_start_shared, actors):
     assert ray.get(pair.two.options(num_returns=1).remote()) == (1, 2)
     with pytest.raises(ValueError, match="num_returns must be >= 0"):
         pair.two.options(num_returns=-1)
-    with pytest.raises(NotImplementedError, match="max_task_retries"):
-        pair.two.options(max_task_retries=3)
+    with pytest.raises(ValueError, match="max_task_retries"):
+        pair.two.options(max_task_retries=-5)
+
+
+def test_method_retry_exceptions_per_method_and_per_call(ray_start_shared, actors):
+    ray = ray_start_shared
+
+    @ray.remote
+    class Flaky:
+        def __init__(self):
+            self.calls = {}
+
+        def _fail_first(self, key, times, error):
+            self.calls[key] = self.calls.get(key, 0) + 1
+            if self.calls[key] <= times:
+                raise error(f"attempt {self.calls[key]}")
+            return self.calls[key]
+
+        @ray.method(max_task_retries=2, retry_exceptions=True)
+        def retried(self, key, times):
+            return self._fail_first(key, times, RuntimeError)
+
+        @ray.method(max_task_retries=3, retry_exceptions=[KeyError])
+        def only_key_errors(self, key, error_name):
+            return self._fail_first(key, 1, {"KeyError": KeyError, "IndexError": IndexError}[
+                error_name])
+
+        def plain(self, key, times):
+            return self._fail_first(key, times, RuntimeError)
+
+        async def async_plain(self, key, times):
+            return self._fail_first(key, times, RuntimeError)
+
+    actor = Flaky.remote()
+    actors.append(actor)
+    assert ray.get(actor.retried.remote("a", 2)) == 3  # third attempt succeeds
+    with pytest.raises(RuntimeError, match="attempt 3"):
+        ray.get(actor.retried.remote("b", 3))  # retries run out
+    assert ray.get(actor.only_key_errors.remote("c", "KeyError")) == 2
+    with pytest.raises(IndexError):
+        ray.get(actor.only_key_errors.remote("d", "IndexError"))  # not in the allowlist
+    with pytest.raises(RuntimeError):
+        ray.get(actor.plain.remote("e", 1))  # no retries unless asked
+    # Per call, through .options().
+    assert ray.get(actor.plain.options(max_task_retries=1, retry_exceptions=True).remote(
+        "f", 1)) == 2
+    # The per-call option overrides the method's.
+    with pytest.raises(RuntimeError):
+        ray.get(actor.retried.options(max_task_retries=0).remote("g", 1))
+
+    @ray.remote
+    class AsyncFlaky:
+        def __init__(self):
+            self.calls = 0
+
+        @ray.method(max_task_retries=1, retry_exceptions=True)
+        async def once(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("first")
+            return self.calls
+
+    async_actor = AsyncFlaky.remote()
+    actors.append(async_actor)
+    assert ray.get(async_actor.once.remote()) == 2
 
 
 def test_exit_actor_in_init_ends_the_actor_intentionally(ray_start_shared):

@@ -19,6 +19,9 @@ from cyray._raylet import ActorID
 DEFAULT_ASYNC_MAX_CONCURRENCY = 1000
 
 
+# Options of a method that each call carries (and .options() may change).
+_PER_CALL_OPTIONS = ("max_task_retries", "retry_exceptions", "_generator_backpressure_num_objects")
+
 # The keywords of @method, in Ray's order.
 _METHOD_OPTIONS = ["num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
                    "_generator_backpressure_num_objects", "_num_objects_per_yield",
@@ -44,18 +47,9 @@ def _check_method_options(options, what):
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < -1:
             raise ValueError("The keyword 'max_task_retries' only accepts None, 0, -1 or a "
                              "positive integer, where -1 represents infinity.")
-        # The core retries an actor's calls per the actor's max_task_retries only.
-        raise NotImplementedError(
-            f"{what}: max_task_retries per method or per call is not supported yet by cyray; "
-            "set it for the whole actor with @cyray.remote(max_task_retries=...) or "
-            ".options(max_task_retries=...) on the class.")
     retry_exceptions = options.get("retry_exceptions")
     if retry_exceptions is not None:
         check_retry_exceptions("retry_exceptions", retry_exceptions)
-        if retry_exceptions:
-            raise NotImplementedError(
-                f"{what}: retry_exceptions on actor methods is not supported yet by cyray (an "
-                "actor call is retried only when the actor dies, per max_task_retries).")
     events = options.get("enable_task_events")
     if events is not None and not isinstance(events, bool):
         raise TypeError(f"enable_task_events must be a bool, but got {events!r}.")
@@ -91,8 +85,8 @@ def method(*args, **kwargs):
             function.__ray_num_returns__ = kwargs["num_returns"]
         if kwargs.get("concurrency_group") is not None:
             function.__ray_concurrency_group__ = kwargs["concurrency_group"]
-        if kwargs.get("_generator_backpressure_num_objects") is not None:
-            function.__ray_generator_backpressure__ = kwargs["_generator_backpressure_num_objects"]
+        function.__ray_method_options__ = {
+            key: kwargs[key] for key in _PER_CALL_OPTIONS if kwargs.get(key) is not None}
         return function
 
     return decorate
@@ -159,8 +153,8 @@ def _call_signature(cls, name, member):
 
 def _method_meta(cls):
     """{method name: (num_returns, concurrency_group, call signature or None,
-    generator backpressure or None)}. A generator method's num_returns is "streaming"
-    unless it says otherwise (as Ray)."""
+    {per-call option: value} from @method)}. A generator method's num_returns is
+    "streaming" unless it says otherwise (as Ray)."""
     meta = {}
     for name, member in inspect.getmembers(cls):
         if name.startswith("__") and name not in ("__call__", *_BUILTIN_METHODS):
@@ -172,8 +166,8 @@ def _method_meta(cls):
                                   "streaming" if is_generator else 1),
                           getattr(member, "__ray_concurrency_group__", ""),
                           _call_signature(cls, name, member),
-                          getattr(member, "__ray_generator_backpressure__", None))
-    meta.setdefault("__ray_terminate__", (1, "", inspect.Signature(), None))
+                          getattr(member, "__ray_method_options__", {}))
+    meta.setdefault("__ray_terminate__", (1, "", inspect.Signature(), {}))
     return meta
 
 
@@ -332,13 +326,14 @@ class _ActorClassWithOptions:
 
 class ActorMethod:
     def __init__(self, handle, name, num_returns, concurrency_group, signature=None,
-                 generator_backpressure=None):
+                 method_options=None):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
         self._signature = signature
-        self._generator_backpressure = generator_backpressure
+        # max_task_retries, retry_exceptions, _generator_backpressure_num_objects
+        self._method_options = method_options or {}
 
     def __call__(self, *args, **kwargs):
         raise TypeError(
@@ -360,11 +355,11 @@ class ActorMethod:
             raise TypeError(f"name must be a string, but got {name!r}.")
         num_returns = options.get("num_returns")
         group = options.get("concurrency_group")
-        backpressure = options.get("_generator_backpressure_num_objects")
+        method_options = {**self._method_options, **{
+            key: options[key] for key in _PER_CALL_OPTIONS if options.get(key) is not None}}
         return _ActorMethodWithOptions(
             self, self._num_returns if num_returns is None else num_returns,
-            self._concurrency_group if group is None else group, name,
-            self._generator_backpressure if backpressure is None else backpressure)
+            self._concurrency_group if group is None else group, name, method_options)
 
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._num_returns, self._concurrency_group)
@@ -373,7 +368,7 @@ class ActorMethod:
         raise NotImplementedError(_NO_DAGS)
 
     def _remote(self, args, kwargs, num_returns, concurrency_group, name=None,
-                generator_backpressure=None):
+                method_options=None):
         from cyray._private.object_ref_generator import ObjectRefGenerator
         from cyray._private.worker import global_worker
         from cyray._raylet import GENERATOR_STREAMING
@@ -391,14 +386,17 @@ class ActorMethod:
                 f"{handle!r} because more than {limit} tasks are queued on the actor. This "
                 "limit can be adjusted with the `max_pending_calls` actor option.")
         num_returns, mode = generator_mode(num_returns, False)
-        if generator_backpressure is None:
-            generator_backpressure = self._generator_backpressure
+        method_options = self._method_options if method_options is None else method_options
+        backpressure = method_options.get("_generator_backpressure_num_objects")
+        retry = method_options.get("retry_exceptions", False)
         refs = global_worker.core_worker.submit_actor_task(
             handle._actor_id, (handle._module, handle._class_name, self._name),
             name or f"{handle._class_name}.{self._name}",
             _task_args(global_worker, args, kwargs, f"{handle._class_name}.{self._name}"),
             num_returns, concurrency_group or "", mode,
-            -1 if generator_backpressure is None else generator_backpressure)
+            -1 if backpressure is None else backpressure,
+            method_options.get("max_task_retries"), bool(retry),
+            cloudpickle.dumps(tuple(retry)) if isinstance(retry, (list, tuple)) else b"")
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], global_worker)
         if num_returns == 1:
@@ -409,16 +407,16 @@ class ActorMethod:
 class _ActorMethodWithOptions:
     """What ActorMethod.options() returns."""
 
-    def __init__(self, method, num_returns, concurrency_group, name, generator_backpressure):
+    def __init__(self, method, num_returns, concurrency_group, name, method_options):
         self._method = method
         self._num_returns = num_returns
         self._concurrency_group = concurrency_group
         self._name = name
-        self._generator_backpressure = generator_backpressure
+        self._method_options = method_options
 
     def remote(self, *args, **kwargs):
         return self._method._remote(args, kwargs, self._num_returns, self._concurrency_group,
-                                    self._name, self._generator_backpressure)
+                                    self._name, self._method_options)
 
     def bind(self, *args, **kwargs):
         raise NotImplementedError(_NO_DAGS)
@@ -447,8 +445,8 @@ class ActorHandle:
         if name not in meta and name not in _BUILTIN_METHODS:
             # Ray's error, at attribute access.
             raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
-        num_returns, group, signature, backpressure = meta.get(name, (1, "", None, None))
-        return ActorMethod(self, name, num_returns, group, signature, backpressure)
+        num_returns, group, signature, method_options = meta.get(name, (1, "", None, {}))
+        return ActorMethod(self, name, num_returns, group, signature, method_options)
 
     def __repr__(self):
         return f"Actor({self._class_name}, {self._actor_id.hex()})"

@@ -51,9 +51,19 @@ void ActorTaskSubmitter::Poll(const std::string &actor_id) {
       });
 }
 
+int64_t ActorTaskSubmitter::MaxRetries(const ActorQueue &queue, const rpc::TaskSpec &spec) {
+  return spec.actor_task_spec().max_retries_set() ? spec.max_retries() : queue.max_task_retries;
+}
+
 bool ActorTaskSubmitter::HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const {
-  return queue.max_task_retries < 0 ||
-         static_cast<int64_t>(spec.attempt_number()) < queue.max_task_retries;
+  int64_t max_retries = MaxRetries(queue, spec);
+  return max_retries < 0 || static_cast<int64_t>(spec.attempt_number()) < max_retries;
+}
+
+bool ActorTaskSubmitter::RetriesOnError(const rpc::PushTaskReply &reply, const rpc::TaskSpec &spec,
+                                        int64_t max_retries) {
+  return reply.is_application_error() && reply.is_retryable_error() &&
+         (max_retries < 0 || static_cast<int64_t>(spec.attempt_number()) < max_retries);
 }
 
 void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
@@ -240,18 +250,23 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
     request->set_intended_worker_id(queue.address.worker_id());
     *request->mutable_task_spec() = spec;
     auto shared_spec = std::make_shared<rpc::TaskSpec>(spec);
+    int64_t max_retries = MaxRetries(queue, spec);
     queue.in_flight.emplace(seq, InFlightCall{std::move(spec), done});
     std::string incarnation = queue.address.worker_id();
     // A successful reply completes the call where it arrives (once, whichever
     // attempt answers first); the submitter's thread then updates its queues.
-    auto on_reply_thread = [this, shared_spec, done](const Status &status,
-                                                     const rpc::PushTaskReply &reply) {
-      if (status.ok() && !done->exchange(true)) on_complete_(*shared_spec, reply);
+    // An error the call is retried for is left to the submitter's thread.
+    auto on_reply_thread = [this, shared_spec, done, max_retries](const Status &status,
+                                                                  const rpc::PushTaskReply &reply) {
+      if (status.ok() && !RetriesOnError(reply, *shared_spec, max_retries) &&
+          !done->exchange(true)) {
+        on_complete_(*shared_spec, reply);
+      }
     };
     workers_.PushTask(
         queue.address, std::move(request),
-        [this, actor_id, seq, epoch, incarnation](const Status &status,
-                                                  const rpc::PushTaskReply &reply) {
+        [this, actor_id, seq, epoch, incarnation, max_retries](const Status &status,
+                                                               const rpc::PushTaskReply &reply) {
           ActorQueue &queue = actors_[actor_id];
           // A reply from an incarnation or epoch we moved on from: its calls
           // were requeued or given up.
@@ -272,7 +287,18 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
             Poll(actor_id);
             return;
           }
+          InFlightCall call = std::move(it->second);
           queue.in_flight.erase(it);
+          if (RetriesOnError(reply, call.spec, max_retries)) {
+            if (call.cancelled) {
+              if (!call.done->exchange(true)) on_complete_(call.spec, reply);
+              return;
+            }
+            // Run it again (retry_exceptions), ahead of the calls not sent yet.
+            call.spec.set_attempt_number(call.spec.attempt_number() + 1);
+            queue.pending.push_front(PendingCall{0, true, std::move(call.spec), call.done});
+            SendPending(actor_id);
+          }
         },
         on_reply_thread);
   }

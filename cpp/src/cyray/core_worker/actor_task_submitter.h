@@ -3,7 +3,9 @@
 // submission order. It follows each actor's state through the GCS (long
 // polls): calls wait while the actor is being created or restarted, calls in
 // flight when it died are resent to the new incarnation while they have
-// retries left (max_task_retries), and every call to a dead actor fails with
+// retries left (max_task_retries, the call's own or the actor's), a call
+// that raised is run again when it asked for it (retry_exceptions) while
+// retries are left, and every call to a dead actor fails with
 // its death cause. Not thread-safe: used on the core worker's io thread only.
 #pragma once
 
@@ -110,6 +112,11 @@ class ActorTaskSubmitter {
   void Fail(const rpc::TaskSpec &spec, const DoneFlag &done, int error_type,
             const std::string &message);
   bool HasRetriesLeft(const ActorQueue &queue, const rpc::TaskSpec &spec) const;
+  // The call's own max_task_retries, else the actor's.
+  static int64_t MaxRetries(const ActorQueue &queue, const rpc::TaskSpec &spec);
+  // Whether a reply is an application error the call runs again for.
+  static bool RetriesOnError(const rpc::PushTaskReply &reply, const rpc::TaskSpec &spec,
+                             int64_t max_retries);
   // Asks the actor to cancel an in-flight call, again while it has not got it.
   void SendCancel(const std::string &actor_id, const std::string &task_id, bool recursive);
 

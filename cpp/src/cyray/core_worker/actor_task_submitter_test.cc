@@ -51,9 +51,9 @@ class FakeWorkers : public WorkerClientInterface {
           callback(s, r);
         });
   }
-  void Reply(size_t i, bool ok = true) {
+  void Reply(size_t i, bool ok = true, rpc::PushTaskReply reply = {}) {
     auto cb = std::move(callbacks[i]);
-    cb(ok ? Status::OK() : Status::Disconnected("gone"), rpc::PushTaskReply());
+    cb(ok ? Status::OK() : Status::Disconnected("gone"), reply);
   }
   struct Push {
     std::string worker;
@@ -282,6 +282,32 @@ TEST_F(ActorTaskSubmitterTest, CancelledCallInFlightIsAskedForAndNotResentAfterR
   EXPECT_EQ(failed_[0].first, "a");
   ASSERT_EQ(workers_.pushed.size(), 3u);
   EXPECT_EQ(workers_.pushed[2].name, "b");
+}
+
+TEST_F(ActorTaskSubmitterTest, RetryableErrorRunsAgainWithinTheCallsOwnRetries) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", /*max_task_retries=*/0);
+  rpc::TaskSpec spec = Call("flaky");
+  spec.set_max_retries(1);  // its own, overriding the actor's 0
+  spec.mutable_actor_task_spec()->set_max_retries_set(true);
+  uint64_t ticket = submitter_.Enqueue(spec);
+  submitter_.MarkReady("actor", ticket, spec);
+  rpc::PushTaskReply error;
+  error.set_is_application_error(true);
+  error.set_is_retryable_error(true);
+  workers_.Reply(0, true, error);
+  ASSERT_EQ(workers_.pushed.size(), 2u) << "run again";
+  EXPECT_EQ(workers_.pushed[1].attempt, 1u);
+  EXPECT_EQ(workers_.pushed[1].seq, 1u);
+  EXPECT_TRUE(completed_.empty());
+  workers_.Reply(1, true, error);  // no retries left: the error is its result
+  EXPECT_EQ(completed_, std::vector<std::string>{"flaky"});
+  EXPECT_EQ(workers_.pushed.size(), 2u);
+  // A call without its own limit follows the actor's (0): no retry.
+  Submit("plain");
+  workers_.Reply(2, true, error);
+  EXPECT_EQ(completed_.size(), 2u);
+  EXPECT_EQ(workers_.pushed.size(), 3u);
 }
 
 }  // namespace cyray::core

@@ -72,8 +72,10 @@ struct TaskOptions {
   bool retry_exceptions = false;
   std::string serialized_retry_exception_allowlist;
   int max_calls = 0;
-  // Actor method calls only.
+  // Actor method calls only: the group, and whether max_retries is the
+  // call's own max_task_retries (else the actor's applies).
   std::string concurrency_group;
+  bool max_task_retries_set = false;
   // A generator: its items are reported as they are yielded and read from an
   // ObjectRefGenerator (streaming) or listed by its one return (dynamic).
   bool streaming_generator = false;

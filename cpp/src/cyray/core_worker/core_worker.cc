@@ -622,6 +622,7 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
   CYRAY_RETURN_NOT_OK(CheckSpecSize(*spec));
   spec->mutable_actor_task_spec()->set_actor_id(actor_id);
   spec->mutable_actor_task_spec()->set_concurrency_group(options.concurrency_group);
+  spec->mutable_actor_task_spec()->set_max_retries_set(options.max_task_retries_set);
   TaskID task_id = TaskID::FromBinary(spec->task_id());
   for (uint64_t i = 1; i <= options.num_returns; ++i) {
     ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
