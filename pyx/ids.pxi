@@ -3,6 +3,16 @@
 import binascii
 
 
+cdef int _check_id_bytes(binary, size_t size) except -1:
+    """Ray's messages, which programs may match on."""
+    if not isinstance(binary, bytes):
+        raise TypeError(f"Unsupported type: {type(binary)}, expected bytes (from_hex() takes "
+                        "a hex string)")
+    if <size_t>len(binary) != size:
+        raise ValueError(f"ID string needs to have length {size}, got {len(binary)}")
+    return 0
+
+
 cdef class BaseID:
     """A fixed-size binary identifier, printed as hex; nil is all 0xff bytes."""
     cdef bytes _binary
@@ -11,13 +21,7 @@ cdef class BaseID:
     _SIZE = 0
 
     def __init__(self, binary):
-        if not isinstance(binary, bytes):
-            raise TypeError(
-                f"{type(self).__name__} takes bytes, got {type(binary).__name__}; "
-                f"use {type(self).__name__}.from_hex() for a hex string")
-        if len(binary) != type(self)._SIZE:
-            raise ValueError(
-                f"{type(self).__name__} needs {type(self)._SIZE} bytes, got {len(binary)}")
+        _check_id_bytes(binary, type(self)._SIZE)
         self._binary = binary
         self._hash = hash(binary)
 
@@ -38,6 +42,10 @@ cdef class BaseID:
         except (binascii.Error, ValueError) as e:
             raise ValueError(f"{cls.__name__}.from_hex: {hex_id!r} is not hex ({e})") from None
         return cls(raw)
+
+    @classmethod
+    def from_binary(cls, id_bytes):
+        return cls(id_bytes)
 
     @classmethod
     def from_random(cls):

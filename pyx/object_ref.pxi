@@ -15,8 +15,12 @@ cdef class ObjectRef(BaseID):
 
     _SIZE = 28
 
-    def __init__(self, bytes binary, bytes owner_address=b"", bint add_local_ref=True):
+    def __init__(self, binary, bytes owner_address=b"", call_site_data="",
+                 bint skip_adding_local_ref=False):
+        """As Ray's: the object ID's 28 bytes, its owner's address, a call site (unused)
+        and whether to leave the reference uncounted."""
         BaseID.__init__(self, binary)
+        cdef bint add_local_ref = not skip_adding_local_ref
         self._owner_address = owner_address
         self._counted_by = None
         if add_local_ref and _ref_counting_worker is not None:
@@ -83,7 +87,7 @@ cdef class ObjectRef(BaseID):
 cdef ObjectRef _adopt_object_ref(bytes binary, bytes owner_address):
     """An ObjectRef that takes over a local reference the core worker already holds
     for it (e.g. a generator's item): released when the ObjectRef goes."""
-    cdef ObjectRef ref = ObjectRef(binary, owner_address, False)
+    cdef ObjectRef ref = ObjectRef(binary, owner_address, "", True)
     ref._counted_by = _ref_counting_worker
     return ref
 

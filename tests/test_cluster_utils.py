@@ -131,7 +131,12 @@ def test_remove_node_ends_its_processes(cluster, graceful):
     assert _nodes_by_id()[node.node_id]["Alive"]
     procs = _process_tree(node.raylet_process)
     assert len(procs) > 1, "the raylet started no worker"
+    assert cluster.remaining_processes_alive()
+    node.raylet_process.send_signal(signal.SIGSTOP)  # still alive: stopped, not dead
+    assert cluster.remaining_processes_alive()
+    node.raylet_process.send_signal(signal.SIGCONT)
     cluster.remove_node(node, allow_graceful=graceful)
+    assert cluster.remaining_processes_alive()  # a removed node no longer counts
     assert node not in cluster.worker_nodes and not node.any_processes_alive()
     expected = 0 if graceful else -signal.SIGKILL
     assert node.raylet_process.returncode == expected

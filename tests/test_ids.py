@@ -32,7 +32,7 @@ def test_sizes_and_round_trips(cls, size):
 
 
 def test_bad_input_is_explained():
-    with pytest.raises(ValueError, match="needs 4 bytes, got 3"):
+    with pytest.raises(ValueError, match="ID string needs to have length 4, got 3"):
         JobID(b"abc")
     with pytest.raises(TypeError, match="from_hex"):
         JobID("01000000")
@@ -67,3 +67,27 @@ def test_config_knobs_have_docs():
     knobs = config()
     assert knobs["max_direct_call_object_size"][0] == str(100 * 1024)
     assert all(doc for _, _, doc in knobs.values())
+
+
+def test_object_ref_construction_errors_are_rays():
+    import cyray
+
+    with pytest.raises(ValueError, match="ID string needs to have length 28, got 1"):
+        cyray.ObjectRef(b"x")
+    with pytest.raises(TypeError, match="Unsupported type: <class 'str'>, expected bytes"):
+        cyray.ObjectRef("x" * 28)
+    # Ray's fourth positional argument: skip_adding_local_ref.
+    ref = cyray.ObjectRef(b"\x01" * 28, b"", "", True)
+    assert cyray.ObjectRef.from_binary(ref.binary()) == ref
+    assert cyray.NodeID.from_binary(b"\x02" * 28).hex() == "02" * 28
+
+
+def test_remote_function_bind_says_dags_are_not_supported():
+    import cyray
+
+    @cyray.remote
+    def f():
+        return 1
+
+    with pytest.raises(NotImplementedError, match="DAG"):
+        f.bind()

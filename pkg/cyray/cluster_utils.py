@@ -170,6 +170,10 @@ class Cluster:
         nodes = list(self.worker_nodes)
         return [self.head_node] + nodes if self.head_node is not None else nodes
 
+    def remaining_processes_alive(self):
+        """True while every process of every node added and not removed runs (as Ray)."""
+        return all(node.all_processes_alive() for node in self.list_all_nodes())
+
     def add_node(self, wait=True, **node_args):
         """Starts a node (the head when there is none) and returns its ClusterNode; with
         `wait`, returns once the GCS lists every node of the cluster alive."""

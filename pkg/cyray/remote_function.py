@@ -73,6 +73,10 @@ class RemoteFunction:
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._options, self._demand)
 
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("bind(): Ray's DAG API (ray.dag, compiled graphs) is not "
+                                  "supported by cyray; call .remote() instead.")
+
     def _export(self, worker):
         if self._pickled is None:
             try:

@@ -155,10 +155,8 @@ def _raise_local(get, ref):
 
 
 async def _raise_local_async(ref):
-    # Through ref.future() (a thread waits in cyray.get), since cyray's ObjectRef cannot
-    # be awaited directly yet.
     try:
-        return await asyncio.wrap_future(ref.future())
+        return await ref
     except (Empty, Full) as e:
         raise _local_error(e) from None
 
