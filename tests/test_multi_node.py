@@ -97,6 +97,16 @@ def test_node_affinity_hard_and_soft(cluster):
     soft = NodeAffinitySchedulingStrategy("ab" * 28, soft=True)
     assert ray.get(where.options(scheduling_strategy=soft).remote(), timeout=30)
 
+    @ray.remote
+    class Pinned:
+        def ping(self):
+            return "pong"
+
+    # An actor that can never be placed: its calls raise Ray's ActorUnschedulableError.
+    actor = Pinned.options(scheduling_strategy=unknown).remote()
+    with pytest.raises(ray.exceptions.ActorUnschedulableError, match="not schedulable"):
+        ray.get(actor.ping.remote(), timeout=30)
+
 
 def test_labels_choose_the_node(cluster):
     where = where_task()
@@ -250,3 +260,4 @@ def test_lost_object_of_a_retryable_task_is_rebuilt(cluster):
     cluster.remove_node(node, allow_graceful=False)
     value = ray.get(ref, timeout=60)
     assert value.nbytes == 8 * 1024 * 1024 and int(value[0]) == 7
+

@@ -49,6 +49,8 @@ _ERROR_FACTORIES = {
     "RAYLET_DIED": exceptions.LocalRayletDiedError,
     "LOCAL_RAYLET_DIED": exceptions.LocalRayletDiedError,
     "SYSTEM_ERROR": exceptions.RaySystemError,
+    "ACTOR_UNSCHEDULABLE_ERROR": exceptions.ActorUnschedulableError,
+    "OBJECT_FETCH_TIMED_OUT": exceptions.ObjectFetchTimedOutError,
 }
 
 

@@ -87,11 +87,13 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _set_state(self, entry: ActorEntry, state: int, death_cause: str = "") -> None:
+    async def _set_state(self, entry: ActorEntry, state: int, death_cause: str = "",
+                         death_error_type: int = 0) -> None:
         entry.table.state = state
         entry.table.version += 1
         if state == Actor.DEAD:
             entry.table.death_cause = death_cause
+            entry.table.death_error_type = death_error_type
             key = (entry.table.ray_namespace, entry.table.name)
             if entry.table.name and self._named.get(key) == entry.table.actor_id:
                 del self._named[key]
@@ -164,7 +166,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             if lease.infeasible:
                 await self._set_state(entry, Actor.DEAD, (
                     f"The actor {entry.table.class_name} cannot be scheduled: "
-                    f"{lease.failure_message}."))
+                    f"{lease.failure_message}."), common_pb2.ACTOR_UNSCHEDULABLE_ERROR)
                 return
             if lease.canceled:
                 address = None

@@ -77,7 +77,9 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
     queue.dead = true;
     queue.alive = false;
     queue.death_cause = table.death_cause();
-    FailAll(queue, rpc::ACTOR_DIED,
+    queue.death_error_type =
+        table.death_error_type() != 0 ? table.death_error_type() : rpc::ACTOR_DIED;
+    FailAll(queue, queue.death_error_type,
             queue.death_cause.empty() ? "The actor died." : queue.death_cause);
     return;
   }
@@ -208,7 +210,7 @@ uint64_t ActorTaskSubmitter::Enqueue(rpc::TaskSpec spec) {
     return ticket;
   }
   if (queue.dead) {
-    on_fail_(spec, rpc::ACTOR_DIED,
+    on_fail_(spec, queue.death_error_type,
              queue.death_cause.empty() ? "The actor is dead." : queue.death_cause);
     return ticket;
   }

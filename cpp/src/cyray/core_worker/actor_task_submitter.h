@@ -84,6 +84,7 @@ class ActorTaskSubmitter {
     bool alive = false;
     bool dead = false;
     std::string death_cause;
+    int death_error_type = 0;
     int max_task_retries = 0;
     rpc::Address address;
     bool polling = false;

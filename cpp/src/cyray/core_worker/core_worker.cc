@@ -367,6 +367,7 @@ void CoreWorker::Impl::StartFetchesFor(const std::vector<ObjectID> &ids) {
 
 Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
                              std::vector<ObjectValuePtr> *out) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<ObjectID> object_ids;
   bool all_present = true;
   for (const auto &id : ids) {
@@ -395,7 +396,14 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
       if (value && ErrorTypeOf(value->metadata) != 0) error = value;
     }
     for (size_t i = 0; i < out->size(); ++i) {
-      (*out)[i] = (*out)[i] ? Materialize(object_ids[i], (*out)[i]) : error;
+      int64_t left_ms = -1;
+      if (timeout_ms >= 0) {
+        left_ms = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           deadline - std::chrono::steady_clock::now())
+                                           .count());
+      }
+      (*out)[i] = (*out)[i] ? Materialize(object_ids[i], (*out)[i], "", left_ms) : error;
+      if (!(*out)[i]) return Status::TimedOut("Get timed out: some object(s) not ready.");
     }
   }
   return s;

@@ -409,11 +409,13 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   // The value itself for a shared-memory marker (mapped, zero-copy), pulled
   // into this node's store first when another node has it; others as is.
   // `owner_address` is the object's owner (empty: looked up).
+  // With `timeout_ms` >= 0, returns null when a pull did not end in time.
   ObjectValuePtr Materialize(const ObjectID &id, const ObjectValuePtr &value,
-                             const std::string &owner_address = "");
-  // Asks the local raylet to pull `id` from the nodes that hold it; blocks.
+                             const std::string &owner_address = "", int64_t timeout_ms = -1);
+  // Asks the local raylet to pull `id` from the nodes that hold it; blocks
+  // (TimedOut when `timeout_ms` >= 0 passes first).
   Status PullToLocalStore(const ObjectID &id, const std::string &owner_address,
-                          rpc::PullObjectReply *reply);
+                          rpc::PullObjectReply *reply, int64_t timeout_ms = -1);
   // Drops the copies of a freed object on other nodes (through the local raylet).
   void FreeRemoteCopies(const ObjectID &id);
   // A node died (the raylet said so): copies there are gone; objects left

@@ -7,7 +7,7 @@
 namespace cyray::core {
 
 ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectValuePtr &value,
-                                             const std::string &owner_address) {
+                                             const std::string &owner_address, int64_t timeout_ms) {
   if (!value || !value->in_plasma || value->plasma) return value;
   auto buffer = plasma_->Get(id);
   if (buffer.ok() && !*buffer) {
@@ -22,13 +22,14 @@ ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectVal
     }
     rpc::PullObjectReply reply;
     Status pulled = owner.empty() ? Status::NotFound("its owner is unknown here")
-                                  : PullToLocalStore(id, owner, &reply);
+                                  : PullToLocalStore(id, owner, &reply, timeout_ms);
+    if (pulled.IsTimedOut()) return nullptr;  // the caller's own deadline passed
     if (pulled.ok() && reply.ok()) {
       buffer = plasma_->Get(id);
     } else {
       std::string why = pulled.ok() ? reply.message() : pulled.ToString();
       return MakeErrorObject(
-          rpc::OBJECT_LOST,
+          pulled.ok() && reply.timed_out() ? rpc::OBJECT_FETCH_TIMED_OUT : rpc::OBJECT_LOST,
           "Object " + id.Hex() + " could not be fetched to this node: " + why + ".");
     }
   }
@@ -45,17 +46,24 @@ ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectVal
 }
 
 Status CoreWorker::Impl::PullToLocalStore(const ObjectID &id, const std::string &owner_address,
-                                          rpc::PullObjectReply *reply) {
+                                          rpc::PullObjectReply *reply, int64_t timeout_ms) {
   rpc::PullObjectRequest request;
   request.set_object_id(id.Binary());
   request.mutable_owner_address()->ParseFromString(owner_address);
-  int64_t timeout_ms = CyrayConfig::Instance().object_pull_timeout_ms();
-  request.set_timeout_ms(timeout_ms);
+  // 0: the raylet's own object_pull_timeout_ms (a driver that joined a
+  // cluster may not share its knobs); ours only bounds how long we wait.
+  request.set_timeout_ms(0);
+  int64_t wait_ms = CyrayConfig::Instance().object_pull_timeout_ms() + 5000;
+  bool caller_deadline = timeout_ms >= 0 && timeout_ms < wait_ms;
+  if (caller_deadline) wait_ms = timeout_ms;
   grpc::ClientContext ctx;
   rpc::AttachClusterToken(&ctx);
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms + 5000));
-  return rpc::FromGrpcStatus(lease_client_->Stub("")->PullObject(&ctx, request, reply),
-                             "PullObject");
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(wait_ms));
+  grpc::Status status = lease_client_->Stub("")->PullObject(&ctx, request, reply);
+  if (caller_deadline && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Status::TimedOut("the object was not fetched to this node in time");
+  }
+  return rpc::FromGrpcStatus(status, "PullObject");
 }
 
 void CoreWorker::Impl::FreeRemoteCopies(const ObjectID &id) {

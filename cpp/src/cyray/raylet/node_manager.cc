@@ -911,6 +911,7 @@ grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *c
                        timeout_ms, [reply, reactor](const PullResult &result) {
                          reply->set_ok(result.ok);
                          reply->set_lost(result.lost);
+                         reply->set_timed_out(result.timed_out);
                          reply->set_message(result.message);
                          reactor->Finish(grpc::Status::OK);
                        });

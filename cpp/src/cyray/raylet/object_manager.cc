@@ -60,13 +60,14 @@ void GrpcObjectTransfer::GetObjectLocations(
 
 void GrpcObjectTransfer::FetchObjectChunk(
     const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
+    int64_t timeout_ms,
     std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) {
   using Call = rpc::AsyncCall<rpc::FetchObjectChunkRequest, rpc::FetchObjectChunkReply>;
   auto call = std::make_shared<Call>();
   call->request.set_object_id(id.Binary());
   call->request.set_offset(offset);
   call->request.set_length(length);
-  call->SetTimeoutMs(60000);
+  call->SetTimeoutMs(timeout_ms);
   if (!tracker_.Start(&call->context)) return;
   ObjectStub(raylet)->async()->FetchObjectChunk(
       &call->context, &call->request, &call->reply,

@@ -36,6 +36,7 @@ class GrpcObjectTransfer : public ObjectTransferInterface {
       std::function<void(const Status &, const rpc::GetObjectLocationsReply &)> callback) override;
   void FetchObjectChunk(
       const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
+      int64_t timeout_ms,
       std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) override;
   void AddObjectLocation(const rpc::Address &owner, const ObjectID &id,
                          std::function<void(bool kept)> callback) override;

@@ -10,6 +10,8 @@ namespace cyray::raylet {
 namespace {
 // How often a pull asks the owner again while it knows no copy.
 constexpr int64_t kOwnerRetryDelayMs = 100;
+// The longest one chunk may take.
+constexpr int64_t kChunkTimeoutMs = 60000;
 }  // namespace
 
 PullManager::PullManager(const ClusterView &view, ObjectTransferInterface &transfer,
@@ -87,7 +89,7 @@ void PullManager::AskOwner(const PullPtr &pull) {
 
 void PullManager::Retry(const PullPtr &pull, const std::string &why) {
   if (now_ms_() >= pull->deadline_ms) {
-    Finish(pull, {false, false, "timed out: " + why});
+    Finish(pull, {false, false, "timed out: " + why, /*timed_out=*/true});
     return;
   }
   schedule_after_(kOwnerRetryDelayMs, [this, pull] {
@@ -130,7 +132,10 @@ void PullManager::RequestChunks(const PullPtr &pull) {
     pull->next_offset += length;
     pull->in_flight++;
     uint64_t attempt = pull->attempt;
-    transfer_.FetchObjectChunk(address, pull->id, offset, length,
+    // A holder that accepts connections but never answers (a hung raylet)
+    // must not hold the pull past its deadline.
+    int64_t timeout_ms = std::clamp<int64_t>(pull->deadline_ms - now_ms_(), 100, kChunkTimeoutMs);
+    transfer_.FetchObjectChunk(address, pull->id, offset, length, timeout_ms,
                                [this, pull, attempt, offset](
                                    const Status &status, const rpc::FetchObjectChunkReply &reply) {
                                  OnChunk(pull, attempt, offset, status, reply);

@@ -32,9 +32,10 @@ class ObjectTransferInterface {
   virtual void GetObjectLocations(
       const rpc::Address &owner, const ObjectID &id,
       std::function<void(const Status &, const rpc::GetObjectLocationsReply &)> callback) = 0;
-  // `raylet` is "host:port".
+  // `raylet` is "host:port"; the call fails after `timeout_ms`.
   virtual void FetchObjectChunk(
       const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
+      int64_t timeout_ms,
       std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) = 0;
   virtual void AddObjectLocation(const rpc::Address &owner, const ObjectID &id,
                                  std::function<void(bool kept)> callback) = 0;
@@ -58,6 +59,8 @@ struct PullResult {
   bool ok = false;
   bool lost = false;
   std::string message;
+  // No holder could give a copy before the pull's deadline.
+  bool timed_out = false;
 };
 
 class PullManager {

@@ -19,8 +19,10 @@ class FakeTransfer : public ObjectTransferInterface {
   }
   void FetchObjectChunk(
       const std::string &raylet, const ObjectID &, uint64_t offset, uint64_t length,
+      int64_t timeout_ms,
       std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> cb) override {
     fetches.push_back({raylet, offset});
+    timeouts.push_back(timeout_ms);
     pending.push_back([this, raylet, offset, length, cb] {
       rpc::FetchObjectChunkReply reply;
       auto it = objects.find(raylet);
@@ -46,6 +48,7 @@ class FakeTransfer : public ObjectTransferInterface {
   rpc::GetObjectLocationsReply locations;
   std::map<std::string, std::string> objects;
   std::vector<std::pair<std::string, uint64_t>> fetches;
+  std::vector<int64_t> timeouts;
   std::deque<std::function<void()>> pending;
   int location_queries = 0;
   int added = 0;
@@ -162,6 +165,10 @@ TEST_F(PullManagerTest, WaitsForACopyUntilTheDeadline) {
   transfer_.objects["10.0.0.2:7"] = "xy";
   auto timers = std::move(timers_);
   for (auto &t : timers) t();
+  // A chunk may take no longer than the pull has left (a hung holder).
+  ASSERT_FALSE(transfer_.timeouts.empty());
+  EXPECT_LE(transfer_.timeouts.back(), 250);
+  EXPECT_GE(transfer_.timeouts.back(), 100);
   transfer_.AnswerAll();
   ASSERT_EQ(results_.size(), 1u);
   EXPECT_TRUE(results_[0].ok);
@@ -177,6 +184,7 @@ TEST_F(PullManagerTest, WaitsForACopyUntilTheDeadline) {
   ASSERT_EQ(results_.size(), 2u);
   EXPECT_FALSE(results_[1].ok);
   EXPECT_NE(results_[1].message.find("timed out"), std::string::npos);
+  EXPECT_TRUE(results_[1].timed_out);
 }
 
 }  // namespace
