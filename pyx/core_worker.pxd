@@ -58,6 +58,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_string ray_namespace
         c_bool is_detached
         c_map[c_string, int] concurrency_groups
+        c_bool allow_out_of_order_execution
 
     cdef cppclass CTaskExecutionSpec "cyray::core::TaskExecutionSpec":
         int task_type

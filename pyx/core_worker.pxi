@@ -421,7 +421,7 @@ cdef class CoreWorker:
                      int max_restarts, int max_task_retries, int max_concurrency,
                      bint is_asyncio, str actor_name, str ray_namespace, bint is_detached,
                      dict concurrency_groups, dict placement_resources=None,
-                     bytes scheduling_strategy=b""):
+                     bytes scheduling_strategy=b"", bint allow_out_of_order_execution=False):
         """Registers and creates an actor; returns its ActorID. Raises
         ValueError when `actor_name` is taken in `ray_namespace`."""
         cdef CTaskOptions options
@@ -442,6 +442,7 @@ cdef class CoreWorker:
         actor_options.name = actor_name.encode()
         actor_options.ray_namespace = ray_namespace.encode()
         actor_options.is_detached = is_detached
+        actor_options.allow_out_of_order_execution = allow_out_of_order_execution
         for group, limit in concurrency_groups.items():
             actor_options.concurrency_groups[group.encode()] = limit
         _fill_args(&c_args, args)

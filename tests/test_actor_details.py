@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -332,3 +333,47 @@ def test_kill_with_a_handle_of_an_earlier_session(ray_start):
         ray.kill(old)
     with pytest.raises(ValueError, match="only supported for actors"):
         ray.kill(1)
+
+
+def test_allow_out_of_order_execution(ray_start_shared, actors):
+    ray = ray_start_shared
+
+    @ray.remote
+    def slow():
+        time.sleep(2)
+        return "slow"
+
+    @ray.remote
+    class Log:
+        def __init__(self):
+            self.seen = []
+
+        def record(self, value):
+            self.seen.append(value)
+            return list(self.seen)
+
+    # In order (the default for a plain actor): the second call waits for the first,
+    # whose argument is not ready yet.
+    in_order = Log.remote()
+    actors.append(in_order)
+    first = in_order.record.remote(slow.remote())
+    second = in_order.record.remote("quick")
+    assert ray.get(second, timeout=30) == ["slow", "quick"]
+    ray.get(first)
+    # Out of order: the ready call runs first.
+    out_of_order = Log.options(allow_out_of_order_execution=True).remote()
+    actors.append(out_of_order)
+    first = out_of_order.record.remote(slow.remote())
+    assert ray.get(out_of_order.record.remote("quick"), timeout=30) == ["quick"]
+    assert ray.get(first, timeout=30) == ["quick", "slow"]
+
+    # Ray refuses in-order execution for actors that cannot keep it.
+    @ray.remote
+    class AsyncActor:
+        async def f(self):
+            return 1
+
+    with pytest.raises(ValueError, match="async actors, Ray can't execute actor tasks in"):
+        AsyncActor.options(allow_out_of_order_execution=False).remote()
+    with pytest.raises(ValueError, match="multi-threaded actors"):
+        Log.options(max_concurrency=2, allow_out_of_order_execution=False).remote()

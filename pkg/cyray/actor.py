@@ -188,6 +188,23 @@ def _check_namespace(namespace):
         raise ValueError('"" is not a valid namespace. Pass None to not specify a namespace.')
 
 
+def _out_of_order_execution(options, is_asyncio, max_concurrency):
+    """Ray's allow_out_of_order_execution: the default for async and threaded actors, which
+    cannot run calls in submission order (False is refused for them); False otherwise."""
+    value = options.get("allow_out_of_order_execution")
+    if value is None:
+        return is_asyncio or max_concurrency > 1
+    if is_asyncio and not value:
+        raise ValueError("If you're using async actors, Ray can't execute actor tasks in "
+                         "order. Set `allow_out_of_order_execution=True` to allow "
+                         "out-of-order execution.")
+    if max_concurrency > 1 and not value:
+        raise ValueError("If you're using multi-threaded actors, Ray can't execute actor "
+                         "tasks in order. Set `allow_out_of_order_execution=True` to allow "
+                         "out-of-order execution.")
+    return value
+
+
 def _is_asyncio(cls):
     return any(inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
                for _, m in inspect.getmembers(cls, inspect.isfunction))
@@ -270,6 +287,7 @@ class ActorClass:
         max_concurrency = options.get("max_concurrency")
         if max_concurrency is None:
             max_concurrency = DEFAULT_ASYNC_MAX_CONCURRENCY if self._is_asyncio else 1
+        out_of_order = _out_of_order_execution(options, self._is_asyncio, max_concurrency)
         resources = resource_demand(options, default_cpus=0)
         lifetime = options.get("lifetime")
         try:
@@ -284,7 +302,8 @@ class ActorClass:
                 {"_default": max_concurrency, **groups},
                 actor_placement_demand(options, resources),
                 encode_scheduling_strategy(options.get("scheduling_strategy"),
-                                           options.get("label_selector")))
+                                           options.get("label_selector")),
+                out_of_order)
         except ValueError as e:
             if not name or _NAME_TAKEN not in str(e):
                 raise

@@ -262,8 +262,8 @@ ACTOR_OPTIONS = {
     "max_pending_calls": Option(_counting(), -1),
     "namespace": Option(_check_string),
     "get_if_exists": Option(_check_bool, False),
-    "allow_out_of_order_execution": Option(
-        _not_supported("out-of-order actor execution", (False,), (bool, _NONE))),
+    # None: True for async and threaded actors (they cannot run calls in order).
+    "allow_out_of_order_execution": Option(_check_bool),
     "enable_tensor_transport": Option(
         _not_supported("tensor transport", (False,), (bool, _NONE))),
     # Actors hold no CPU once placed unless they ask (as Ray); see resource_demand.

@@ -290,6 +290,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                       name=creation.name, ray_namespace=creation.ray_namespace,
                       max_restarts=creation.max_restarts,
                       max_task_retries=creation.max_task_retries,
+                      allow_out_of_order_execution=creation.allow_out_of_order_execution,
                       owner_address=spec.caller_address, is_detached=creation.is_detached,
                       class_name=spec.function_descriptor.class_name, job_id=spec.job_id)
         self._actors[creation.actor_id] = ActorEntry(table, spec)

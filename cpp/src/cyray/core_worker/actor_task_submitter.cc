@@ -73,6 +73,7 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
   if (table.version() <= queue.version && table.state() != rpc::ActorTableData::DEAD) return;
   queue.version = table.version();
   queue.max_task_retries = table.max_task_retries();
+  queue.out_of_order = table.allow_out_of_order_execution();
   if (table.state() == rpc::ActorTableData::DEAD) {
     queue.dead = true;
     queue.alive = false;
@@ -235,15 +236,21 @@ void ActorTaskSubmitter::MarkReady(const std::string &actor_id, uint64_t ticket,
 
 void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
   ActorQueue &queue = actors_[actor_id];
-  while (queue.alive && !queue.pending.empty() && queue.pending.front().ready) {
-    if (queue.pending.front().done->load()) {
+  while (queue.alive) {
+    // In order: the first call, once ready. Out of order: the first ready one.
+    auto next = queue.pending.begin();
+    if (queue.out_of_order) {
+      while (next != queue.pending.end() && !next->ready) ++next;
+    }
+    if (next == queue.pending.end() || !next->ready) break;
+    if (next->done->load()) {
       // Requeued for a resend, but its reply came after all: it must not run twice.
-      queue.pending.pop_front();
+      queue.pending.erase(next);
       continue;
     }
-    rpc::TaskSpec spec = std::move(queue.pending.front().spec);
-    DoneFlag done = queue.pending.front().done;
-    queue.pending.pop_front();
+    rpc::TaskSpec spec = std::move(next->spec);
+    DoneFlag done = next->done;
+    queue.pending.erase(next);
     uint64_t seq = queue.next_seq++;
     uint64_t epoch = queue.epoch;
     spec.mutable_actor_task_spec()->set_sequence_number(seq);

@@ -86,6 +86,8 @@ class ActorTaskSubmitter {
     std::string death_cause;
     int death_error_type = 0;
     int max_task_retries = 0;
+    // Ready calls go at once, past calls still resolving their arguments.
+    bool out_of_order = false;
     rpc::Address address;
     bool polling = false;
     // Numbering restarts from 0 in each (incarnation, epoch); the epoch moves

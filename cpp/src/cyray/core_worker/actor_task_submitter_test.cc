@@ -20,8 +20,9 @@ class FakeActorStates : public ActorStateSourceInterface {
   // Answers the oldest outstanding poll.
   void Publish(rpc::ActorTableData::ActorState state, int64_t version,
                const std::string &worker = "w1", const std::string &cause = "",
-               int max_task_retries = 0) {
+               int max_task_retries = 0, bool out_of_order = false) {
     rpc::ActorTableData table;
+    table.set_allow_out_of_order_execution(out_of_order);
     table.set_state(state);
     table.set_version(version);
     table.mutable_address()->set_worker_id(worker);
@@ -308,6 +309,18 @@ TEST_F(ActorTaskSubmitterTest, RetryableErrorRunsAgainWithinTheCallsOwnRetries) 
   workers_.Reply(2, true, error);
   EXPECT_EQ(completed_.size(), 2u);
   EXPECT_EQ(workers_.pushed.size(), 3u);
+}
+
+TEST_F(ActorTaskSubmitterTest, OutOfOrderActorGetsReadyCallsPastOnesStillResolving) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", 0, /*out_of_order=*/true);
+  uint64_t slow = Submit("slow_args", /*ready=*/false);
+  Submit("quick");
+  ASSERT_EQ(workers_.pushed.size(), 1u);
+  EXPECT_EQ(workers_.pushed[0].name, "quick");
+  submitter_.MarkReady("actor", slow, Call("slow_args"));
+  ASSERT_EQ(workers_.pushed.size(), 2u);
+  EXPECT_EQ(workers_.pushed[1].name, "slow_args");
 }
 
 }  // namespace cyray::core

@@ -94,6 +94,7 @@ struct ActorCreationOptions {
   std::string ray_namespace;
   bool is_detached = false;
   std::map<std::string, int> concurrency_groups;
+  bool allow_out_of_order_execution = false;
 };
 
 // What the worker's execution callback gets for one task.
@@ -123,6 +124,7 @@ struct TaskExecutionSpec {
   int max_concurrency = 1;
   bool is_asyncio = false;
   std::map<std::string, int> concurrency_groups;
+  bool allow_out_of_order_execution = false;
   // Names this execution for CoreWorker::CompleteDeferred.
   uint64_t execution_token = 0;
   // A generator task (see TaskOptions): report items with ReportGeneratorItem.

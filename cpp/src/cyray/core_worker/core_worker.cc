@@ -585,6 +585,7 @@ Status CoreWorker::Impl::CreateActor(const TaskOptions &options,
   creation->set_name(actor_options.name);
   creation->set_ray_namespace(actor_options.ray_namespace);
   creation->set_is_detached(actor_options.is_detached);
+  creation->set_allow_out_of_order_execution(actor_options.allow_out_of_order_execution);
   for (const auto &[group, limit] : actor_options.concurrency_groups) {
     (*creation->mutable_concurrency_groups())[group] = limit;
   }

@@ -143,6 +143,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     exec.actor_name = creation.name();
     exec.max_concurrency = creation.max_concurrency();
     exec.is_asyncio = creation.is_asyncio();
+    exec.allow_out_of_order_execution = creation.allow_out_of_order_execution();
     for (const auto &[group, limit] : creation.concurrency_groups()) {
       exec.concurrency_groups[group] = limit;
     }
@@ -192,6 +193,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     // An async actor's calls run on its event loop (the executor only starts
     // them), so one executor serves it; threads would only fight for the GIL.
     receiver_.SetMaxExecutors(exec.is_asyncio ? 1 : exec.max_concurrency);
+    receiver_.SetOutOfOrder(exec.allow_out_of_order_execution);
   }
   if (status.ok() && result.deferred) {
     *deferred = true;

@@ -49,7 +49,8 @@ class TaskReceiver {
     std::lock_guard<std::mutex> lock(mu_);
     *start_executors = 0;
     if (exit_requested_ || exit_when_idle_) return PushResult::kExiting;
-    if (!order) {
+    if (!order || out_of_order_) {
+      // Normal tasks, and the calls of an actor that runs them as they come.
       EnqueueLocked(call, start_executors);
       return PushResult::kQueued;
     }
@@ -130,6 +131,13 @@ class TaskReceiver {
     max_executors_ = std::max(1, max_executors);
   }
 
+  // An actor that allows out-of-order execution runs its calls as they
+  // arrive, without waiting for the calls numbered before them.
+  void SetOutOfOrder(bool out_of_order) {
+    std::lock_guard<std::mutex> lock(mu_);
+    out_of_order_ = out_of_order;
+  }
+
   // Executions started and not finished.
   int Running() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -173,6 +181,7 @@ class TaskReceiver {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool exit_when_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool out_of_order_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace cyray::core
