@@ -261,3 +261,23 @@ def test_lost_object_of_a_retryable_task_is_rebuilt(cluster):
     value = ray.get(ref, timeout=60)
     assert value.nbytes == 8 * 1024 * 1024 and int(value[0]) == 7
 
+
+
+def test_failed_rebuild_raises_object_reconstruction_failed(cluster, tmp_path):
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    marker = str(tmp_path / "made")
+
+    @ray.remote(max_retries=1)
+    def make_once(path):
+        if os.path.exists(path):
+            os._exit(1)  # every run after the first dies: the rebuild fails
+        open(path, "w").close()
+        return np.full(8 * 1024 * 1024, 7, dtype=np.uint8)
+
+    ref = make_once.options(scheduling_strategy=pinned(node, soft=True)).remote(marker)
+    ready, _ = ray.wait([ref], timeout=30, fetch_local=False)
+    assert ready
+    cluster.remove_node(node, allow_graceful=False)
+    with pytest.raises(ray.exceptions.ObjectReconstructionFailedError,
+                       match="OBJECT_RECONSTRUCTION_FAILED"):
+        ray.get(ref, timeout=60)

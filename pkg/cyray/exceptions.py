@@ -339,7 +339,8 @@ class OwnerDiedError(ObjectLostError):
 
 
 class ObjectReconstructionFailedError(ObjectLostError):
-    """The object cannot be reconstructed (cyray does not reconstruct lost objects)."""
+    """Every copy of the object was lost and running its task again to rebuild it
+    failed (cyray rebuilds the returns of retryable tasks whose arguments were inline)."""
 
     def __init__(self, object_ref_hex, reason=None, reason_message=None, owner_address=None,
                  call_site=""):

@@ -51,6 +51,8 @@ _ERROR_FACTORIES = {
     "SYSTEM_ERROR": exceptions.RaySystemError,
     "ACTOR_UNSCHEDULABLE_ERROR": exceptions.ActorUnschedulableError,
     "OBJECT_FETCH_TIMED_OUT": exceptions.ObjectFetchTimedOutError,
+    "OBJECT_RECONSTRUCTION_FAILED": lambda message: exceptions.ObjectReconstructionFailedError(
+        message, "OBJECT_RECONSTRUCTION_FAILED", message),
 }
 
 

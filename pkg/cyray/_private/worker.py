@@ -64,6 +64,8 @@ class Worker:
         # The normal task running on the main thread while its code may be
         # interrupted by a cancel (a SIGINT then raises KeyboardInterrupt).
         self.interruptible_task = None
+        # The cluster token a driver was given or made (workers: $CYRAY_AUTH_TOKEN).
+        self.auth_token = None
         # The asyncio tasks of an async actor's running calls, by task ID.
         self._running_coroutines = {}
 
@@ -474,6 +476,7 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
             node.start()
             gcs_address, raylet_socket, logs_dir = node.gcs_address, node.raylet_socket, \
                 node.logs_dir
+        global_worker.auth_token = token  # for the few GCS calls made from Python
         try:
             core_worker = CoreWorker(True, raylet_socket, gcs_address, _node_ip_address, -1, b"",
                                      namespace or "", " ".join(sys.argv), token)

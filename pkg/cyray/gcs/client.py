@@ -14,6 +14,8 @@ CALL_TIMEOUT_S = 30.0
 def _cluster_token(worker):
     """The token this process's calls carry: the one of the cluster this driver started,
     else $CYRAY_AUTH_TOKEN (always set in workers) or this machine's session files."""
+    if getattr(worker, "auth_token", None):
+        return worker.auth_token
     if worker.node is not None:
         return worker.node.auth_token
     from cyray._private.node import find_auth_token

@@ -62,7 +62,9 @@ void ObjectDirectory::MarkReconstructing(const ObjectID &id) {
 void ObjectDirectory::MarkLost(const ObjectID &id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = objects_.find(id);
-  if (it != objects_.end() && it->second.nodes.empty()) it->second.state = State::kLost;
+  if (it != objects_.end() && it->second.nodes.empty()) {
+    it->second.state = State::kReconstructionFailed;
+  }
 }
 
 size_t ObjectDirectory::size() const {

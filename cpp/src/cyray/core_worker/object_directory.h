@@ -18,7 +18,7 @@ namespace cyray::core {
 
 class ObjectDirectory {
  public:
-  enum class State { kUnknown, kPresent, kLost, kReconstructing };
+  enum class State { kUnknown, kPresent, kLost, kReconstructing, kReconstructionFailed };
 
   // The object was made with its primary copy on `node`.
   void AddPrimary(const ObjectID &id, const NodeID &node);
@@ -38,7 +38,7 @@ class ObjectDirectory {
                      const std::function<bool(const ObjectID &)> &can_rebuild = nullptr);
   // A lost object's task runs again; its new copy comes through AddPrimary.
   void MarkReconstructing(const ObjectID &id);
-  // Rebuilding failed: the object stays lost.
+  // Rebuilding failed: the object is lost for good (kReconstructionFailed).
   void MarkLost(const ObjectID &id);
 
   size_t size() const;

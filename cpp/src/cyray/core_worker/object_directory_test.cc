@@ -53,7 +53,8 @@ TEST(ObjectDirectoryTest, RebuildableObjectsAreNeverSeenLost) {
   std::vector<NodeID> nodes;
   EXPECT_EQ(directory.Locations(rebuildable, &nodes), ObjectDirectory::State::kReconstructing);
   directory.MarkLost(rebuildable);  // the rebuild failed
-  EXPECT_EQ(directory.Locations(rebuildable, &nodes), ObjectDirectory::State::kLost);
+  EXPECT_EQ(directory.Locations(rebuildable, &nodes),
+            ObjectDirectory::State::kReconstructionFailed);
 }
 
 }  // namespace

@@ -28,9 +28,13 @@ ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectVal
       buffer = plasma_->Get(id);
     } else {
       std::string why = pulled.ok() ? reply.message() : pulled.ToString();
+      int error_type = rpc::OBJECT_LOST;
+      if (pulled.ok() && reply.timed_out()) error_type = rpc::OBJECT_FETCH_TIMED_OUT;
+      if (pulled.ok() && reply.reconstruction_failed()) {
+        error_type = rpc::OBJECT_RECONSTRUCTION_FAILED;
+      }
       return MakeErrorObject(
-          pulled.ok() && reply.timed_out() ? rpc::OBJECT_FETCH_TIMED_OUT : rpc::OBJECT_LOST,
-          "Object " + id.Hex() + " could not be fetched to this node: " + why + ".");
+          error_type, "Object " + id.Hex() + " could not be fetched to this node: " + why + ".");
     }
   }
   if (!buffer.ok() || !*buffer) {
@@ -164,6 +168,9 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectLocations(
       break;
     case ObjectDirectory::State::kReconstructing:
       reply->set_state(rpc::GetObjectLocationsReply::RECONSTRUCTING);
+      break;
+    case ObjectDirectory::State::kReconstructionFailed:
+      reply->set_state(rpc::GetObjectLocationsReply::RECONSTRUCTION_FAILED);
       break;
   }
   for (const auto &node : nodes) reply->add_locations()->set_node_id(node.Binary());

@@ -16,7 +16,8 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   std::optional<CallOrder> order;
   if (spec.type() == rpc::ACTOR_TASK) {
     order = CallOrder{spec.caller_address().worker_id(), spec.actor_task_spec().caller_epoch(),
-                      spec.actor_task_spec().sequence_number()};
+                      spec.actor_task_spec().sequence_number(),
+                      spec.function_descriptor().function_name() == "__ray_terminate__"};
   }
   std::vector<PendingExecution> abandoned;
   int start_executors = 0;

@@ -912,6 +912,7 @@ grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *c
                          reply->set_ok(result.ok);
                          reply->set_lost(result.lost);
                          reply->set_timed_out(result.timed_out);
+                         reply->set_reconstruction_failed(result.reconstruction_failed);
                          reply->set_message(result.message);
                          reactor->Finish(grpc::Status::OK);
                        });

@@ -65,6 +65,14 @@ void PullManager::AskOwner(const PullPtr &pull) {
           case rpc::GetObjectLocationsReply::LOST:
             Finish(pull, {false, true, "every copy was on nodes that died"});
             return;
+          case rpc::GetObjectLocationsReply::RECONSTRUCTION_FAILED: {
+            PullResult failed{false, true,
+                              "every copy was on nodes that died, and running its task again "
+                              "to rebuild it failed"};
+            failed.reconstruction_failed = true;
+            Finish(pull, failed);
+            return;
+          }
           default:
             break;
         }

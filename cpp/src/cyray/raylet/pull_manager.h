@@ -61,6 +61,8 @@ struct PullResult {
   std::string message;
   // No holder could give a copy before the pull's deadline.
   bool timed_out = false;
+  // Lost, and its owner's attempt to rebuild it failed.
+  bool reconstruction_failed = false;
 };
 
 class PullManager {
