@@ -95,14 +95,17 @@ def test_queued_task_never_runs(ray_start_shared, tmp_path):
     ran = tmp_path / "ran"
 
     @ray.remote(num_cpus=2)
-    def block(seconds):
+    def block(path, seconds):
+        open(path, "w").close()
         time.sleep(seconds)
 
     @ray.remote(num_cpus=2)
     def record(path):
         open(path, "w").close()
 
-    blocker = block.remote(3)
+    started = str(tmp_path / "blocking")
+    blocker = block.remote(started, 3)
+    _started(ray, started)  # holds both CPUs now: the next task can only queue
     queued = record.remote(str(ran))
     time.sleep(0.5)
     ray.cancel(queued)

@@ -262,6 +262,7 @@ def test_retry_after_the_worker_died_continues_without_repeats(ray_start_shared,
         open(path, "a").close()
         for i in range(5):
             if first and i == 2:
+                time.sleep(0.5)  # the reports of the items yielded so far leave first
                 os._exit(1)
             yield ("first" if first else "retry", i)
 
@@ -292,6 +293,7 @@ def test_worker_death_without_retries_ends_the_stream_with_the_error(ray_start_s
     @ray.remote(max_retries=0)
     def dies():
         yield 1
+        time.sleep(0.5)  # the item's report leaves before the worker dies
         os._exit(1)
 
     values = _values(ray, dies.remote())
@@ -334,3 +336,25 @@ def test_large_items_travel_through_the_object_store_and_are_freed(ray_start_sha
     del gen
     wait_for(lambda: object_store_stats()["num_objects"] == baseline, 30,
              message="the items to be freed")
+
+
+def test_items_of_a_dropped_generator_are_freed(ray_start_shared, tmp_path):
+    ray = ray_start_shared
+    done = tmp_path / "done"
+    baseline = object_store_stats()["num_objects"]
+
+    @ray.remote
+    def arrays(path):
+        for i in range(6):
+            time.sleep(0.1)
+            yield np.full(300_000, i, dtype=np.float64)
+        open(path, "w").close()
+
+    gen = arrays.remote(str(done))
+    completed = gen.completed()
+    ray.get(next(gen))
+    del gen  # items reported from now on have no consumer
+    assert ray.get(completed, timeout=30) is None
+    assert done.exists()
+    wait_for(lambda: object_store_stats()["num_objects"] == baseline, 30,
+             message="the dropped generator's items to be freed")

@@ -34,11 +34,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::ReportGeneratorItemReturns(
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not an item of this task"));
     return reactor;
   }
-  if (item.in_plasma()) {
-    // Recorded as a copy either way, so it is freed with the object.
-    object_directory_.AddPrimary(
-        item_id, item.node_id().empty() ? node_id_ : NodeID::FromBinary(item.node_id()));
-  }
+  NodeID holder = item.node_id().empty() ? node_id_ : NodeID::FromBinary(item.node_id());
   // Held for the consumer before it can be taken; the value may follow (a
   // get of the item waits for it).
   bool fresh = generator_streams_.OnItemReported(
@@ -51,7 +47,18 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::ReportGeneratorItemReturns(
         reference_counter_.AddOwnedObject(item_id);
         reference_counter_.AddLocalReference(item_id);
       });
-  if (fresh) lifetimes_.StoreIfReferenced(item_id, ValueFromReturn(item), /*owned=*/true);
+  if (fresh) {
+    if (item.in_plasma()) object_directory_.AddPrimary(item_id, holder);
+    lifetimes_.StoreIfReferenced(item_id, ValueFromReturn(item), /*owned=*/true);
+  } else if (reference_counter_.Has(item_id)) {
+    // A retry's repeat of an item still in use: one more copy, freed with it.
+    if (item.in_plasma()) object_directory_.AddPrimary(item_id, holder);
+  } else if (item.in_plasma()) {
+    // Nobody holds it (the generator was dropped, or the item taken and let
+    // go of): the copy just made is freed at once.
+    object_directory_.AddPrimary(item_id, holder);
+    lifetimes_.StoreIfReferenced(item_id, ValueFromReturn(item), /*owned=*/true);
+  }
   return reactor;
 }
 
