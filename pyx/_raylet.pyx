@@ -9,6 +9,7 @@ files beside this one (common.pxd, core_worker.pxd). The task-execution path,
 import inspect
 import os
 import pickle
+import sys
 import traceback
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t

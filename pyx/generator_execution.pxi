@@ -65,16 +65,31 @@ def _drive_generator(worker, generator, gen, str name, str title):
     serialize = worker.serialization.serialize
     cdef int64_t index = 0
     try:
-        for value in gen:
-            core.report_generator_item(generator.task_id, index, serialize(value))
+        try:
+            for value in gen:
+                core.report_generator_item(generator.task_id, index, serialize(value))
+                index += 1
+        except Exception as exc:
+            if _runs_again_for(generator, exc):
+                raise
+            core.report_generator_item(generator.task_id, index,
+                                       _error_item(worker, name, title, exc))
             index += 1
-    except Exception as exc:
-        if _runs_again_for(generator, exc):
-            raise
-        core.report_generator_item(generator.task_id, index, _error_item(worker, name, title, exc))
-        index += 1
-    core.flush_generator_items(generator.task_id)
+    finally:
+        # Also when the task fails (a retried exception, a cancel): the items
+        # reported so far reach the owner before the task's end does.
+        _flush_quietly(core, generator.task_id, sys.exc_info()[0] is not None)
     return _generator_end(generator, index)
+
+
+def _flush_quietly(core, bytes task_id, bint failing):
+    """Waits for the owner to acknowledge the reported items; while another error
+    propagates, a failed flush must not replace it."""
+    try:
+        core.flush_generator_items(task_id)
+    except Exception:
+        if not failing:
+            raise
 
 
 def _call_and_drive_generator(worker, generator, function, args, kwargs, str name, str title):
@@ -98,25 +113,32 @@ def _async_generator_driver(worker, generator, str name, str title):
         import asyncio
 
         loop = asyncio.get_running_loop()
+
+        async def report(index, item):
+            if blocking:  # may wait for the consumer: not on the loop
+                await loop.run_in_executor(None, core.report_generator_item,
+                                           generator.task_id, index, item)
+            else:
+                core.report_generator_item(generator.task_id, index, item)
+
         index = 0
+        failing = True
         try:
-            if not inspect.isasyncgen(agen):  # a sync generator method on an async actor
-                agen = _as_async(agen)
-            async for value in agen:
-                item = serialize(value)
-                if blocking:
-                    await loop.run_in_executor(None, core.report_generator_item,
-                                               generator.task_id, index, item)
-                else:
-                    core.report_generator_item(generator.task_id, index, item)
+            try:
+                if not inspect.isasyncgen(agen):  # a sync generator method, async actor
+                    agen = _as_async(agen)
+                async for value in agen:
+                    await report(index, serialize(value))
+                    index += 1
+            except Exception as exc:
+                if _runs_again_for(generator, exc):
+                    raise
+                await report(index, _error_item(worker, name, title, exc))
                 index += 1
-        except Exception as exc:
-            if _runs_again_for(generator, exc):
-                raise
-            core.report_generator_item(generator.task_id, index,
-                                       _error_item(worker, name, title, exc))
-            index += 1
-        await loop.run_in_executor(None, core.flush_generator_items, generator.task_id)
+            failing = False
+        finally:
+            await loop.run_in_executor(None, _flush_quietly, core, generator.task_id,
+                                       failing)
         return _generator_end(generator, index)
 
     return drive

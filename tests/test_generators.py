@@ -358,3 +358,28 @@ def test_items_of_a_dropped_generator_are_freed(ray_start_shared, tmp_path):
     assert done.exists()
     wait_for(lambda: object_store_stats()["num_objects"] == baseline, 30,
              message="the dropped generator's items to be freed")
+
+
+def test_shutdown_with_a_paused_generator_alive_does_not_hang(tmp_path):
+    from conftest import run_driver_script
+
+    result = run_driver_script(tmp_path, """
+        import time
+        import cyray as ray
+        ray.init(num_cpus=2)
+
+        @ray.remote(_generator_backpressure_num_objects=1)
+        def produce():
+            for i in range(100):
+                yield i
+
+        gen = produce.remote()  # kept alive past shutdown
+        assert ray.get(next(gen)) == 0
+        time.sleep(1)  # the worker waits for the consumer
+        start = time.monotonic()
+        ray.shutdown()
+        print("shutdown took", round(time.monotonic() - start, 1))
+    """, timeout=60)
+    assert result.returncode == 0, result.stderr
+    took = float(result.stdout.split("shutdown took")[1].split()[0])
+    assert took < 10

@@ -202,7 +202,8 @@ class Worker:
             done(outputs, None)
 
         def finished(task):
-            self._running_coroutines.pop(task_id, None)
+            if self._running_coroutines.get(task_id) is task:
+                del self._running_coroutines[task_id]
             if task.cancelled():  # cancelled before run() could report
                 done(None, RuntimeError("cancelled"))
 

@@ -184,6 +184,8 @@ void CoreWorker::Impl::Shutdown() {
     }
     ref_removed_waiters_.clear();
   }
+  // Reports held back for a consumer (backpressure) are answered too.
+  generator_streams_.ReleaseAll();
   {
     std::lock_guard<std::mutex> lock(object_requests_mu_);
     for (const auto &request : object_requests_) {

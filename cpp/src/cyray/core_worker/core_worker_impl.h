@@ -376,6 +376,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
     uint32_t attempt_number = 0;
     int64_t backpressure = 0;
     int64_t outstanding = 0;
+    // A report failed: the owner may miss an item, so the task must fail.
+    std::string failed_report;
   };
   std::mutex generator_reports_mu_;
   std::condition_variable generator_reports_cv_;

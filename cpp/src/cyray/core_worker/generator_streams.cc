@@ -157,4 +157,18 @@ std::vector<int64_t> GeneratorStreams::Remove(const TaskID &generator) {
   return untaken;
 }
 
+void GeneratorStreams::ReleaseAll() {
+  std::vector<std::pair<Ack, int64_t>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto &[generator, stream] : streams_) {
+      for (auto &[index, ack] : stream.held_acks)
+        held.emplace_back(std::move(ack), stream.consumed);
+    }
+    streams_.clear();
+  }
+  cv_.notify_all();
+  for (auto &[ack, consumed] : held) ack(consumed);
+}
+
 }  // namespace cyray::core

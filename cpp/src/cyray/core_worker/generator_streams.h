@@ -55,6 +55,9 @@ class GeneratorStreams {
   // of the items reported but never taken (the caller releases them). Later
   // reports for it return false.
   std::vector<int64_t> Remove(const TaskID &generator);
+  // Shutdown: answers every held acknowledgement (the server waits for them)
+  // and forgets every stream.
+  void ReleaseAll();
 
  private:
   struct Stream {

@@ -110,4 +110,15 @@ TEST(GeneratorStreamsTest, NextStopsWhenTheSignalCheckFails) {
   EXPECT_EQ(s.code(), StatusCode::kInterrupted);
 }
 
+TEST(GeneratorStreamsTest, ReleaseAllAnswersHeldAcksAtShutdown) {
+  GeneratorStreams streams;
+  streams.Create(Gen(), 1);
+  std::vector<int64_t> acks;
+  streams.OnItemReported(Gen(), 0, Recorder(&acks));
+  EXPECT_TRUE(acks.empty()) << "held: nothing taken";
+  streams.ReleaseAll();
+  EXPECT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(streams.IsFinished(Gen())) << "forgotten";
+}
+
 }  // namespace cyray::core

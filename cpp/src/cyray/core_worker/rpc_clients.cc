@@ -167,7 +167,10 @@ void CoreWorkerClientPool::RemoteCancelTask(
   call->request.set_object_id(object_id);
   call->request.set_force_kill(force_kill);
   call->request.set_recursive(recursive);
-  if (!tracker_.Start(&call->context)) return;
+  if (!tracker_.Start(&call->context)) {
+    callback(Status::Disconnected("shutting down"), "");
+    return;
+  }
   GetStub(owner)->async()->RemoteCancelTask(
       &call->context, &call->request, &call->reply,
       [this, call, callback = std::move(callback)](grpc::Status status) {

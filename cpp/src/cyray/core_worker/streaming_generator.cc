@@ -183,7 +183,10 @@ Status CoreWorker::Impl::ReportGeneratorItem(const TaskID &generator, int64_t in
         {
           std::lock_guard<std::mutex> lock(generator_reports_mu_);
           auto it = generator_reports_.find(generator);
-          if (it != generator_reports_.end()) it->second.outstanding--;
+          if (it != generator_reports_.end()) {
+            it->second.outstanding--;
+            if (!status.ok()) it->second.failed_report = status.ToString();
+          }
         }
         generator_reports_cv_.notify_all();
         acked->set_value();
@@ -205,9 +208,16 @@ Status CoreWorker::Impl::FlushGeneratorItems(const TaskID &generator) {
         auto it = generator_reports_.find(generator);
         return it == generator_reports_.end() || it->second.outstanding == 0;
       });
+  std::string failed_report;
+  auto it = generator_reports_.find(generator);
+  if (it != generator_reports_.end()) failed_report = it->second.failed_report;
   generator_reports_.erase(generator);
   if (!flushed) {
     return Status::TimedOut("the owner did not acknowledge the generator's items in time");
+  }
+  if (!failed_report.empty()) {
+    return Status::IOError("an item could not be reported to the generator's owner: " +
+                           failed_report);
   }
   return Status::OK();
 }

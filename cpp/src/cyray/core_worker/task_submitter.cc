@@ -56,6 +56,10 @@ void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
     on_fail_(spec, failed_error_type_, failed_message_);
     return;
   }
+  if (!cancelled_elsewhere_.empty() && cancelled_elsewhere_.erase(spec.task_id()) > 0) {
+    on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
+    return;
+  }
   std::string key = SchedulingKey(spec);
   KeyState &state = keys_[key];
   state.queue.push_back(std::move(spec));
@@ -218,6 +222,7 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
         worker->in_flight--;
         rpc::TaskSpec &spec = *shared_spec;
         in_flight_.erase(spec.task_id());
+        if (status.ok() && *completed) cancelled_elsewhere_.erase(spec.task_id());
         if (!status.ok()) {
           // The worker died (or became unreachable) while running the task. Ask
           // its raylet how it ended before giving it back: a worker given back
@@ -270,7 +275,12 @@ bool NormalTaskSubmitter::CancelTask(const std::string &task_id, bool force_kill
     }
   }
   auto it = in_flight_.find(task_id);
-  if (it == in_flight_.end()) return false;
+  if (it == in_flight_.end()) {
+    // Between attempts (its worker died and the cause is being asked), or
+    // not here yet: it must not run again.
+    cancelled_elsewhere_.insert(task_id);
+    return false;
+  }
   it->second.cancelled->store(true);
   SendCancel(task_id, force_kill, recursive);
   return true;
@@ -319,7 +329,7 @@ bool NormalTaskSubmitter::HasRetriesLeft(const rpc::TaskSpec &spec) {
 
 void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
                                       const std::string &message, bool cancelled) {
-  if (cancelled) {
+  if (cancelled || cancelled_elsewhere_.erase(spec.task_id()) > 0) {
     on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
     return;
   }

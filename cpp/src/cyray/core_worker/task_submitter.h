@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"
@@ -155,6 +156,9 @@ class NormalTaskSubmitter {
   std::unordered_map<std::string, KeyState> keys_;
   // By task ID.
   std::unordered_map<std::string, InFlightTask> in_flight_;
+  // Tasks cancelled while neither queued nor in flight (between attempts):
+  // failed instead of run when they come back.
+  std::unordered_set<std::string> cancelled_elsewhere_;
   // Set by FailAll.
   int failed_error_type_ = 0;
   std::string failed_message_;

@@ -27,8 +27,15 @@ class FakeLeaseClient : public LeaseClientInterface {
   void GetWorkerFailureCause(const std::string &raylet, const std::string &worker_id,
                              int64_t wait_ms,
                              std::function<void(const std::string &)> callback) override {
+    if (hold_failure_cause) {
+      held_cause = std::move(callback);
+      return;
+    }
     callback(failure_cause);
   }
+  void AnswerFailureCause() { held_cause(failure_cause); }
+  bool hold_failure_cause = false;
+  std::function<void(const std::string &)> held_cause;
   // Answers the oldest pending request with a spillback to `raylet` ("host:port").
   void Spillback(const std::string &host, int port) {
     rpc::RequestWorkerLeaseReply reply;
@@ -374,6 +381,18 @@ TEST_F(TaskSubmitterTest, CancelIsSentAgainUntilTheWorkerHasTheTask) {
   workers_.cancel_callbacks[1](false);
   RunTimers();
   EXPECT_EQ(workers_.cancels.size(), 2u) << "nothing left to cancel";
+}
+
+TEST_F(TaskSubmitterTest, CancelWhileItsDeadWorkersFateIsAskedStopsTheRetry) {
+  submitter_.SubmitTask(Task("a", /*max_retries=*/3));
+  leases_.Grant("w1");
+  leases_.hold_failure_cause = true;
+  workers_.Fail();  // the worker died; the submitter asks the raylet why
+  EXPECT_FALSE(submitter_.CancelTask("a", false, true)) << "neither queued nor in flight";
+  leases_.AnswerFailureCause();
+  ASSERT_EQ(failed_.size(), 1u);
+  EXPECT_EQ(failed_[0].second, rpc::TASK_CANCELLED);
+  EXPECT_EQ(workers_.pushed.size(), 1u) << "not run again";
 }
 
 }  // namespace cyray::core
