@@ -30,13 +30,43 @@ cdef void cancel_running_callback(const c_string &task_id, int task_type) noexce
 
 
 cdef void object_ready_callback(void *context) noexcept with gil:
-    """An object a future waits for is ready: runs the future's resolver."""
+    """An object a future waits for is ready: hands the future's resolver to the
+    resolver thread (it reads the value, which may mean pulling it from another node,
+    and runs the future's callbacks: not on a thread of the core worker)."""
     resolve = <object>context
     Py_DECREF(resolve)  # the reference on_object_ready took
     try:
-        resolve()
+        _resolver().put(resolve)
     except BaseException:  # noqa: B036 - nothing may escape into C++
         traceback.print_exc()
+
+
+_resolver_queue = None
+_resolver_lock = threading.Lock()
+
+
+def _resolver():
+    """The queue of this process's future-resolver thread (started on first use)."""
+    global _resolver_queue
+    if _resolver_queue is None:
+        with _resolver_lock:
+            if _resolver_queue is None:
+                import queue
+
+                work = queue.SimpleQueue()
+                threading.Thread(target=_run_resolvers, args=(work,), daemon=True,
+                                 name="cyray-future-resolver").start()
+                _resolver_queue = work
+    return _resolver_queue
+
+
+def _run_resolvers(work):
+    while True:
+        resolve = work.get()
+        try:
+            resolve()
+        except BaseException:  # noqa: B036 - one failing resolver must not end the thread
+            traceback.print_exc()
 
 
 cdef class SharedMemoryValue:

@@ -383,3 +383,44 @@ def test_shutdown_with_a_paused_generator_alive_does_not_hang(tmp_path):
     assert result.returncode == 0, result.stderr
     took = float(result.stdout.split("shutdown took")[1].split()[0])
     assert took < 10
+
+
+def test_a_cancelled_anext_loses_no_item(ray_start_shared):
+    ray = ray_start_shared
+
+    @ray.remote
+    def slow():
+        time.sleep(1)
+        yield "first"
+        yield "second"
+
+    async def main():
+        gen = slow.remote()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(gen.__anext__(), 0.2)  # cancelled while it waits
+        return [await ref async for ref in gen]
+
+    assert asyncio.run(main()) == ["first", "second"]
+
+
+def test_future_callbacks_may_submit_tasks(ray_start_shared):
+    """A future's done-callback runs on the resolver thread, not on a core worker thread:
+    it may submit a task and wait for it."""
+    ray = ray_start_shared
+
+    @ray.remote
+    def one():
+        return 1
+
+    import concurrent.futures
+
+    outcome = concurrent.futures.Future()
+
+    def on_done(fut):
+        try:
+            outcome.set_result(fut.result() + ray.get(one.remote(), timeout=30))
+        except Exception as e:  # noqa: BLE001 - reported through the test's future
+            outcome.set_exception(e)
+
+    one.remote().future().add_done_callback(on_done)
+    assert outcome.result(timeout=60) == 2

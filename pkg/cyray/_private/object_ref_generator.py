@@ -44,14 +44,28 @@ class ObjectRefGenerator:
 
     async def _next_async(self, timeout_s=None):
         import asyncio
+        import threading
 
-        if self._core_worker.generator_next_ready(self._task_id):
-            ref = self._core_worker.generator_next(self._task_id, 0)
-        else:
-            # Waits on a thread of the loop's executor: the loop runs on meanwhile.
-            timeout_ms = -1 if timeout_s is None else max(0, int(timeout_s * 1000))
-            ref = await asyncio.get_running_loop().run_in_executor(
-                None, self._core_worker.generator_next, self._task_id, timeout_ms)
+        core_worker, task_id = self._core_worker, self._task_id
+        if not core_worker.generator_next_ready(task_id):
+            # A thread of the loop's executor waits until an item is ready without
+            # taking it, so an awaiting task that is cancelled loses no item.
+            given_up = threading.Event()
+
+            def wait_ready():
+                import time
+
+                deadline = None if timeout_s is None else time.monotonic() + timeout_s
+                while not core_worker.generator_next_ready(task_id) and not given_up.is_set():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+                    time.sleep(0.002)
+
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, wait_ready)
+            finally:
+                given_up.set()
+        ref = core_worker.generator_next(task_id, 0)
         if ref is None:
             raise StopAsyncIteration
         return ref
