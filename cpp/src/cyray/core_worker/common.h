@@ -124,7 +124,6 @@ struct TaskExecutionSpec {
   int max_concurrency = 1;
   bool is_asyncio = false;
   std::map<std::string, int> concurrency_groups;
-  bool allow_out_of_order_execution = false;
   // Names this execution for CoreWorker::CompleteDeferred.
   uint64_t execution_token = 0;
   // A generator task (see TaskOptions): report items with ReportGeneratorItem.

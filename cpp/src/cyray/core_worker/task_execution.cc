@@ -16,8 +16,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   std::optional<CallOrder> order;
   if (spec.type() == rpc::ACTOR_TASK) {
     order = CallOrder{spec.caller_address().worker_id(), spec.actor_task_spec().caller_epoch(),
-                      spec.actor_task_spec().sequence_number(),
-                      spec.function_descriptor().function_name() == "__ray_terminate__"};
+                      spec.actor_task_spec().sequence_number()};
   }
   std::vector<PendingExecution> abandoned;
   int start_executors = 0;
@@ -144,7 +143,6 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     exec.actor_name = creation.name();
     exec.max_concurrency = creation.max_concurrency();
     exec.is_asyncio = creation.is_asyncio();
-    exec.allow_out_of_order_execution = creation.allow_out_of_order_execution();
     for (const auto &[group, limit] : creation.concurrency_groups()) {
       exec.concurrency_groups[group] = limit;
     }
@@ -194,7 +192,9 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     // An async actor's calls run on its event loop (the executor only starts
     // them), so one executor serves it; threads would only fight for the GIL.
     receiver_.SetMaxExecutors(exec.is_asyncio ? 1 : exec.max_concurrency);
-    receiver_.SetOutOfOrder(exec.allow_out_of_order_execution);
+    // An out-of-order actor's caller numbers calls as it sends them (ready
+    // ones first): releasing them in that order still runs each call as soon
+    // as it is ready, and costs less than tracking arrivals.
   }
   if (status.ok() && result.deferred) {
     *deferred = true;

@@ -19,7 +19,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,9 +32,6 @@ struct CallOrder {
   std::string caller;
   uint64_t epoch = 0;
   uint64_t seq = 0;
-  // Runs only after every call its caller numbered before it arrived, even
-  // when the actor runs calls out of order (a handle's __ray_terminate__).
-  bool barrier = false;
 };
 
 template <typename Call>
@@ -61,15 +57,10 @@ class TaskReceiver {
     if (order->epoch > queue.epoch) {
       for (auto &[seq, buffered] : queue.buffered) abandoned->push_back(buffered);
       queue.buffered.clear();
-      queue.arrived.clear();
       queue.epoch = order->epoch;
       queue.next_seq = 0;
     }
     if (order->epoch < queue.epoch) return PushResult::kStaleEpoch;
-    if (out_of_order_) {
-      PushOutOfOrderLocked(queue, call, *order, start_executors);
-      return PushResult::kQueued;
-    }
     if (order->seq < queue.next_seq) {
       // A resend of a call released already: run it again.
       EnqueueLocked(call, start_executors);
@@ -139,13 +130,6 @@ class TaskReceiver {
     max_executors_ = std::max(1, max_executors);
   }
 
-  // An actor that allows out-of-order execution runs its calls as they
-  // arrive, without waiting for the calls numbered before them.
-  void SetOutOfOrder(bool out_of_order) {
-    std::lock_guard<std::mutex> lock(mu_);
-    out_of_order_ = out_of_order;
-  }
-
   // Executions started and not finished.
   int Running() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,34 +144,9 @@ class TaskReceiver {
  private:
   struct CallerQueue {
     uint64_t epoch = 0;
-    // In order: the next call to release. Out of order: every call numbered
-    // below it arrived.
     uint64_t next_seq = 0;
     std::map<uint64_t, Call> buffered;
-    // Out of order: calls that arrived above next_seq.
-    std::set<uint64_t> arrived;
   };
-
-  // Out of order: a call runs as it comes, a barrier once the calls numbered
-  // before it came.
-  void PushOutOfOrderLocked(CallerQueue &queue, const Call &call, const CallOrder &order,
-                            int *start_executors) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (order.barrier) {
-      queue.buffered.emplace(order.seq, call);
-    } else {
-      EnqueueLocked(call, start_executors);
-    }
-    if (order.seq >= queue.next_seq) queue.arrived.insert(order.seq);
-    while (!queue.arrived.empty() && *queue.arrived.begin() == queue.next_seq) {
-      queue.arrived.erase(queue.arrived.begin());
-      queue.next_seq++;
-    }
-    for (auto it = queue.buffered.begin();
-         it != queue.buffered.end() && it->first < queue.next_seq;) {
-      EnqueueLocked(it->second, start_executors);
-      it = queue.buffered.erase(it);
-    }
-  }
 
   void EnqueueLocked(const Call &call, int *start_executors) {
     queue_.push_back(call);
@@ -214,7 +173,6 @@ class TaskReceiver {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool exit_when_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_requested_ ABSL_GUARDED_BY(mu_) = false;
-  bool out_of_order_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace cyray::core

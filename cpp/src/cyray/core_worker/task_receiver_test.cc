@@ -46,27 +46,6 @@ TEST_F(TaskReceiverTest, ActorCallsRunInTheirCallersOrder) {
   EXPECT_EQ(Next(), 12);
 }
 
-TEST_F(TaskReceiverTest, OutOfOrderActorRunsCallsAsTheyArrive) {
-  receiver_.SetOutOfOrder(true);
-  Push(12, Order(2));
-  EXPECT_EQ(Next(), 12) << "no wait for calls 0 and 1";
-  Push(10, Order(0));
-  EXPECT_EQ(Next(), 10);
-}
-
-TEST_F(TaskReceiverTest, OutOfOrderBarrierWaitsForTheCallsBeforeIt) {
-  receiver_.SetOutOfOrder(true);
-  CallOrder terminate = Order(2);
-  terminate.barrier = true;
-  Push(99, terminate);
-  Push(11, Order(1));
-  EXPECT_EQ(Next(), 11);
-  EXPECT_EQ(Next(), std::nullopt) << "call 0 has not arrived";
-  Push(10, Order(0));
-  EXPECT_EQ(Next(), 10);
-  EXPECT_EQ(Next(), 99);
-}
-
 TEST_F(TaskReceiverTest, ANewEpochAbandonsCallsWaitingForAGap) {
   Push(10, Order(0));
   Push(12, Order(2));  // waits for 1, which the caller gave up on
