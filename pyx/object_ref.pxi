@@ -12,15 +12,17 @@ cdef class ObjectRef(BaseID):
     """A reference to an object in the cluster, returned by `.remote()` and `put`."""
     cdef bytes _owner_address
     cdef object _counted_by
+    cdef object _call_site
 
     _SIZE = 28
 
     def __init__(self, binary, bytes owner_address=b"", call_site_data="",
                  bint skip_adding_local_ref=False):
-        """As Ray's: the object ID's 28 bytes, its owner's address, a call site (unused)
+        """As Ray's: the object ID's 28 bytes, its owner's address, a call site (call_site())
         and whether to leave the reference uncounted."""
         BaseID.__init__(self, binary)
         cdef bint add_local_ref = not skip_adding_local_ref
+        self._call_site = call_site_data
         self._owner_address = owner_address
         self._counted_by = None
         if add_local_ref and _ref_counting_worker is not None:
@@ -34,6 +36,10 @@ cdef class ObjectRef(BaseID):
 
     def owner_address(self):
         return self._owner_address
+
+    def call_site(self):
+        """The call site given at construction (cyray records none itself)."""
+        return self._call_site
 
     def task_id(self):
         return TaskID(self._binary[:24])

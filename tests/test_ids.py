@@ -77,7 +77,8 @@ def test_object_ref_construction_errors_are_rays():
     with pytest.raises(TypeError, match="Unsupported type: <class 'str'>, expected bytes"):
         cyray.ObjectRef("x" * 28)
     # Ray's fourth positional argument: skip_adding_local_ref.
-    ref = cyray.ObjectRef(b"\x01" * 28, b"", "", True)
+    ref = cyray.ObjectRef(b"\x01" * 28, b"", "made in test_ids", True)
+    assert ref.call_site() == "made in test_ids"
     assert cyray.ObjectRef.from_binary(ref.binary()) == ref
     assert cyray.NodeID.from_binary(b"\x02" * 28).hex() == "02" * 28
 

@@ -704,19 +704,18 @@ void CoreWorker::Impl::OnTaskComplete(const rpc::TaskSpec &spec, const rpc::Push
   ActorCallFinished(spec);
   ForgetSubmitted(spec);
   RecordLineage(spec, reply);
-  if (spec.streaming_generator() || spec.returns_dynamic()) {
-    OnGeneratorTaskComplete(spec, reply);
-  } else {
-    for (const auto &ret : reply.return_objects()) {
-      if (ret.in_plasma()) {
-        object_directory_.AddPrimary(
-            ObjectID::FromBinary(ret.object_id()),
-            ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
-      }
-      lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), ValueFromReturn(ret),
-                                   /*owned=*/true);
+  const bool generator = spec.streaming_generator() || spec.returns_dynamic();
+  for (const auto &ret : reply.return_objects()) {
+    if (ret.in_plasma()) {
+      object_directory_.AddPrimary(
+          ObjectID::FromBinary(ret.object_id()),
+          ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
     }
+    ObjectValuePtr value = ValueFromReturn(ret);
+    if (spec.returns_dynamic()) value = WithGeneratorItems(spec, reply, value);
+    lifetimes_.StoreIfReferenced(ObjectID::FromBinary(ret.object_id()), value, /*owned=*/true);
   }
+  if (generator) OnGeneratorTaskComplete(spec, reply);
   reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
 }
 

@@ -361,9 +361,14 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status GeneratorNext(const TaskID &generator, int64_t timeout_ms, std::string *item_id,
                        bool *end);
   void DropGenerator(const TaskID &generator);
-  // A generator task ended (its items were all reported first): the stream
-  // learns its length; a dynamic one's return holds its items from now on.
+  // A generator task ended (its items were all reported first; its returns
+  // are stored): the stream learns its length, or is dropped when dynamic.
   void OnGeneratorTaskComplete(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
+  // A dynamic generator's return value, listing (and so holding) its items.
+  ObjectValuePtr WithGeneratorItems(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply,
+                                    const ObjectValuePtr &value);
+  // Holds a reported item for the consumer (GeneratorStreams' on_fresh).
+  std::function<void()> HoldForConsumer(const ObjectID &item_id);
   // A generator task failed for good: its error becomes its last item.
   void OnGeneratorTaskFail(const rpc::TaskSpec &spec, const ObjectValuePtr &error);
   // Ends a stream with `error` as its item after the `num_items` reported.

@@ -22,6 +22,14 @@ constexpr int64_t kFlushTimeoutMs = 60000;
 
 // ---- Owner side ---------------------------------------------------------------
 
+std::function<void()> CoreWorker::Impl::HoldForConsumer(const ObjectID &item_id) {
+  // One local reference per item reported and not taken, owned by this process.
+  return [this, item_id] {
+    reference_counter_.AddOwnedObject(item_id);
+    reference_counter_.AddLocalReference(item_id);
+  };
+}
+
 grpc::ServerUnaryReactor *CoreWorker::Impl::ReportGeneratorItemReturns(
     grpc::CallbackServerContext *ctx, const rpc::ReportGeneratorItemReturnsRequest *request,
     rpc::ReportGeneratorItemReturnsReply *reply) {
@@ -43,10 +51,7 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::ReportGeneratorItemReturns(
         reply->set_total_num_object_consumed(consumed);
         reactor->Finish(grpc::Status::OK);
       },
-      [this, item_id] {
-        reference_counter_.AddOwnedObject(item_id);
-        reference_counter_.AddLocalReference(item_id);
-      });
+      HoldForConsumer(item_id));
   if (fresh) {
     if (item.in_plasma()) object_directory_.AddPrimary(item_id, holder);
     lifetimes_.StoreIfReferenced(item_id, ValueFromReturn(item), /*owned=*/true);
@@ -79,27 +84,22 @@ void CoreWorker::Impl::DropGenerator(const TaskID &generator) {
   }
 }
 
+ObjectValuePtr CoreWorker::Impl::WithGeneratorItems(const rpc::TaskSpec &spec,
+                                                    const rpc::PushTaskReply &reply,
+                                                    const ObjectValuePtr &value) {
+  if (ErrorTypeOf(value->metadata) != 0) return value;
+  // The return lists the items: it keeps them alive from now on.
+  auto listing = std::make_shared<ObjectValue>(*value);
+  for (int64_t i = 0; i < reply.num_generator_items(); ++i) {
+    listing->nested_refs.push_back({GeneratorItemId(spec.task_id(), i), serialized_address_});
+  }
+  return listing;
+}
+
 void CoreWorker::Impl::OnGeneratorTaskComplete(const rpc::TaskSpec &spec,
                                                const rpc::PushTaskReply &reply) {
   TaskID generator = TaskID::FromBinary(spec.task_id());
   int64_t num_items = reply.num_generator_items();
-  for (const auto &ret : reply.return_objects()) {
-    ObjectID id = ObjectID::FromBinary(ret.object_id());
-    if (ret.in_plasma()) {
-      object_directory_.AddPrimary(
-          id, ret.node_id().empty() ? node_id_ : NodeID::FromBinary(ret.node_id()));
-    }
-    auto value = ValueFromReturn(ret);
-    if (spec.returns_dynamic() && ErrorTypeOf(value->metadata) == 0) {
-      // The return lists the items: it keeps them alive from now on.
-      auto listing = std::make_shared<ObjectValue>(*value);
-      for (int64_t i = 0; i < num_items; ++i) {
-        listing->nested_refs.push_back({GeneratorItemId(spec.task_id(), i), serialized_address_});
-      }
-      value = listing;
-    }
-    lifetimes_.StoreIfReferenced(id, value, /*owned=*/true);
-  }
   if (spec.returns_dynamic()) {
     DropGenerator(generator);
   } else if (reply.is_application_error() && reply.return_objects_size() > 0) {
@@ -115,10 +115,8 @@ void CoreWorker::Impl::AppendGeneratorError(const TaskID &generator, int64_t num
                                             const ObjectValuePtr &error) {
   int64_t index = std::max(num_items, generator_streams_.NumContiguous(generator));
   ObjectID item_id = ObjectID::FromBinary(GeneratorItemId(generator.Binary(), index));
-  bool fresh = generator_streams_.OnItemReported(generator, index, nullptr, [this, item_id] {
-    reference_counter_.AddOwnedObject(item_id);
-    reference_counter_.AddLocalReference(item_id);
-  });
+  bool fresh =
+      generator_streams_.OnItemReported(generator, index, nullptr, HoldForConsumer(item_id));
   if (fresh) lifetimes_.StoreIfReferenced(item_id, error, /*owned=*/true);
   generator_streams_.Finish(generator, index + 1);
 }

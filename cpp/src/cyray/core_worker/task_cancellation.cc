@@ -98,7 +98,7 @@ Status CoreWorker::Impl::CancelOwnedTask(const TaskID &task_id, bool force_kill,
     }
     // Still resolving its arguments: its returns fail now, and the task is
     // dropped once they resolve (see SubmitTask).
-    auto error = MakeErrorObject(rpc::TASK_CANCELLED, "Task: " + task_id.Hex() + " was cancelled.");
+    auto error = MakeErrorObject(rpc::TASK_CANCELLED, CancelledMessage(task_id));
     for (uint64_t i = 1; i <= task.num_returns; ++i) {
       lifetimes_.StoreIfReferenced(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)), error,
                                    /*owned=*/true);

@@ -15,8 +15,8 @@ constexpr int64_t kRemoteLeaseRetryDelayMs = 100;
 constexpr int64_t kCancelRetryDelayMs = 100;
 }  // namespace
 
-std::string CancelledMessage(const rpc::TaskSpec &spec) {
-  return "Task: " + TaskID::FromBinary(spec.task_id()).Hex() + " was cancelled.";
+std::string CancelledMessage(const TaskID &task_id) {
+  return "Task: " + task_id.Hex() + " was cancelled.";
 }
 
 NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,

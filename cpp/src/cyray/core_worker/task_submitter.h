@@ -62,7 +62,10 @@ class WorkerClientInterface {
 };
 
 // The message of a cancelled task's TASK_CANCELLED error.
-std::string CancelledMessage(const rpc::TaskSpec &spec);
+std::string CancelledMessage(const TaskID &task_id);
+inline std::string CancelledMessage(const rpc::TaskSpec &spec) {
+  return CancelledMessage(TaskID::FromBinary(spec.task_id()));
+}
 
 class NormalTaskSubmitter {
  public:
