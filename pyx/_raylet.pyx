@@ -98,8 +98,8 @@ cdef void _store_return(CoreWorker core_worker, CTaskExecutionResult *result,
 
 def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
              bint retry_exceptions, bytes allowlist):
-    """(serialized returns, is_application_error, is_retryable_error, exit_worker) of a
-    call that returned `outputs` or raised `exc`."""
+    """(serialized returns, is_application_error, is_retryable_error, exit_worker,
+    error message) of a call that returned `outputs` or raised `exc`."""
     from cyray.actor import _ActorExit
     from cyray.exceptions import RayTaskError
 
@@ -116,15 +116,16 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
                     raise ValueError(
                         f"Task {name} declared num_returns={num_returns} but returned "
                         f"{len(outputs)} values.")
-            return [serialization.serialize(value) for value in outputs], False, False, False
+            return [serialization.serialize(value) for value in outputs], False, False, False, ""
         except Exception as e:
             exc = e
     if isinstance(exc, _ActorExit):
-        return [serialization.serialize(None)] * num_returns, False, False, True
-    data, metadata = serialization.serialize_error(_task_error(worker, name, title, exc))
+        return [serialization.serialize(None)] * num_returns, False, False, True, ""
+    error = _task_error(worker, name, title, exc)
+    data, metadata = serialization.serialize_error(error)
     retryable = retry_exceptions and (
         not allowlist or isinstance(exc, tuple(pickle.loads(allowlist))))
-    return [(data, metadata, [])] * num_returns, True, retryable, False
+    return [(data, metadata, [])] * num_returns, True, retryable, False, str(error)
 
 
 def _task_error(worker, str name, str title, exc):
@@ -141,7 +142,7 @@ def _task_error(worker, str name, str title, exc):
 
 cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, tuple outcome,
                          const c_string &task_id):
-    serialized, is_application_error, is_retryable_error, exit_worker = outcome
+    serialized, is_application_error, is_retryable_error, exit_worker, error_message = outcome
     cdef uint64_t index = 0
     result.returns.clear()
     for item in serialized:
@@ -150,6 +151,8 @@ cdef void _apply_outcome(CoreWorker core_worker, CTaskExecutionResult *result, t
     result.is_application_error = is_application_error
     result.is_retryable_error = is_retryable_error
     result.exit_worker = exit_worker
+    if error_message:
+        result.error_message = error_message.encode("utf-8", "replace")
 
 
 cdef class _DeferredCompletion:

@@ -48,6 +48,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool streaming_generator
         c_bool returns_dynamic
         int64_t generator_backpressure_num_objects
+        c_bool disable_task_events
 
     cdef cppclass CActorCreationOptions "cyray::core::ActorCreationOptions":
         int max_restarts
@@ -104,6 +105,7 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool exit_worker
         c_bool deferred
         int64_t num_generator_items
+        c_string error_message
 
     int ErrorTypeOf(const c_string &metadata)
     c_string GeneratorItemId(const c_string &task_id, int64_t index)
@@ -152,6 +154,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,
                      c_bool fetch_local, vector[c_bool] *ready)
         void AddLocalReference(const c_string &object_id, const c_string &owner_address)
+        void SetCallSite(const c_string &object_id, const c_string &call_site)
         void RemoveLocalReference(const c_string &object_id)
         CStatus SubmitTask(const CTaskOptions &options, const vector[CTaskArgInput] &args,
                            vector[CObjectRefInfo] *returns)

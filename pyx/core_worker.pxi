@@ -297,6 +297,10 @@ cdef class CoreWorker:
             # May tell a remote owner about the borrow (a blocking RPC).
             self.core_worker.AddLocalReference(c_id, c_owner)
 
+    def set_call_site(self, bytes object_id, str call_site):
+        """Where a ref was created, for `cyray memory` (when recording is on)."""
+        self.core_worker.SetCallSite(object_id, call_site.encode())
+
     def put_serialized(self, bytes data, bytes metadata, list nested_refs):
         cdef CObjectValue value
         cdef CObjectRefInfo ref
@@ -427,7 +431,7 @@ cdef class CoreWorker:
                     dict resources, int max_retries, bint retry_exceptions,
                     bytes retry_exception_allowlist, int max_calls,
                     bytes scheduling_strategy=b"", int generator_mode=0,
-                    int64_t generator_backpressure=-1):
+                    int64_t generator_backpressure=-1, bint enable_task_events=True):
         """Submits a normal task. `args` items are ObjectRefs (passed by
         reference) or (data, metadata, nested_refs) tuples (inline)."""
         cdef CTaskOptions options
@@ -440,6 +444,7 @@ cdef class CoreWorker:
         options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.max_calls = max_calls
         options.serialized_scheduling_strategy = scheduling_strategy
+        options.disable_task_events = not enable_task_events
         _fill_generator_options(&options, generator_mode, generator_backpressure)
         _fill_args(&c_args, args)
         with nogil:
@@ -451,7 +456,8 @@ cdef class CoreWorker:
                      int max_restarts, int max_task_retries, int max_concurrency,
                      bint is_asyncio, str actor_name, str ray_namespace, bint is_detached,
                      dict concurrency_groups, dict placement_resources=None,
-                     bytes scheduling_strategy=b"", bint allow_out_of_order_execution=False):
+                     bytes scheduling_strategy=b"", bint allow_out_of_order_execution=False,
+                     bint enable_task_events=True):
         """Registers and creates an actor; returns its ActorID. Raises
         ValueError when `actor_name` is taken in `ray_namespace`."""
         cdef CTaskOptions options
@@ -465,6 +471,7 @@ cdef class CoreWorker:
         for key, amount in (placement_resources or {}).items():
             options.placement_resources[key.encode()] = amount
         options.serialized_scheduling_strategy = scheduling_strategy
+        options.disable_task_events = not enable_task_events
         actor_options.max_restarts = max_restarts
         actor_options.max_task_retries = max_task_retries
         actor_options.max_concurrency = max_concurrency
@@ -498,7 +505,8 @@ cdef class CoreWorker:
     def submit_actor_task(self, ActorID actor_id, tuple method_descriptor, str name, list args,
                           uint64_t num_returns, str concurrency_group, int generator_mode=0,
                           int64_t generator_backpressure=-1, max_task_retries=None,
-                          bint retry_exceptions=False, bytes retry_exception_allowlist=b""):
+                          bint retry_exceptions=False, bytes retry_exception_allowlist=b"",
+                          bint enable_task_events=True):
         cdef CTaskOptions options
         cdef vector[CTaskArgInput] c_args
         cdef vector[CObjectRefInfo] returns
@@ -513,6 +521,7 @@ cdef class CoreWorker:
         options.retry_exceptions = retry_exceptions
         options.serialized_retry_exception_allowlist = retry_exception_allowlist
         options.concurrency_group = concurrency_group.encode()
+        options.disable_task_events = not enable_task_events
         _fill_generator_options(&options, generator_mode, generator_backpressure)
         _fill_args(&c_args, args)
         with nogil:

@@ -303,7 +303,7 @@ class ActorClass:
                 actor_placement_demand(options, resources),
                 encode_scheduling_strategy(options.get("scheduling_strategy"),
                                            options.get("label_selector")),
-                out_of_order)
+                out_of_order, options.get("enable_task_events") is not False)
         except ValueError as e:
             if not name or _NAME_TAKEN not in str(e):
                 raise
@@ -318,7 +318,12 @@ class ActorClass:
         if not name and lifetime != "detached":
             handle_ref = worker.core_worker.track_actor_handles(actor_id)
         max_pending_calls = options.get("max_pending_calls")
-        return ActorHandle(actor_id, descriptor.module_name, self.__name__, self._meta,
+        meta = self._meta
+        if options.get("enable_task_events") is False:
+            # The actor's setting is each method's default (a method's own wins).
+            meta = {method: (returns, group, signature, {"enable_task_events": False, **opts})
+                    for method, (returns, group, signature, opts) in meta.items()}
+        return ActorHandle(actor_id, descriptor.module_name, self.__name__, meta,
                            handle_ref, -1 if max_pending_calls is None else max_pending_calls)
 
 
@@ -415,7 +420,8 @@ class ActorMethod:
             num_returns, concurrency_group or "", mode,
             -1 if backpressure is None else backpressure,
             method_options.get("max_task_retries"), bool(retry),
-            cloudpickle.dumps(tuple(retry)) if isinstance(retry, (list, tuple)) else b"")
+            cloudpickle.dumps(tuple(retry)) if isinstance(retry, (list, tuple)) else b"",
+            method_options.get("enable_task_events") is not False)
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], global_worker)
         if num_returns == 1:

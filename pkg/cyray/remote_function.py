@@ -116,7 +116,8 @@ class RemoteFunction:
             options["max_calls"] or 0,
             encode_scheduling_strategy(options["scheduling_strategy"],
                                        options.get("label_selector")),
-            mode, -1 if backpressure is None else backpressure)
+            mode, -1 if backpressure is None else backpressure,
+            options["enable_task_events"] is not False)
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], worker)
         if num_returns == 1:

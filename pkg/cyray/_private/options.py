@@ -234,7 +234,7 @@ _COMMON_OPTIONS = {
     "resources": Option(_check_resources),
     "runtime_env": Option(_not_supported("runtime environments", types=(dict, _NONE))),
     "scheduling_strategy": Option(_check_scheduling_strategy),
-    # cyray records no task events, with or without this.
+    # False: the state API, timeline and explain do not see it.
     "enable_task_events": Option(_check_bool, True),
     "_labels": Option(_not_supported("labels on tasks and actors", types=(dict, _NONE))),
 }

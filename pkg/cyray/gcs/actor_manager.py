@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import pickle
+import time
 from typing import Dict, Optional, Tuple
 
 import grpc
@@ -91,7 +92,10 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                          death_error_type: int = 0) -> None:
         entry.table.state = state
         entry.table.version += 1
+        if state == Actor.ALIVE and not entry.table.start_time_ms:
+            entry.table.start_time_ms = int(time.time() * 1000)
         if state == Actor.DEAD:
+            entry.table.end_time_ms = int(time.time() * 1000)
             entry.table.death_cause = death_cause
             entry.table.death_error_type = death_error_type
             key = (entry.table.ray_namespace, entry.table.name)
@@ -292,7 +296,8 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                       max_task_retries=creation.max_task_retries,
                       allow_out_of_order_execution=creation.allow_out_of_order_execution,
                       owner_address=spec.caller_address, is_detached=creation.is_detached,
-                      class_name=spec.function_descriptor.class_name, job_id=spec.job_id)
+                      class_name=spec.function_descriptor.class_name, job_id=spec.job_id,
+                      required_resources=spec.required_resources)
         self._actors[creation.actor_id] = ActorEntry(table, spec)
         return gcs_pb2.RegisterActorReply(success=True)
 
@@ -335,6 +340,10 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             if request.all_namespaces or namespace == request.ray_namespace:
                 reply.named_actors_list.add(ray_namespace=namespace, name=name)
         return reply
+
+    async def GetAllActorInfo(self, request, context):
+        return gcs_pb2.GetAllActorInfoReply(
+            actor_table_data=[entry.table for entry in self._actors.values()])
 
     async def KillActor(self, request, context):
         entry = self._actors.get(request.actor_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ import grpc.aio
 from cyray.gcs.actor_manager import ActorManager
 from cyray.gcs.auth import TOKEN_ENV, ClusterTokenInterceptor, cluster_token
 from cyray.gcs.storage import GcsStorage, InMemoryStorage
+from cyray.gcs.task_events import DEFAULT_MAX_NUM_TASKS, TaskEventTable, TaskInfoService
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
 
@@ -40,6 +42,9 @@ KV_TABLE_PREFIX = "kv:"
 
 ALIVE = gcs_pb2.GcsNodeInfo.ALIVE
 DEAD = gcs_pb2.GcsNodeInfo.DEAD
+
+# Worker deaths kept for list_workers (the oldest are forgotten first).
+MAX_WORKER_FAILURES_KEPT = 10_000
 
 # How long in-flight RPCs may finish after SIGTERM before the server cancels them.
 SHUTDOWN_GRACE_S = 0.5
@@ -71,6 +76,8 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         self._background = set()
         # Monotonic time of the last register/heartbeat of each node believed alive.
         self._last_seen: Dict[bytes, float] = {}
+        # The latest worker deaths reported, for the state API's dead workers.
+        self._worker_failures = collections.deque(maxlen=MAX_WORKER_FAILURES_KEPT)
         # Nodes recovered from storage alive get a full timeout to send their next heartbeat.
         start = time.monotonic()
         for node in self._all_nodes():
@@ -165,9 +172,14 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         return [n for n in self._all_nodes() if n.state == ALIVE]
 
     async def ReportWorkerFailure(self, request, context):
+        self._worker_failures.append(gcs_pb2.WorkerFailureData(report=request,
+                                                               time_ms=now_ms()))
         if self.on_worker_failure is not None:
             await self.on_worker_failure(request)
         return gcs_pb2.ReportWorkerFailureReply()
+
+    async def GetAllWorkerFailures(self, request, context):
+        return gcs_pb2.GetAllWorkerFailuresReply(failures=list(self._worker_failures))
 
     async def ReportHeartbeat(self, request, context):
         node = self._load(request.node_id)
@@ -380,6 +392,9 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     nodes.on_worker_failure = actors.on_worker_failure
     nodes.on_node_dead = actors.on_node_dead
     gcs_grpc.add_ActorInfoGcsServiceServicer_to_server(actors, server)
+    task_events = TaskEventTable(config_knob("task_events_max_num_task_in_gcs",
+                                             DEFAULT_MAX_NUM_TASKS))
+    gcs_grpc.add_TaskInfoGcsServiceServicer_to_server(TaskInfoService(task_events), server)
     address = f"{args.host}:{args.port}"
     try:
         port = server.add_insecure_port(address)
@@ -404,17 +419,21 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     return 0
 
 
-def default_node_timeout_ms() -> int:
-    """How long a node may stay silent: the health_check_period_ms config knob times
-    health_check_failure_threshold (each overridable by CYRAY_<name>)."""
+def config_knob(name: str, default: int) -> int:
+    """A config knob's value (cpp/src/cyray/common/config_def.h; CYRAY_<name> overrides)."""
     try:
         from cyray._raylet import config
 
-        knobs = config()
-        return int(knobs["health_check_period_ms"][0]) * int(
-            knobs["health_check_failure_threshold"][0])
+        return int(config()[name][0])
     except (ImportError, KeyError):
-        return 5000
+        return default
+
+
+def default_node_timeout_ms() -> int:
+    """How long a node may stay silent: the health_check_period_ms config knob times
+    health_check_failure_threshold (each overridable by CYRAY_<name>)."""
+    return config_knob("health_check_period_ms", 1000) * config_knob(
+        "health_check_failure_threshold", 5)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -52,3 +52,11 @@ CYRAY_CONFIG(int64_t, object_manager_max_chunks_in_flight, 16,
              "Chunk requests a raylet keeps in flight for one pull.")
 CYRAY_CONFIG(int64_t, object_pull_timeout_ms, 600000,
              "A pull of an object from another node fails after this long without success.")
+CYRAY_CONFIG(int64_t, task_events_report_interval_ms, 1000,
+             "How often each process sends its task events to the GCS; 0 records none "
+             "(the state API, timeline and explain then know no tasks).")
+CYRAY_CONFIG(int64_t, task_events_max_buffer_size, 100000,
+             "Task attempts a process buffers between reports; events of more are dropped "
+             "and counted.")
+CYRAY_CONFIG(int64_t, task_events_max_num_task_in_gcs, 100000,
+             "Task attempts the GCS keeps for the state API; the oldest are evicted first.")

@@ -28,6 +28,8 @@ struct ObjectValue {
   std::vector<ObjectRefInfo> nested_refs;
   bool in_plasma = false;
   std::shared_ptr<PlasmaBuffer> plasma;
+  // in_plasma: bytes it takes in the store, when known (for `cyray memory`).
+  uint64_t plasma_size = 0;
 };
 
 // The bytes of a value wherever they live (in-process or shared memory).
@@ -82,6 +84,8 @@ struct TaskOptions {
   bool returns_dynamic = false;
   // The generator pauses while this many items are not taken (<= 0: never).
   int64_t generator_backpressure_num_objects = -1;
+  // enable_task_events=False: no task events for it.
+  bool disable_task_events = false;
 };
 
 // What an actor's creator decides about it (besides its TaskOptions).
@@ -157,6 +161,10 @@ struct TaskExecutionResult {
   bool deferred = false;
   // A generator task: how many items it reported (its error included).
   int64_t num_generator_items = 0;
+  // An application error: what it says (for task events); TASK_CANCELLED
+  // instead of TASK_EXECUTION_EXCEPTION when a cancel ended the task.
+  std::string error_message;
+  int error_type = 0;
 };
 
 // The ObjectID of item `index` of generator task `task_id`: far above the

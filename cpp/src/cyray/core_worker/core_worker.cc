@@ -5,6 +5,10 @@
 
 namespace cyray::core {
 
+// A batch of task events gives up after this long (the GCS is gone or busy):
+// events are for observing, and must never hold up a process's shutdown long.
+constexpr int64_t kTaskEventsSendTimeoutMs = 2000;
+
 Status CoreWorker::Impl::CheckSignals() {
   return options_.check_signals ? options_.check_signals() : Status::OK();
 }
@@ -77,12 +81,24 @@ Status CoreWorker::Impl::Connect() {
   auto on_fail = [this](const rpc::TaskSpec &spec, int error_type, const std::string &message) {
     OnTaskFail(spec, error_type, message);
   };
+  if (config.task_events_report_interval_ms() > 0) {
+    task_events_ = std::make_unique<TaskEventBuffer>(
+        static_cast<size_t>(config.task_events_max_buffer_size()),
+        [this](const rpc::AddTaskEventDataRequest &request) {
+          return gcs_->AddTaskEventData(request, kTaskEventsSendTimeoutMs);
+        });
+    task_events_->Start(config.task_events_report_interval_ms());
+  }
   lease_client_ = std::make_unique<RayletLeaseClient>(
       io_, call_tracker_, options_.node_ip_address + ":" + std::to_string(node_manager_port));
   submitter_ = std::make_unique<NormalTaskSubmitter>(
       *lease_client_, client_pool_, static_cast<int>(config.max_lease_requests_in_flight()),
       static_cast<int>(config.max_tasks_in_flight_per_worker()), config.lease_idle_linger_ms(),
       schedule_after, on_complete, on_fail);
+  submitter_->SetStatusListener(
+      [this](const rpc::TaskSpec &spec, rpc::TaskStatus status, const TaskStatusDetail &detail) {
+        RecordTaskStatus(spec, status, detail);
+      });
   gcs_actor_client_ = std::make_unique<GcsActorClient>(io_, call_tracker_, options_.gcs_address);
   actor_submitter_ = std::make_unique<ActorTaskSubmitter>(client_pool_, *gcs_actor_client_,
                                                           schedule_after, on_complete, on_fail,
@@ -219,6 +235,8 @@ void CoreWorker::Impl::Shutdown() {
     msg.set_intentional(true);
     NotifyRaylet(rpc::DISCONNECT_CLIENT, msg.SerializeAsString());
   }
+  // What this process saw last reaches the GCS before its job is marked finished.
+  if (task_events_) task_events_->Stop();
   if (connected_ && options_.is_driver && gcs_) (void)gcs_->MarkJobFinished(job_id_.Binary());
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
@@ -248,6 +266,10 @@ Status CoreWorker::Impl::CreatePut(size_t data_size, const std::string &metadata
   ObjectID id = NextPutId();
   CYRAY_RETURN_NOT_OK(plasma_->Create(id, data_size, metadata.size(), address));
   std::memcpy(*address + data_size, metadata.data(), metadata.size());
+  {
+    std::lock_guard<std::mutex> lock(put_sizes_mu_);
+    put_sizes_[id] = data_size + metadata.size();
+  }
   ref->object_id = id.Binary();
   ref->owner_address = serialized_address_;
   return Status::OK();
@@ -263,6 +285,14 @@ Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
   auto marker = std::make_shared<ObjectValue>();
   marker->in_plasma = true;
   marker->nested_refs = nested_refs;
+  {
+    std::lock_guard<std::mutex> lock(put_sizes_mu_);
+    auto it = put_sizes_.find(id);
+    if (it != put_sizes_.end()) {
+      marker->plasma_size = it->second;
+      put_sizes_.erase(it);
+    }
+  }
   memory_store_.Put(id, marker);
   return Status::OK();
 }
@@ -277,6 +307,7 @@ Status CoreWorker::Impl::Put(const ObjectValue &value, ObjectRefInfo *ref) {
     auto marker = std::make_shared<ObjectValue>();
     marker->in_plasma = true;
     marker->nested_refs = value.nested_refs;
+    marker->plasma_size = value.data.size() + value.metadata.size();
     memory_store_.Put(id, marker);
   } else {
     memory_store_.Put(id, std::make_shared<ObjectValue>(value));
@@ -476,6 +507,7 @@ void CoreWorker::Impl::FillCommonSpec(rpc::TaskSpec *spec, const TaskOptions &op
   spec->set_streaming_generator(options.streaming_generator);
   spec->set_returns_dynamic(options.returns_dynamic);
   spec->set_generator_backpressure_num_objects(options.generator_backpressure_num_objects);
+  spec->set_disable_task_events(options.disable_task_events);
   for (const auto &arg : args) {
     auto *out = spec->add_args();
     if (arg.is_ref) {
@@ -540,6 +572,7 @@ Status CoreWorker::Impl::SubmitTask(const TaskOptions &options,
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
   RememberSubmitted(*spec);
+  RecordTaskSubmitted(*spec);
   if (options.streaming_generator || options.returns_dynamic) {
     generator_streams_.Create(task_id, options.generator_backpressure_num_objects);
   }
@@ -593,10 +626,12 @@ Status CoreWorker::Impl::CreateActor(const TaskOptions &options,
   }
   CYRAY_RETURN_NOT_OK(gcs_->RegisterActor(spec->SerializeAsString()));
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  RecordTaskSubmitted(*spec);
   std::string id = actor_id.Binary();
   asio::post(io_, [this, spec, id] {
     actor_submitter_->AddActor(id);
     ResolveDependencies(spec, [this](rpc::TaskSpec resolved) {
+      RecordTaskStatus(resolved, rpc::PENDING_NODE_ASSIGNMENT);
       auto held = std::make_shared<rpc::TaskSpec>(std::move(resolved));
       gcs_actor_client_->CreateActor(*held, [this, held](const Status &status) {
         if (!status.ok()) CYRAY_LOG(ERROR) << "could not create an actor: " << status;
@@ -646,6 +681,7 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
     pending_actor_calls_[actor_id]++;
   }
   RememberSubmitted(*spec);
+  RecordTaskSubmitted(*spec);
   if (options.streaming_generator || options.returns_dynamic) {
     generator_streams_.Create(task_id, options.generator_backpressure_num_objects);
   }
@@ -653,6 +689,7 @@ Status CoreWorker::Impl::SubmitActorTask(const std::string &actor_id, const Task
     // Take the call's place in line now; send it once its arguments resolve.
     uint64_t ticket = actor_submitter_->Enqueue(*spec);
     ResolveDependencies(spec, [this, actor_id, ticket](rpc::TaskSpec resolved) {
+      RecordTaskStatus(resolved, rpc::SUBMITTED_TO_WORKER);
       actor_submitter_->MarkReady(actor_id, ticket, std::move(resolved));
     });
   });
@@ -740,6 +777,10 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
     reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
     return;
   }
+  TaskStatusDetail why;
+  why.error_type = error_type;
+  why.error_message = message;
+  RecordTaskStatus(spec, rpc::FAILED, why);
   auto error = MakeErrorObject(error_type, message);
   if (spec.streaming_generator() || spec.returns_dynamic()) OnGeneratorTaskFail(spec, error);
   for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
@@ -943,6 +984,9 @@ Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, in
 }
 void CoreWorker::AddLocalReference(const std::string &object_id, const std::string &owner_address) {
   impl_->AddLocalReference(object_id, owner_address);
+}
+void CoreWorker::SetCallSite(const std::string &object_id, const std::string &call_site) {
+  impl_->reference_counter_.SetCallSite(ObjectID::FromBinary(object_id), call_site);
 }
 void CoreWorker::RemoveLocalReference(const std::string &object_id) {
   impl_->reference_counter_.RemoveLocalReference(ObjectID::FromBinary(object_id));

@@ -92,6 +92,8 @@ class CoreWorker {
   // A Python ObjectRef was created / destroyed. `owner_address` is empty for
   // objects this process owns.
   void AddLocalReference(const std::string &object_id, const std::string &owner_address);
+  // Where the ref was created (CYRAY_record_ref_creation_sites=1), for `cyray memory`.
+  void SetCallSite(const std::string &object_id, const std::string &call_site);
   void RemoveLocalReference(const std::string &object_id);
 
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,

@@ -28,6 +28,7 @@
 #include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
+#include "cyray/core_worker/task_event_buffer.h"
 #include "cyray/core_worker/task_receiver.h"
 #include "cyray/core_worker/task_submitter.h"
 #include "cyray/protobuf/core_worker.grpc.pb.h"
@@ -45,6 +46,7 @@ namespace internal {
 inline ObjectValuePtr ValueFromReturn(const rpc::ReturnObject &ret) {
   auto value = std::make_shared<ObjectValue>();
   value->in_plasma = ret.in_plasma();
+  value->plasma_size = ret.plasma_size();
   value->data = ret.data();
   value->metadata = ret.metadata();
   for (const auto &ref : ret.nested_refs()) {
@@ -211,6 +213,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *RemoteCancelTask(grpc::CallbackServerContext *ctx,
                                              const rpc::RemoteCancelTaskRequest *request,
                                              rpc::RemoteCancelTaskReply *reply) override;
+  grpc::ServerUnaryReactor *GetCoreWorkerStats(grpc::CallbackServerContext *ctx,
+                                               const rpc::GetCoreWorkerStatsRequest *request,
+                                               rpc::GetCoreWorkerStatsReply *reply) override;
   grpc::ServerUnaryReactor *ReportGeneratorItemReturns(
       grpc::CallbackServerContext *ctx, const rpc::ReportGeneratorItemReturnsRequest *request,
       rpc::ReportGeneratorItemReturnsReply *reply) override;
@@ -241,6 +246,24 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::unique_ptr<GcsActorClient> gcs_actor_client_;
   std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   std::unique_ptr<grpc::Server> server_;
+  // Sizes of objects put with CreatePut, until SealPut (for `cyray memory`).
+  std::mutex put_sizes_mu_;
+  std::unordered_map<ObjectID, uint64_t> put_sizes_ ABSL_GUARDED_BY(put_sizes_mu_);
+  // Task events for the GCS (null when task_events_report_interval_ms is 0).
+  std::unique_ptr<TaskEventBuffer> task_events_;
+  void RecordTaskStatus(const rpc::TaskSpec &spec, rpc::TaskStatus status,
+                        const TaskStatusDetail &detail = {}) {
+    if (task_events_) task_events_->Record(spec, status, detail);
+  }
+  // A task this worker ran ended: FINISHED, or FAILED and why.
+  void RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,
+                          const TaskExecutionResult &result);
+  void RecordTaskSubmitted(const rpc::TaskSpec &spec) {
+    if (task_events_) {
+      task_events_->RecordSubmitted(spec, rpc::PENDING_ARGS_AVAIL, worker_id_.Binary(),
+                                    node_id_.Binary());
+    }
+  }
   // The node's shared-memory object store, for values above the inline limit.
   std::shared_ptr<PlasmaClient> plasma_;
   size_t max_inline_size_ = 0;

@@ -36,6 +36,21 @@ class ReferenceCounter {
   void AddSubmittedTaskReferences(const std::vector<ObjectID> &ids);
   void RemoveSubmittedTaskReferences(const std::vector<ObjectID> &ids);
 
+  // Where a ref was created (recorded when CYRAY_record_ref_creation_sites=1).
+  void SetCallSite(const ObjectID &id, const std::string &call_site);
+
+  // One referenced object, for `cyray memory`.
+  struct RefStats {
+    ObjectID id;
+    bool owned = false;
+    int local_refs = 0;
+    int submitted_task_refs = 0;
+    int borrowers = 0;
+    std::string call_site;
+  };
+  // Up to `limit` entries (0: all) and, in *total, how many there are.
+  std::vector<RefStats> Snapshot(size_t limit, size_t *total) const;
+
   bool Has(const ObjectID &id) const;
   bool IsOwned(const ObjectID &id) const;
   // The owner's address of a borrowed object; nullopt for owned or unknown ones.
@@ -50,6 +65,7 @@ class ReferenceCounter {
     int submitted_task_refs = 0;
     int borrowers = 0;
     bool owner_told = false;
+    std::string call_site;
   };
   // Erases `id` when unreferenced; returns whether it did. With mu_ held: the
   // caller runs on_delete_ after releasing it.

@@ -169,6 +169,8 @@ void CoreWorker::Impl::ReplaceWithCancelled(const rpc::TaskSpec &spec,
                          *MakeErrorObject(rpc::TASK_CANCELLED, CancelledMessage(spec)));
   result->is_application_error = true;
   result->is_retryable_error = false;
+  result->error_type = rpc::TASK_CANCELLED;
+  result->error_message = CancelledMessage(spec);
 }
 
 grpc::ServerUnaryReactor *CoreWorker::Impl::CancelTask(grpc::CallbackServerContext *ctx,

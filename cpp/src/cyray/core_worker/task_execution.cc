@@ -167,6 +167,13 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     ctx.resource_ids = exec.resource_ids;
     ctx.resource_amounts = exec.resource_amounts;
   }
+  if (task_events_ && !spec.disable_task_events()) {
+    TaskStatusDetail where;
+    where.node_id = node_id_.Binary();
+    where.worker_id = worker_id_.Binary();
+    where.worker_pid = static_cast<int32_t>(getpid());
+    task_events_->Record(spec, rpc::RUNNING, where);
+  }
   // Read now: once a deferred result is reported (maybe before the callback
   // returns) the request, and `spec` in it, may be gone.
   const int task_type = spec.type();
@@ -234,6 +241,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
       lifetimes_.ReleaseNested(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
     }
   }
+  RecordExecutionEnd(spec, status, result);
   // Returns that hold refs keep them alive until the caller lets go of them.
   std::vector<ObjectID> containers;
   for (size_t i = 0; i < result.returns.size(); ++i) {
@@ -254,6 +262,24 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   }
 }
 
+void CoreWorker::Impl::RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,
+                                          const TaskExecutionResult &result) {
+  if (!task_events_ || spec.disable_task_events()) return;
+  if (status.ok() && !result.is_application_error) {
+    task_events_->Record(spec, rpc::FINISHED);
+    return;
+  }
+  TaskStatusDetail why;
+  if (!status.ok()) {
+    why.error_type = rpc::SYSTEM_ERROR;
+    why.error_message = status.ToString();
+  } else {
+    why.error_type = result.error_type != 0 ? result.error_type : rpc::TASK_EXECUTION_EXCEPTION;
+    why.error_message = result.error_message;
+  }
+  task_events_->Record(spec, rpc::FAILED, why);
+}
+
 bool CoreWorker::Impl::FillReturnObject(const ObjectID &id, ObjectValue &value,
                                         rpc::ReturnObject *ret) {
   ret->set_object_id(id.Binary());
@@ -270,6 +296,7 @@ bool CoreWorker::Impl::FillReturnObject(const ObjectID &id, ObjectValue &value,
   if (stored.ok()) {
     ret->set_in_plasma(true);
     ret->set_node_id(node_id_.Binary());
+    ret->set_plasma_size(value.data.size() + value.metadata.size());
   } else {
     ret->set_data(std::move(value.data));
     ret->set_metadata(std::move(value.metadata));

@@ -60,6 +60,7 @@ void NormalTaskSubmitter::SubmitTask(rpc::TaskSpec spec) {
     on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
     return;
   }
+  Notify(spec, rpc::PENDING_NODE_ASSIGNMENT);
   std::string key = SchedulingKey(spec);
   KeyState &state = keys_[key];
   state.queue.push_back(std::move(spec));
@@ -199,6 +200,12 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   request->set_intended_worker_id(worker->address.worker_id());
   *request->mutable_resource_mapping() = worker->resource_mapping;
   *request->mutable_task_spec() = spec;
+  if (status_listener_) {
+    TaskStatusDetail where;
+    where.node_id = worker->address.node_id();
+    where.worker_id = worker->address.worker_id();
+    Notify(spec, rpc::SUBMITTED_TO_WORKER, where);
+  }
   worker->in_flight++;
   auto shared_spec = std::make_shared<rpc::TaskSpec>(std::move(spec));
   auto completed = std::make_shared<bool>(false);
@@ -250,6 +257,7 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
             on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
           } else {
             spec.set_attempt_number(spec.attempt_number() + 1);
+            Notify(spec, rpc::PENDING_NODE_ASSIGNMENT);
             keys_[worker->key].queue.push_back(std::move(spec));
           }
         }
@@ -340,6 +348,10 @@ void NormalTaskSubmitter::RetryOrFail(rpc::TaskSpec spec, int error_type,
   if (HasRetriesLeft(spec)) {
     CYRAY_LOG(INFO) << "retrying task " << spec.name() << " (attempt " << spec.attempt_number() + 1
                     << "): " << message;
+    TaskStatusDetail why;
+    why.error_type = error_type;
+    why.error_message = message;
+    Notify(spec, rpc::FAILED, why);
     spec.set_attempt_number(spec.attempt_number() + 1);
     SubmitTask(std::move(spec));
     return;

@@ -20,6 +20,7 @@
 
 #include "cyray/common/id.h"
 #include "cyray/common/status.h"
+#include "cyray/core_worker/task_event_buffer.h"
 #include "cyray/protobuf/core_worker.pb.h"
 #include "cyray/protobuf/node_manager.pb.h"
 
@@ -81,6 +82,12 @@ class NormalTaskSubmitter {
                       int max_lease_requests_in_flight, int max_tasks_in_flight_per_worker,
                       int64_t lease_idle_linger_ms, ScheduleAfter schedule_after,
                       OnComplete on_complete, OnFail on_fail);
+
+  // Told each state change of a task here (for task events): waiting for a
+  // lease, pushed to a worker, an attempt failed and is retried.
+  using StatusListener =
+      std::function<void(const rpc::TaskSpec &, rpc::TaskStatus, const TaskStatusDetail &)>;
+  void SetStatusListener(StatusListener listener) { status_listener_ = std::move(listener); }
 
   // Queues a task whose arguments are all resolved (inline).
   void SubmitTask(rpc::TaskSpec spec);
@@ -156,6 +163,11 @@ class NormalTaskSubmitter {
   ScheduleAfter schedule_after_;
   OnComplete on_complete_;
   OnFail on_fail_;
+  StatusListener status_listener_;
+  void Notify(const rpc::TaskSpec &spec, rpc::TaskStatus status,
+              const TaskStatusDetail &detail = {}) {
+    if (status_listener_) status_listener_(spec, status, detail);
+  }
   std::unordered_map<std::string, KeyState> keys_;
   // By task ID.
   std::unordered_map<std::string, InFlightTask> in_flight_;

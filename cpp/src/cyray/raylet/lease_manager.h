@@ -43,6 +43,10 @@ struct LeaseRequest {
   rpc::SchedulingStrategy strategy;
   // Spilled here by another raylet: queue or reject, never spill again.
   bool grant_or_reject = false;
+  // The task it is for and the owner's tasks queued behind it (for the state API).
+  std::string task_id;
+  std::string task_name;
+  int64_t backlog_size = 0;
 };
 
 class LeaseManager {
@@ -79,6 +83,13 @@ class LeaseManager {
     bool infeasible = false;
   };
   std::vector<Demand> Demands() const;
+
+  // Every request waiting here, queued ones first (in the order they are
+  // served), then infeasible ones.
+  void ForEachWaiting(const std::function<void(const LeaseRequest &, bool infeasible)> &fn) const {
+    for (const auto &request : queue_) fn(request, false);
+    for (const auto &request : infeasible_) fn(request, true);
+  }
 
   size_t NumQueued() const { return queue_.size(); }
   size_t NumInfeasible() const { return infeasible_.size(); }

@@ -412,6 +412,7 @@ void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &b
     worker_pool_.RegisterDriver(worker);
   } else {
     status = worker_pool_.RegisterWorker(worker);
+    if (status.ok()) workers_by_token_[worker->startup_token] = {worker->pid, worker->worker_id};
   }
   reply.set_success(status.ok());
   reply.set_failure_reason(status.message());
@@ -797,6 +798,9 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
     lease.use.gpu = lease.demand.count("GPU") > 0;
     lease.use.actor = spec.type() == rpc::ACTOR_CREATION_TASK;
     lease.owner_id = WorkerID::FromBinary(request->resource_spec().caller_address().worker_id());
+    lease.task_id = spec.task_id();
+    lease.task_name = spec.name();
+    lease.backlog_size = request->backlog_size();
     lease.on_reply = [this, reply, reactor](const LeaseReply &result) {
       switch (result.kind) {
         case LeaseReply::Kind::kGranted: {

@@ -87,6 +87,16 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *FreeObjects(grpc::CallbackServerContext *ctx,
                                         const rpc::FreeObjectsRequest *request,
                                         rpc::FreeObjectsReply *reply) override;
+  // node_stats.cc: what this node is doing, and its log files.
+  grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
+                                         const rpc::GetNodeStatsRequest *request,
+                                         rpc::GetNodeStatsReply *reply) override;
+  grpc::ServerUnaryReactor *ListLogs(grpc::CallbackServerContext *ctx,
+                                     const rpc::ListLogsRequest *request,
+                                     rpc::ListLogsReply *reply) override;
+  grpc::ServerUnaryReactor *ReadLog(grpc::CallbackServerContext *ctx,
+                                    const rpc::ReadLogRequest *request,
+                                    rpc::ReadLogReply *reply) override;
 
  private:
   struct LocalConnection;
@@ -179,6 +189,13 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   std::condition_variable report_cv_;
   std::deque<rpc::ReportWorkerFailureRequest> reports_;
   std::atomic<bool> stopping_{false};
+  // Which worker each startup token became (its log files are named after the
+  // token), kept after it exits so its logs can still be found.
+  struct LoggedWorker {
+    int pid = 0;
+    WorkerID worker_id;
+  };
+  std::unordered_map<int64_t, LoggedWorker> workers_by_token_;
 };
 
 }  // namespace cyray::raylet

@@ -83,6 +83,11 @@ class PullManager {
   void OnNodeRemoved(const NodeID &node);
 
   size_t NumActive() const { return pulls_.size(); }
+  std::vector<ObjectID> ActivePulls() const {
+    std::vector<ObjectID> ids;
+    for (const auto &[id, pull] : pulls_) ids.push_back(id);
+    return ids;
+  }
 
  private:
   struct ActivePull {

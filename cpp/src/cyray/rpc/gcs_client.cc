@@ -13,6 +13,7 @@ struct GcsClient::Stubs {
   std::unique_ptr<JobInfoGcsService::Stub> jobs;
   std::unique_ptr<InternalKVGcsService::Stub> kv;
   std::unique_ptr<ActorInfoGcsService::Stub> actors;
+  std::unique_ptr<TaskInfoGcsService::Stub> tasks;
 };
 
 namespace {
@@ -28,6 +29,7 @@ GcsClient::GcsClient(const std::string &address, int64_t timeout_ms)
   stubs_->jobs = JobInfoGcsService::NewStub(stubs_->channel);
   stubs_->kv = InternalKVGcsService::NewStub(stubs_->channel);
   stubs_->actors = ActorInfoGcsService::NewStub(stubs_->channel);
+  stubs_->tasks = TaskInfoGcsService::NewStub(stubs_->channel);
 }
 
 GcsClient::~GcsClient() = default;
@@ -163,6 +165,14 @@ Status GcsClient::KillActor(const std::string &actor_id, bool force_kill, bool n
   req.set_no_restart(no_restart);
   KillActorReply reply;
   return FromGrpcStatus(stubs_->actors->KillActor(&ctx, req, &reply), "KillActor");
+}
+
+Status GcsClient::AddTaskEventData(const AddTaskEventDataRequest &request, int64_t timeout_ms) {
+  grpc::ClientContext ctx;
+  AttachClusterToken(&ctx);
+  SetDeadline(&ctx, timeout_ms);
+  AddTaskEventDataReply reply;
+  return FromGrpcStatus(stubs_->tasks->AddTaskEventData(&ctx, request, &reply), "AddTaskEventData");
 }
 
 Status GcsClient::GetNextJobID(int *job_id) {

@@ -13,6 +13,8 @@
 
 namespace cyray::rpc {
 
+class AddTaskEventDataRequest;
+
 class GcsClient {
  public:
   explicit GcsClient(const std::string &address, int64_t timeout_ms = 10000);
@@ -40,6 +42,9 @@ class GcsClient {
                            std::string *serialized_actor, std::string *serialized_task_spec);
   Status GetActorInfo(const std::string &actor_id, bool *found, std::string *serialized_actor);
   Status KillActor(const std::string &actor_id, bool force_kill, bool no_restart);
+
+  // A batch of task events (see core_worker/task_event_buffer.h).
+  Status AddTaskEventData(const AddTaskEventDataRequest &request, int64_t timeout_ms);
 
   Status GetNextJobID(int *job_id);
   Status AddJob(const std::string &serialized_job_data);

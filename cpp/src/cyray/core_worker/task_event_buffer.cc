@@ -1,0 +1,192 @@
+#include "cyray/core_worker/task_event_buffer.h"
+
+#include <chrono>
+
+#include "cyray/common/logging.h"
+
+namespace cyray::core {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+std::string AttemptKey(const std::string &task_id, int32_t attempt) {
+  std::string key = task_id;
+  key.append(reinterpret_cast<const char *>(&attempt), sizeof(attempt));
+  return key;
+}
+
+// "module.function" or "module.Class.method", as Ray's func_or_class_name.
+std::string FuncOrClassName(const rpc::TaskSpec &spec) {
+  const auto &fd = spec.function_descriptor();
+  std::string name = fd.module_name();
+  if (!name.empty()) name += ".";
+  if (spec.type() == rpc::ACTOR_CREATION_TASK) return name + fd.class_name();
+  if (spec.type() == rpc::ACTOR_TASK) return name + fd.class_name() + "." + fd.function_name();
+  return name + fd.function_name();
+}
+
+std::string StrategyName(const rpc::SchedulingStrategy &strategy) {
+  switch (strategy.kind()) {
+    case rpc::SchedulingStrategy::SPREAD:
+      return "SPREAD";
+    case rpc::SchedulingStrategy::NODE_AFFINITY:
+      return "NODE_AFFINITY";
+    case rpc::SchedulingStrategy::NODE_LABEL:
+      return "NODE_LABEL";
+    default:
+      return "DEFAULT";
+  }
+}
+
+void FillDetail(rpc::TaskStateUpdate *update, const TaskStatusDetail &detail) {
+  if (!detail.node_id.empty()) update->set_node_id(detail.node_id);
+  if (!detail.worker_id.empty()) update->set_worker_id(detail.worker_id);
+  if (detail.worker_pid != 0) update->set_worker_pid(detail.worker_pid);
+  if (detail.error_type != 0)
+    update->set_error_type(static_cast<rpc::ErrorType>(detail.error_type));
+  if (!detail.error_message.empty()) update->set_error_message(detail.error_message);
+}
+
+}  // namespace
+
+TaskEventBuffer::TaskEventBuffer(size_t max_tasks, Sender sender)
+    : max_tasks_(max_tasks), sender_(std::move(sender)) {}
+
+TaskEventBuffer::~TaskEventBuffer() { Stop(); }
+
+void TaskEventBuffer::Start(int64_t interval_ms) {
+  thread_ = std::thread([this, interval_ms] { FlushLoop(interval_ms); });
+}
+
+void TaskEventBuffer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  Flush();
+}
+
+void TaskEventBuffer::FlushLoop(int64_t interval_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(interval_ms), [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Flush();
+    lock.lock();
+  }
+}
+
+rpc::TaskEvents *TaskEventBuffer::Entry(const std::string &task_id, int32_t attempt,
+                                        const std::string &job_id) {
+  std::string key = AttemptKey(task_id, attempt);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) return &it->second;
+  if (entries_.size() >= max_tasks_) {
+    dropped_since_flush_++;
+    dropped_total_++;
+    return nullptr;
+  }
+  rpc::TaskEvents &entry = entries_[key];
+  entry.set_task_id(task_id);
+  entry.set_attempt_number(attempt);
+  entry.set_job_id(job_id);
+  if (job_id_.empty()) job_id_ = job_id;
+  return &entry;
+}
+
+void TaskEventBuffer::RecordSubmitted(const rpc::TaskSpec &spec, rpc::TaskStatus status,
+                                      const std::string &owner_worker_id,
+                                      const std::string &owner_node_id) {
+  if (spec.disable_task_events()) return;
+  int64_t now = NowNs();
+  std::lock_guard<std::mutex> lock(mu_);
+  rpc::TaskEvents *entry = Entry(spec.task_id(), spec.attempt_number(), spec.job_id());
+  if (entry == nullptr) return;
+  rpc::TaskInfoEntry *info = entry->mutable_task_info();
+  info->set_type(spec.type());
+  info->set_name(spec.name());
+  info->set_func_or_class_name(FuncOrClassName(spec));
+  if (spec.type() == rpc::ACTOR_CREATION_TASK) {
+    info->set_actor_id(spec.actor_creation_spec().actor_id());
+  } else if (spec.type() == rpc::ACTOR_TASK) {
+    info->set_actor_id(spec.actor_task_spec().actor_id());
+  }
+  info->set_parent_task_id(spec.parent_task_id());
+  const auto &resources = spec.required_placement_resources().empty()
+                              ? spec.required_resources()
+                              : spec.required_placement_resources();
+  info->mutable_required_resources()->insert(resources.begin(), resources.end());
+  info->set_scheduling_strategy(StrategyName(spec.scheduling_strategy()));
+  info->set_owner_worker_id(owner_worker_id);
+  info->set_owner_node_id(owner_node_id);
+  for (const auto &arg : spec.args()) {
+    if (!arg.is_inline() && !arg.object_ref().object_id().empty()) {
+      info->add_dependencies(arg.object_ref().object_id());
+    }
+  }
+  auto *update = entry->add_state_updates();
+  update->set_status(status);
+  update->set_timestamp_ns(now);
+}
+
+void TaskEventBuffer::Record(const rpc::TaskSpec &spec, rpc::TaskStatus status,
+                             const TaskStatusDetail &detail) {
+  if (spec.disable_task_events()) return;
+  Record(spec.task_id(), spec.attempt_number(), spec.job_id(), status, detail);
+}
+
+void TaskEventBuffer::Record(const std::string &task_id, int32_t attempt, const std::string &job_id,
+                             rpc::TaskStatus status, const TaskStatusDetail &detail) {
+  int64_t now = NowNs();
+  std::lock_guard<std::mutex> lock(mu_);
+  rpc::TaskEvents *entry = Entry(task_id, attempt, job_id);
+  if (entry == nullptr) return;
+  auto *update = entry->add_state_updates();
+  update->set_status(status);
+  update->set_timestamp_ns(now);
+  FillDetail(update, detail);
+}
+
+bool TaskEventBuffer::Flush() {
+  std::lock_guard<std::mutex> flush_lock(flush_mu_);
+  rpc::AddTaskEventDataRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.empty() && dropped_since_flush_ == 0) return false;
+    request.mutable_events()->Reserve(static_cast<int>(entries_.size()));
+    for (auto &[key, entry] : entries_) request.add_events()->Swap(&entry);
+    entries_.clear();
+    request.set_num_dropped(dropped_since_flush_);
+    request.set_job_id(job_id_);
+    dropped_since_flush_ = 0;
+  }
+  Status status = sender_(request);
+  if (status.ok()) return true;
+  CYRAY_LOG(DEBUG) << "could not send " << request.events_size()
+                   << " task events to the GCS: " << status;
+  std::lock_guard<std::mutex> lock(mu_);
+  dropped_since_flush_ += request.events_size() + request.num_dropped();
+  dropped_total_ += request.events_size();
+  return false;
+}
+
+size_t TaskEventBuffer::NumBuffered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+int64_t TaskEventBuffer::NumDroppedTotal() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_total_;
+}
+
+}  // namespace cyray::core
