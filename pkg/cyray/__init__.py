@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from cyray import exceptions  # noqa: E402
 from cyray._private.state import available_resources, cluster_resources, nodes  # noqa: E402
+from cyray._private.timeline import timeline  # noqa: E402
 from cyray._private.worker import (  # noqa: E402
     SCRIPT_MODE,
     WORKER_MODE,
@@ -93,7 +94,7 @@ __all__ = [
     "__version__", "exceptions", "init", "shutdown", "is_initialized", "remote", "get", "cancel",
     "ObjectRefGenerator", "DynamicObjectRefGenerator",
     "put", "wait", "get_runtime_context", "get_gpu_ids", "cluster_resources",
-    "available_resources", "nodes", "ObjectRef", "get_actor", "kill", "method", "actor",
+    "available_resources", "nodes", "timeline", "ObjectRef", "get_actor", "kill", "method", "actor",
     "util", "RemoteFunction", "ActorID", "JobID",
     "NodeID", "ObjectID", "PlacementGroupID", "TaskID", "UniqueID", "WorkerID",
     "ActorClassID", "ClusterID", "FunctionID", "Language", "SCRIPT_MODE", "WORKER_MODE",
