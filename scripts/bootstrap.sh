@@ -10,6 +10,7 @@ apt_packages=(
   cmake g++ ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libabsl-dev libgtest-dev libgmock-dev redis-server procps clang-format
+  chromium chromium-driver
 )
 
 sudo_cmd=()
