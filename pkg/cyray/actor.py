@@ -7,6 +7,7 @@ import cloudpickle
 
 from cyray.exceptions import ActorAlreadyExistsError
 
+from cyray._private import call_site
 from cyray._private.function_manager import FunctionDescriptor
 from cyray._private.options import (
     actor_placement_demand,
@@ -422,6 +423,7 @@ class ActorMethod:
             method_options.get("max_task_retries"), bool(retry),
             cloudpickle.dumps(tuple(retry)) if isinstance(retry, (list, tuple)) else b"",
             method_options.get("enable_task_events") is not False)
+        call_site.record(global_worker.core_worker, refs, "actor call")
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], global_worker)
         if num_returns == 1:

@@ -5,7 +5,7 @@ import warnings
 
 import cloudpickle
 
-from cyray._private import serialization
+from cyray._private import call_site, serialization
 from cyray._private.function_manager import FunctionDescriptor
 from cyray._private.options import (
     resource_demand,
@@ -118,6 +118,7 @@ class RemoteFunction:
                                        options.get("label_selector")),
             mode, -1 if backpressure is None else backpressure,
             options["enable_task_events"] is not False)
+        call_site.record(worker.core_worker, refs, "task call")
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], worker)
         if num_returns == 1:

@@ -4,6 +4,7 @@ workers are set up by cyray.workers.default_worker."""
 
 import atexit
 import contextvars
+import functools
 import inspect
 import logging
 import os
@@ -14,7 +15,7 @@ import threading
 import setproctitle as _setproctitle
 
 from cyray import exceptions
-from cyray._private import logging_config, serialization
+from cyray._private import call_site, logging_config, serialization
 from cyray._private.function_manager import FunctionActorManager
 from cyray._private.object_ref_generator import ObjectRefGenerator
 from cyray._private.ray_context import BaseContext, RayContext  # noqa: F401 - Ray's names here
@@ -268,9 +269,10 @@ class Worker:
                 "Calling 'put' on an ObjectRef is not allowed. If you really want to do "
                 "this, wrap it in a list: cyray.put([ref]).")
         stored = self.serialize_or_store(value)
-        if isinstance(stored, ObjectRef):
-            return stored
-        return self.core_worker.put_serialized(*stored)
+        ref = stored if isinstance(stored, ObjectRef) else \
+            self.core_worker.put_serialized(*stored)
+        call_site.record(self.core_worker, (ref,), "put object")
+        return ref
 
     def serialize_or_store(self, value):
         """`value` serialized as (data, metadata, nested refs) when it fits the
@@ -289,7 +291,19 @@ class Worker:
 
     def get(self, object_refs, timeout=None):
         timeout_ms = _timeout_ms(timeout, "get")
-        values = self.core_worker.get_objects(object_refs, timeout_ms)
+        explain_after_ms = int(_config_knob("get_explain_after_s", 30) * 1000)
+        if 0 < explain_after_ms and (timeout_ms < 0 or timeout_ms > explain_after_ms):
+            # A get that waits long says once, in the log, why its refs are not ready.
+            from cyray.exceptions import GetTimeoutError
+
+            try:
+                values = self.core_worker.get_objects(object_refs, explain_after_ms)
+            except GetTimeoutError:
+                _explain_slow_get(object_refs, explain_after_ms / 1000)
+                remaining = -1 if timeout_ms < 0 else timeout_ms - explain_after_ms
+                values = self.core_worker.get_objects(object_refs, remaining)
+        else:
+            values = self.core_worker.get_objects(object_refs, timeout_ms)
         return [serialization.deserialize_or_raise(data, metadata)
                 for data, metadata, _ in values]
 
@@ -335,6 +349,37 @@ def _max_inline_size():
     from cyray._raylet import config
 
     return int(config()["max_direct_call_object_size"][0])
+
+
+@functools.lru_cache(maxsize=None)
+def _config_knob(name, default):
+    """A config knob (cpp/src/cyray/common/config_def.h; CYRAY_<name> overrides it), read
+    once per process."""
+    from cyray._raylet import config
+
+    try:
+        return config()[name][0]
+    except KeyError:
+        value = os.environ.get(f"CYRAY_{name}")
+        return type(default)(value) if value is not None else default
+
+
+def _explain_slow_get(object_refs, waited_s):
+    """Logs, from a thread of its own (the get goes on waiting), why the first refs of a
+    long get are not ready."""
+    import threading
+
+    def explain_in_background():
+        from cyray.util.explain import explain
+
+        try:
+            for ref in object_refs[:3]:
+                logger.warning("get() has waited %.0f s for %d ref(s). %s", waited_s,
+                               len(object_refs), explain(ref))
+        except Exception as e:  # the explanation is a courtesy: never fail the get
+            logger.warning("get() has waited %.0f s; no explanation: %s", waited_s, e)
+
+    threading.Thread(target=explain_in_background, name="cyray-explain", daemon=True).start()
 
 
 def _timeout_ms(timeout, what):
@@ -594,13 +639,24 @@ def _warn_if_blocking_an_event_loop():
                        "want to yield execution to the event loop instead.")
 
 
-def get(object_refs, *, timeout=None):
-    """The values of `object_refs` (one ObjectRef or a list), as ray.get."""
+def get(object_refs, *, timeout=None, progress=False):
+    """The values of `object_refs` (one ObjectRef or a list), as ray.get. Beyond Ray:
+    progress=True draws a progress bar while many refs become ready."""
     if isinstance(object_refs, ObjectRefGenerator):
         return object_refs  # as Ray: its items are read by iterating it
     refs, single = _check_object_refs(object_refs, "get")
     _auto_init()
     _warn_if_blocking_an_event_loop()
+    if progress and not single:
+        import time
+
+        from cyray.util.progress import progress as progress_bar
+
+        start = time.monotonic()
+        for _ in progress_bar(refs, desc="get", timeout=timeout):
+            pass
+        if timeout is not None:
+            timeout = max(0.0, timeout - (time.monotonic() - start))
     values = global_worker.get(refs, timeout)
     return values[0] if single else values
 
@@ -643,11 +699,12 @@ def cancel(ray_waitable, *, force=False, recursive=True):
     global_worker.core_worker.cancel_task(ray_waitable, force, recursive)
 
 
-def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
+def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress=False):
     """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
 
     fetch_local: with True (the default), a ready object that only another node holds is
-    pulled to this node before wait returns; with False it is ready wherever it is."""
+    pulled to this node before wait returns; with False it is ready wherever it is.
+    Beyond Ray: progress=True draws a progress bar toward `num_returns`."""
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be True or False, got {type(fetch_local).__name__} "
                         f"{fetch_local!r}")
@@ -668,7 +725,37 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     _auto_init()
     if any(isinstance(ref, ObjectRefGenerator) for ref in refs):
         return _wait_with_generators(refs, num_returns, timeout, fetch_local)
+    if progress and num_returns > 1:
+        return _wait_with_progress(refs, num_returns, timeout, fetch_local)
     return global_worker.wait(refs, num_returns, timeout, fetch_local)
+
+
+def _wait_with_progress(refs, num_returns, timeout, fetch_local):
+    """wait() in short rounds, drawing a bar of the refs ready so far."""
+    import time
+
+    from cyray.util.progress import _POLL_S, _make_bar
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ready, pending = [], list(refs)
+    bar = _make_bar(num_returns, "wait")
+    try:
+        while len(ready) < num_returns:
+            step = _POLL_S if deadline is None else max(0.0, min(_POLL_S,
+                                                               deadline - time.monotonic()))
+            now_ready, pending = global_worker.wait(pending, len(pending), step, fetch_local)
+            take = now_ready[:num_returns - len(ready)]
+            pending = now_ready[len(take):] + pending
+            ready += take
+            if take:
+                bar.update(len(take))
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        bar.close()
+    order = {id(ref): i for i, ref in enumerate(refs)}
+    pending.sort(key=lambda ref: order[id(ref)])
+    return ready, pending
 
 
 def _wait_with_generators(refs, num_returns, timeout, fetch_local):

@@ -5,17 +5,21 @@ import socket
 from cyray.util import scheduling_strategies
 from cyray.util.actor_pool import ActorPool
 from cyray.util.check_serialize import inspect_serializability
+from cyray.util.explain import explain
 from cyray.util.helpers import as_completed, map_unordered
+from cyray.util.progress import progress
 from cyray.util.serialization import deregister_serializer, register_serializer
 
 __all__ = [
     "ActorPool",
     "as_completed",
     "deregister_serializer",
+    "explain",
     "get_node_ip_address",
     "inspect_serializability",
     "list_named_actors",
     "map_unordered",
+    "progress",
     "register_serializer",
     "scheduling_strategies",
 ]

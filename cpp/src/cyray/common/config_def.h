@@ -60,3 +60,9 @@ CYRAY_CONFIG(int64_t, task_events_max_buffer_size, 100000,
              "and counted.")
 CYRAY_CONFIG(int64_t, task_events_max_num_task_in_gcs, 100000,
              "Task attempts the GCS keeps for the state API; the oldest are evicted first.")
+CYRAY_CONFIG(double, get_explain_after_s, 30,
+             "A get still waiting after this many seconds logs once why its refs are not "
+             "ready (cyray.util.explain); 0 never does.")
+CYRAY_CONFIG(bool, record_ref_creation_sites, false,
+             "Record where each ObjectRef was created, for `cyray memory` and list_objects "
+             "(costs a stack walk per ref).")
