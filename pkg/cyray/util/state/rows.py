@@ -83,7 +83,8 @@ def actor_row(actor: gcs_pb2.ActorTableData) -> ActorState:
     dead = actor.state == gcs_pb2.ActorTableData.DEAD
     return ActorState(
         actor_id=actor.actor_id.hex(),
-        class_name=actor.class_name,
+        # The class's own name, as task names show it ("Counter", not "f.<locals>.Counter").
+        class_name=actor.class_name.rsplit(".", 1)[-1],
         state=gcs_pb2.ActorTableData.ActorState.Name(actor.state),
         job_id=actor.job_id.hex(),
         name=actor.name,
@@ -92,8 +93,10 @@ def actor_row(actor: gcs_pb2.ActorTableData) -> ActorState:
         ray_namespace=actor.ray_namespace,
         serialized_runtime_env="{}",
         required_resources=dict(actor.required_resources),
-        death_cause={"error_type": common_pb2.ErrorType.Name(actor.death_error_type),
-                     "message": actor.death_cause} if dead else None,
+        # The GCS records a type only for deaths other than plain ACTOR_DIED.
+        death_cause={"error_type": common_pb2.ErrorType.Name(
+            actor.death_error_type or common_pb2.ACTOR_DIED),
+            "message": actor.death_cause} if dead else None,
         is_detached=actor.is_detached,
         placement_group_id=None,
         repr_name="",
