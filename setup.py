@@ -130,7 +130,7 @@ setup(
     description="A distributed task and actor runtime for Python that speaks Ray Core's API",
     package_dir={"": "pkg"},
     packages=find_packages("pkg"),
-    package_data={"cyray": ["core/*"]},
+    package_data={"cyray": ["core/*", "dashboard/static/*"]},
     ext_modules=ext_modules,
     cmdclass={"build_ext": BuildCyray},
     python_requires=">=3.9",

@@ -220,8 +220,18 @@ class LocalNode:
 
     def __init__(self, resources, node_ip_address="127.0.0.1", head=True, gcs_address=None,
                  object_store_memory=None, die_with_parent=True, gcs_port=0, log_level=None,
-                 auth_token=None, labels=None, node_name=None, system_config=None):
+                 auth_token=None, labels=None, node_name=None, system_config=None,
+                 include_dashboard=False, dashboard_host="127.0.0.1", dashboard_port=None):
         labels = check_labels(labels)
+        if include_dashboard and not head:
+            raise ValueError("the dashboard is served by the head node's GCS: start the head "
+                             "with it (include_dashboard / --include-dashboard)")
+        # The dashboard (served by the GCS; off unless asked): host, port (None: 8265 when
+        # free, else a free one; 0: a free one), and once started its "host:port".
+        self.include_dashboard = include_dashboard
+        self.dashboard_host = dashboard_host
+        self.dashboard_port = dashboard_port
+        self.dashboard_url = None
         # Config knobs for the processes of this node (environment CYRAY_<knob>).
         self.system_config_env = check_system_config(system_config)
         self.resources = node_resources_with_defaults(resources, node_ip_address, head)
@@ -285,11 +295,16 @@ class LocalNode:
         if log_level not in LOG_LEVELS:
             log_level = "info"
         gcs_port_file = os.path.join(self.session_dir, "gcs_port")
+        dashboard_port_file = os.path.join(self.session_dir, "dashboard_port")
+        dashboard = [] if not self.include_dashboard else [
+            "--dashboard-host", self.dashboard_host, "--dashboard-port-file", dashboard_port_file,
+            "--dashboard-port",
+            "auto" if self.dashboard_port is None else str(self.dashboard_port)]
         if self.head:
             self.gcs_process = self._spawn(
                 [sys.executable, "-m", "cyray.gcs.server", "--port", str(self.gcs_port),
                  "--host", self.node_ip_address,
-                 "--port-file", gcs_port_file, f"--log-level={log_level}", *parent],
+                 "--port-file", gcs_port_file, f"--log-level={log_level}", *dashboard, *parent],
                 "gcs_server")
         resources = ",".join(f"{k}={v}" for k, v in self.resources.items())
         labels = ",".join(f"{k}={v}" for k, v in self.labels.items())
@@ -298,6 +313,13 @@ class LocalNode:
             if self.head:
                 port = _wait_for_file(gcs_port_file, self.gcs_process, "gcs_server")
                 self.gcs_address = f"{self.node_ip_address}:{port}"
+                if self.include_dashboard:
+                    from cyray.dashboard import dashboard_url
+
+                    self.dashboard_url = dashboard_url(
+                        self.dashboard_host, int(_wait_for_file(
+                            dashboard_port_file, self.gcs_process, "gcs_server")),
+                        self.node_ip_address)
             self.raylet_process = self._spawn(
                 [raylet_binary(), f"--gcs-address={self.gcs_address}",
                  f"--raylet-socket-name={self.raylet_socket}",

@@ -444,8 +444,10 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         if system_config is not None and not isinstance(system_config, dict):
             raise TypeError("The _system_config must be a dict.")
         # Ray's other keywords: their default is what cyray does; another value is refused.
+        dashboard_host = kwargs.pop("dashboard_host", "127.0.0.1")
+        dashboard_port = kwargs.pop("dashboard_port", None)
         ray_init_defaults = {
-            "dashboard_host": "127.0.0.1", "dashboard_port": None, "job_config": None,
+            "job_config": None,
             "logging_config": None, "enable_resource_isolation": False, "cgroup_path": None,
             "system_reserved_cpu": None, "system_reserved_memory": None,
             "proxy_server_url": None, "_enable_object_reconstruction": False,
@@ -481,9 +483,18 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         if include_dashboard not in (None, False, True):
             raise TypeError(f"include_dashboard takes True, False or None, got "
                             f"{include_dashboard!r}")
-        if include_dashboard:
-            raise NotImplementedError(
-                "include_dashboard=True: cyray has no dashboard yet; pass None or False")
+        if not include_dashboard and (dashboard_port is not None
+                                      or dashboard_host != "127.0.0.1"):
+            raise ValueError(
+                "cyray.init(dashboard_host=..., dashboard_port=...) without "
+                "include_dashboard=True: cyray's dashboard is off unless asked for; pass "
+                "include_dashboard=True to start it.")
+        if address is not None and (dashboard_port is not None
+                                    or dashboard_host != "127.0.0.1"):
+            raise ValueError(
+                "When connecting to an existing cluster (address=...), dashboard_host and "
+                "dashboard_port must not be given: the head node's dashboard is set when the "
+                "cluster starts (`cyray start --head --include-dashboard`).")
         level = logging_config.logging_level(logging_level)
         if configure_logging:
             logging_config.configure_logger(level, logging_format)
@@ -510,13 +521,24 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
             set_cluster_token(token)
             raylet_socket, logs_dir = find_local_node(gcs_address, _node_ip_address)
             node = None
+            if include_dashboard:
+                from cyray.dashboard.lookup import cluster_dashboard_url
+
+                if not cluster_dashboard_url(gcs_address, token):
+                    raise ValueError(
+                        f"init(address={address!r}, include_dashboard=True): the cluster at "
+                        f"{gcs_address} runs no dashboard, and a driver that joins a cluster "
+                        "starts none. Start the cluster's head with it (`cyray start --head "
+                        "--include-dashboard`, or init(include_dashboard=True)).")
         else:
             node = LocalNode(
                 _node_resources(num_cpus, num_gpus, resources, memory, object_store_memory),
                 node_ip_address=_node_ip_address,
                 log_level=logging_config.process_log_level(
                     level, explicit=logging_level != logging.INFO),
-                labels=labels, node_name=node_name, system_config=system_config)
+                labels=labels, node_name=node_name, system_config=system_config,
+                include_dashboard=bool(include_dashboard), dashboard_host=dashboard_host,
+                dashboard_port=dashboard_port)
             token = node.auth_token
             set_cluster_token(token)
             node.start()
@@ -537,6 +559,8 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None, memory=N
         worker.gcs_address = gcs_address
         worker.node_ip_address = _node_ip_address
         worker.namespace = namespace or core_worker.get_job_id().hex()
+        worker.dashboard_url = node.dashboard_url if node is not None else \
+            _cluster_dashboard_url(core_worker)
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ""
         worker.function_actor_manager.export_job_config(
             core_worker.get_job_id(), [p for p in (script_dir, os.getcwd()) if p],
@@ -581,18 +605,32 @@ def _node_resources(num_cpus, num_gpus, resources, memory, object_store_memory=N
     return {k: v for k, v in out.items() if v}
 
 
+def _cluster_dashboard_url(core_worker):
+    """The "host:port" of the joined cluster's dashboard (from the GCS's KV), or None."""
+    from cyray.dashboard import KV_NAMESPACE, KV_URL_KEY
+
+    try:
+        url = core_worker.kv_get(KV_NAMESPACE, KV_URL_KEY)
+    except Exception:
+        return None
+    return url.decode() if url else None
+
+
 def _context_info(worker):
     node = worker.node
-    return RayContext({
+    dashboard_url = getattr(worker, "dashboard_url", None)
+    context = RayContext({
         "node_ip_address": worker.node_ip_address,
         "raylet_ip_address": worker.node_ip_address,
         "gcs_address": worker.gcs_address,
         "address": worker.gcs_address,
         "session_dir": node.session_dir if node else None,
         "raylet_socket_name": node.raylet_socket if node else None,
-        "webui_url": None,
+        "webui_url": dashboard_url,
         "node_id": worker.core_worker.get_node_id().hex(),
     })
+    context.dashboard_url = dashboard_url  # as Ray: "host:port", None without a dashboard
+    return context
 
 
 def shutdown(_exiting_interpreter=False):

@@ -2,10 +2,13 @@
 
     python -m cyray.gcs.server --port 0 --port-file PATH [--host 127.0.0.1]
         [--node-timeout-ms 10000] [--log-level info]
+        [--dashboard-port P --dashboard-host H --dashboard-port-file PATH]
 
 It binds the port (0 picks a free one), writes the bound port to PATH (atomically: PATH.tmp,
-then rename) once it is serving, and serves until SIGTERM or SIGINT. Tables are kept in a
-`GcsStorage` as serialized protobufs, so a persistent storage lets a restarted GCS carry on.
+then rename) once it is serving, and serves until SIGTERM or SIGINT. With --dashboard-port
+it also serves the dashboard (cyray.dashboard: page, JSON API, /metrics) on the same event
+loop. Tables are kept in a `GcsStorage` as serialized protobufs, so a persistent storage
+lets a restarted GCS carry on.
 Every handler runs on the one event loop and makes only synchronous storage calls, so each
 request sees and leaves the tables consistent without locks.
 """
@@ -406,7 +409,12 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
         return 1
     await server.start()
     monitor = asyncio.create_task(nodes.monitor_heartbeats())
+    dashboard = None
     try:
+        if getattr(args, "dashboard_port", None) is not None:
+            dashboard = await start_dashboard(args, storage, port, token)
+            if dashboard is None:
+                return 1
         write_port_file(args.port_file, port)
         logger.info("GCS server listening on %s:%d", args.host, port)
         await stop.wait()
@@ -415,8 +423,31 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
         monitor.cancel()
         nodes.closing = True
         await actors.close()
+        if dashboard is not None:
+            await dashboard.stop()
         await server.stop(SHUTDOWN_GRACE_S)
     return 0
+
+
+async def start_dashboard(args: argparse.Namespace, storage: GcsStorage, port: int, token):
+    """The dashboard (cyray.dashboard) on this loop; its port goes to
+    --dashboard-port-file and its address to the KV (for joining drivers). None (and a
+    log line) when it cannot start."""
+    from cyray.dashboard import KV_NAMESPACE, KV_URL_KEY
+    from cyray.dashboard.server import start_dashboard as start
+
+    own_host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
+    try:
+        dashboard = await start(args.dashboard_host, args.dashboard_port,
+                                f"{own_host}:{port}", token, node_ip=own_host)
+    except (OSError, ValueError) as e:
+        logger.error("cannot start the dashboard on %s port %s: %s", args.dashboard_host,
+                     args.dashboard_port, e)
+        return None
+    storage.put(kv_table(KV_NAMESPACE), KV_URL_KEY, dashboard.url.encode())
+    write_port_file(args.dashboard_port_file or os.path.join(
+        os.path.dirname(os.path.abspath(args.port_file)), "dashboard_port"), dashboard.port)
+    return dashboard
 
 
 def config_knob(name: str, default: int) -> int:
@@ -450,11 +481,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         choices=["debug", "info", "warning", "error", "critical"])
     parser.add_argument("--parent-pid", type=int, default=0,
                         help="exit when this process (the driver that started us) dies")
+    parser.add_argument("--dashboard-port", default=None,
+                        help="serve the dashboard (off unless given) on this port: 0 picks a "
+                             "free one, 'auto' takes 8265 when free, else a free one")
+    parser.add_argument("--dashboard-host", default="127.0.0.1",
+                        help="address the dashboard binds (any but 127.0.0.1, ::1 and "
+                             "localhost makes every request carry the cluster token)")
+    parser.add_argument("--dashboard-port-file", default=None,
+                        help="file to write the dashboard's port to (default: dashboard_port "
+                             "next to --port-file)")
     args = parser.parse_args(argv)
     if args.node_timeout_ms is None:
         args.node_timeout_ms = default_node_timeout_ms()
     if args.node_timeout_ms <= 0:
         parser.error("--node-timeout-ms must be positive")
+    if args.dashboard_port is not None:
+        from cyray.dashboard.server import parse_port
+
+        try:
+            parse_port(args.dashboard_port)
+        except ValueError:
+            parser.error("--dashboard-port takes a port number or 'auto'")
     return args
 
 
