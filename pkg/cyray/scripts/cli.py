@@ -3,6 +3,7 @@
     cyray start --head [--num-cpus N] [--num-gpus N] [--resources '{"x": 1}'] [--port P]
                 [--memory BYTES] [--object-store-memory BYTES] [--labels '{"zone": "a"}']
     cyray start --address HOST:PORT     # another raylet joining that cluster
+    cyray start --head --include-dashboard [--dashboard-host H] [--dashboard-port P]
     cyray status [--address HOST:PORT]
     cyray stop
 """
@@ -67,7 +68,9 @@ def _start(args):
                      gcs_address=gcs_address,
                      object_store_memory=args.object_store_memory, die_with_parent=False,
                      gcs_port=args.port, node_ip_address=args.node_ip_address, auth_token=token,
-                     labels=labels, node_name=args.node_name)
+                     labels=labels, node_name=args.node_name,
+                     include_dashboard=args.include_dashboard,
+                     dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port)
     node.start()
     pids = [p.pid for p in (node.gcs_process, node.raylet_process) if p is not None]
     with open(os.path.join(node.session_dir, PIDS_FILE), "w") as f:
@@ -81,6 +84,13 @@ def _start(args):
               "Its servers take only calls that carry the cluster token (file auth_token in "
               f"{node.session_dir}); give it to other machines with --token or "
               "CYRAY_AUTH_TOKEN. The token travels in plaintext: use a network you trust.")
+    if node.dashboard_url:
+        print(f"  dashboard: http://{node.dashboard_url}/ (metrics at /metrics)")
+        from cyray.dashboard import needs_token
+
+        if needs_token(args.dashboard_host):
+            print("  the dashboard takes only requests with the cluster token: open "
+                  "/?token=<token> once, or send 'Authorization: Bearer <token>'")
 
 
 
@@ -174,6 +184,14 @@ def main(argv=None):
     start.add_argument("--labels", help='node labels as JSON, e.g. \'{"zone": "a"}\', or as '
                        "key=value pairs separated by commas")
     start.add_argument("--node-name", help="the node's name (default: its ip address)")
+    start.add_argument("--include-dashboard", action="store_true",
+                       help="serve the dashboard and /metrics from the head's GCS")
+    start.add_argument("--dashboard-host", default="127.0.0.1",
+                       help="address the dashboard binds (default 127.0.0.1; any other asks "
+                            "every request for the cluster token)")
+    start.add_argument("--dashboard-port", type=int, default=None,
+                       help="dashboard port (default 8265 when free, else a free one; 0 picks "
+                            "a free one)")
     stop = sub.add_parser("stop", help="end every node started by `cyray start`")
     stop.add_argument("--grace", type=float, default=5.0,
                       help="seconds to wait after SIGTERM before SIGKILL")
