@@ -4,8 +4,18 @@
                 [--memory BYTES] [--object-store-memory BYTES] [--labels '{"zone": "a"}']
     cyray start --address HOST:PORT     # another raylet joining that cluster
     cyray start --head --include-dashboard [--dashboard-host H] [--dashboard-port P]
-    cyray status [--address HOST:PORT]
+    cyray status [--address HOST:PORT] [-v]   # -v: also waiting and infeasible requests
     cyray stop
+
+What the cluster is doing (Ray's state CLI; each takes --address HOST:PORT):
+
+    cyray list tasks|actors|objects|nodes|workers|jobs|placement-groups
+               [--filter "key=value"|"key!=value"]... [--limit N] [--detail]
+               [--format default|json|yaml|table]
+    cyray get RESOURCE ID             cyray summary tasks|actors|objects
+    cyray memory [--group-by ...] [--sort-by ...] [--units B|KB|MB|GB] [--stats-only]
+    cyray logs [GLOB | actor --id ID | task --id ID | worker --pid PID] [-f] [--tail N] [--err]
+    cyray timeline [--output FILE]    cyray stack    cyray kill-actor ACTOR_ID [--force]
 """
 
 import argparse
@@ -157,11 +167,18 @@ def _status(args):
             print(f"    {name}: {free.get(name, 0):g} of {total[name]:g} free")
         if info.labels:
             print("    labels: " + ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())))
+    if args.verbose:
+        from cyray.scripts.debug_cli import status_verbose
+
+        status_verbose(args, address)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="cyray", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from cyray.scripts import state_cli
+    from cyray.scripts.cli_util import Parser
+
+    parser = Parser(prog="cyray", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start a node (and with --head, a cluster)")
     start.add_argument("--head", action="store_true")
@@ -199,8 +216,13 @@ def main(argv=None):
     status.add_argument("--address")
     status.add_argument("--token", help="the cluster token (default: $CYRAY_AUTH_TOKEN or the "
                         "head's session on this machine)")
+    status.add_argument("-v", "--verbose", action="store_true",
+                        help="also the requests waiting for resources, per node, and those "
+                        "no node can ever fit")
+    state_cli.add_commands(sub)
     args = parser.parse_args(argv)
-    {"start": _start, "stop": _stop, "status": _status}[args.command](args)
+    handlers = {"start": _start, "stop": _stop, "status": _status}
+    handlers.get(args.command, getattr(args, "func", None))(args)
 
 
 if __name__ == "__main__":
