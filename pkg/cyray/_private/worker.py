@@ -291,7 +291,7 @@ class Worker:
 
     def get(self, object_refs, timeout=None):
         timeout_ms = _timeout_ms(timeout, "get")
-        explain_after_ms = int(_config_knob("get_explain_after_s", 30) * 1000)
+        explain_after_ms = int(_config_knob("get_explain_after_s", 30.0) * 1000)
         if 0 < explain_after_ms and (timeout_ms < 0 or timeout_ms > explain_after_ms):
             # A get that waits long says once, in the log, why its refs are not ready.
             from cyray.exceptions import GetTimeoutError
@@ -361,7 +361,11 @@ def _config_knob(name, default):
         return config()[name][0]
     except KeyError:
         value = os.environ.get(f"CYRAY_{name}")
-        return type(default)(value) if value is not None else default
+        if value is None:
+            return default
+        if isinstance(default, bool):
+            return value.lower() in ("1", "true", "yes")
+        return type(default)(value)
 
 
 def _explain_slow_get(object_refs, waited_s):

@@ -193,7 +193,10 @@ def explain(ref, address: Optional[str] = None) -> str:
         object_id = ref.binary()
         owner_address = ref.owner_address() or b""
     else:
-        object_id = bytes.fromhex(str(ref))
+        try:
+            object_id = bytes.fromhex(str(ref))
+        except ValueError:
+            object_id = b""
         if len(object_id) not in (24, 28):
             raise ValueError(f"explain() takes an ObjectRef, or an object (56 hex digits) or "
                              f"task ID (48 hex digits); got {ref!r}")
