@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 from typing import Dict, Optional
 
 from aiohttp import web
@@ -30,6 +31,8 @@ from cyray.util.state import rows
 from cyray.util.state.common import TaskState
 from cyray.util.state.exception import RayStateApiException
 from cyray.util.state.source import StateSource
+
+logger = logging.getLogger("cyray.dashboard")
 
 TIMEOUT_S = 10
 MAX_LIMIT = 100_000
@@ -75,6 +78,10 @@ def _endpoint(fn):
             return web.json_response({"error": str(e)}, status=400, dumps=_dumps)
         except (RayStateApiException, ConnectionError) as e:
             return web.json_response({"error": str(e)}, status=503, dumps=_dumps)
+        except Exception as e:
+            logger.exception("dashboard: %s failed", request.path)
+            return web.json_response({"error": f"{type(e).__name__}: {e}"}, status=500,
+                                     dumps=_dumps)
         if isinstance(result, web.StreamResponse):
             return result
         return web.json_response(result, dumps=_dumps)

@@ -21,8 +21,9 @@ import asyncio
 import logging
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 
 from cyray.dashboard.server import EXECUTOR, GCS_ADDRESS
 from cyray.protobuf import common_pb2
@@ -135,17 +136,21 @@ class ClusterCollector:
         yield queued
 
 
-def render(address: str) -> bytes:
-    """The metrics page (blocking)."""
+def render(address: str, accept: str = ""):
+    """(the metrics page, its content type) in the format the scraper's Accept header
+    asks for (Prometheus text by default, OpenMetrics when asked); blocking."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ClusterCollector(address))
-    return generate_latest(registry)
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
 
 
 async def _metrics(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
-    body = await loop.run_in_executor(request.app[EXECUTOR], render, request.app[GCS_ADDRESS])
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = await loop.run_in_executor(
+        request.app[EXECUTOR], render, request.app[GCS_ADDRESS],
+        request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def add_routes(app: web.Application) -> None:

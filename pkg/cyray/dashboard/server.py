@@ -158,7 +158,8 @@ async def start_dashboard(host: str, port: Union[str, int, None], gcs_address: s
     Raises OSError when the port cannot be bound."""
     wanted = parse_port(port)
     app = make_app(gcs_address, token, needs_token(host))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Stopping waits at most 1 s for requests in flight: the GCS ends promptly.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     candidates = [DEFAULT_PORT, 0] if wanted is None else [wanted]
     for i, candidate in enumerate(candidates):
