@@ -215,6 +215,17 @@ def _wait_for_file(path, process, what, timeout=STARTUP_TIMEOUT_S):
     raise RuntimeError(f"{what} did not start within {timeout} s")
 
 
+def _last_error(logs_dir, name):
+    """The message of a log file's last ERROR line as ": message" ("" without one), to
+    say why a process exited."""
+    try:
+        with open(os.path.join(logs_dir, name), errors="replace") as f:
+            lines = [line.strip() for line in f if " ERROR " in line]
+    except OSError:
+        return ""
+    return f": {lines[-1].split(': ', 1)[-1]}" if lines else ""
+
+
 class LocalNode:
     """The processes of one node started by this driver (head node with GCS)."""
 
@@ -311,7 +322,11 @@ class LocalNode:
         ready_file = os.path.join(self.session_dir, "raylet_ready")
         try:
             if self.head:
-                port = _wait_for_file(gcs_port_file, self.gcs_process, "gcs_server")
+                try:
+                    port = _wait_for_file(gcs_port_file, self.gcs_process, "gcs_server")
+                except RuntimeError as e:
+                    raise RuntimeError(f"{e}{_last_error(self.logs_dir, 'gcs_server.err')}") \
+                        from None
                 self.gcs_address = f"{self.node_ip_address}:{port}"
                 if self.include_dashboard:
                     from cyray.dashboard import dashboard_url

@@ -3,6 +3,8 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const TIMELINE_EVERY = 5;  // the timeline (every finished task) only every 5th refresh
+let refreshes = 0;
 const expandedTasks = new Set();  // "task_id:attempt" of the rows showing their details
 const logState = { node: "", file: "" };
 
@@ -288,7 +290,8 @@ function showError(error) {
 
 async function refresh() {
   if (!document.getElementById("pause").checked) {
-    const loaders = [loadCluster, loadJobs, loadActors, loadTasks, loadObjects, loadTimeline];
+    const loaders = [loadCluster, loadJobs, loadActors, loadTasks, loadObjects];
+    if (refreshes++ % TIMELINE_EVERY === 0) loaders.push(loadTimeline);
     if (document.getElementById("log-follow").checked) loaders.push(loadLogFile);
     const results = await Promise.allSettled(loaders.map((load) => load()));
     const failed = results.filter((r) => r.status === "rejected");
