@@ -88,7 +88,9 @@ def test_json_api_answers_the_state_api_rows(dashboard):
     assert url.startswith("127.0.0.1:") and ctx.address_info["webui_url"] == url
     rows = wait_for(lambda: _finished_tasks(url), 20, 0.2, "the tasks in /api/tasks")
     assert set(rows[0]) == set(TaskState.list_columns())
-    failed = get_json(url, "/api/tasks?state=FAILED")["result"]
+    answer = get_json(url, "/api/tasks?state=failed")
+    assert answer["state_counts"]["FAILED"] == 1 and answer["state_counts"]["FINISHED"] >= 7
+    failed = answer["result"]
     assert [row["name"] for row in failed] == ["dash_fail"]
     assert failed[0]["error_type"] == "TASK_EXECUTION_EXCEPTION"
     assert "Traceback" in failed[0]["error_message"]

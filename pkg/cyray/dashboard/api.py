@@ -4,7 +4,7 @@ a state API row's `.asdict()`; summaries answer what summarize_* return.
 
     GET /api/cluster                      nodes (rows + live resources and store), totals
     GET /api/nodes | /api/jobs | /api/actors | /api/workers
-    GET /api/tasks?state=RUNNING&limit=100&detail=1   newest first
+    GET /api/tasks?state=RUNNING&limit=100&detail=1   newest first (+ "state_counts")
     GET /api/tasks/summary | /api/actors/summary | /api/objects/summary
     GET /api/objects?limit=1000
     GET /api/logs?node_id=HEX             log files of a node (the head by default)
@@ -165,14 +165,21 @@ def _actors(request, address):
 @_endpoint
 def _tasks(request, address):
     """Task attempts, newest first; `state` filters, `detail=0` leaves out the detail
-    columns (times, events, error message), as the state API without detail."""
+    columns (times, events, error message), as the state API without detail. Also
+    "state_counts": every attempt's state counted (the filter aside), so the page needs
+    no second pass over the task table."""
     limit = _int_param(request, "limit", 100)
-    wanted = request.query.get("state")
-    filters = [("state", "=", wanted.upper())] if wanted else None
-    items = state.list_tasks(address, filters=filters, limit=None, timeout=TIMEOUT_S,
-                             detail=True, raise_on_missing_output=False)
+    wanted = (request.query.get("state") or "").upper()
+    items = state.list_tasks(address, limit=None, timeout=TIMEOUT_S, detail=True,
+                             raise_on_missing_output=False)
+    counts: Dict[str, int] = {}
+    for item in items:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    if wanted:
+        items = [item for item in items if item.state == wanted]
     items.sort(key=lambda t: (t.creation_time_ms or 0, t.attempt_number), reverse=True)
     answer = _listing(items, limit)
+    answer["state_counts"] = counts
     if not _flag(request, "detail", True):
         keep = set(TaskState.list_columns(detail=False))
         answer["result"] = [{k: (v if k in keep else None) for k, v in row.items()}

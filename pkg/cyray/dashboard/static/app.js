@@ -169,15 +169,10 @@ async function loadTasks() {
   const state = document.getElementById("task-state").value;
   const limit = document.getElementById("task-limit").value;
   const query = `limit=${encodeURIComponent(limit)}` + (state ? `&state=${encodeURIComponent(state)}` : "");
-  const [data, summary] = await Promise.all([getJSON(`/api/tasks?${query}`),
-    getJSON("/api/tasks/summary")]);
+  const data = await getJSON(`/api/tasks?${query}`);
   document.getElementById("tasks-count").textContent =
     `${data.result.length} shown of ${data.total}`;
-  const counts = {};
-  for (const entry of Object.values(summary.cluster.summary)) {
-    for (const [s, n] of Object.entries(entry.state_counts)) counts[s] = (counts[s] || 0) + n;
-  }
-  document.getElementById("tasks-summary").replaceChildren(...Object.entries(counts).sort()
+  document.getElementById("tasks-summary").replaceChildren(...Object.entries(data.state_counts).sort()
     .map(([s, n]) => el("span", { class: `chip state-${s}` }, `${s}: ${n}`)));
   const now = Date.now();
   const rows = [];
