@@ -1,17 +1,21 @@
 """The dashboard (cyray.dashboard), served by the GCS: its JSON API answers the state API's
 rows for the tasks, actors and nodes a driver made; /metrics is Prometheus text with tasks
 by state; a joining driver reports the cluster's dashboard; nothing listens unless asked;
-off loopback every request needs the cluster token; and the page, in headless Chromium,
-fills its tables (a screenshot is kept in the test's tmp dir)."""
+off loopback every request needs the cluster token; the page, in headless Chromium,
+fills its tables (a screenshot is kept in the test's tmp dir); and `cyray start --head
+--include-dashboard` serves it."""
 
 import http.client
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import psutil
 import pytest
-from conftest import cyray_processes, run_driver_script, wait_for
+from conftest import (cyray_processes, kill_processes, process_or_none, run_driver_script,
+                      wait_for, wait_until_gone)
 
 import cyray
 
@@ -302,3 +306,34 @@ def test_off_loopback_every_request_needs_the_token():
         assert http_get(url, "/api/tasks", {"Cookie": name_value + "x"})[0] == 401
     finally:
         cyray.shutdown()
+
+
+def test_cyray_start_head_include_dashboard():
+    """`cyray start --head --include-dashboard` prints the URL; the page answers. Its
+    processes are ended here by their PIDs (not `cyray stop`, which ends every cluster
+    the CLI started on this machine)."""
+    _shutdown()
+    started = subprocess.run(
+        [sys.executable, "-m", "cyray.scripts.cli", "start", "--head", "--num-cpus", "1",
+         "--include-dashboard", "--dashboard-port", "0"],
+        capture_output=True, text=True, timeout=60)
+    session = next((word for word in started.stdout.split() if "session_" in word), None)
+    pids = []
+    if session:
+        with open(os.path.join(session, "cli_pids.json")) as f:
+            pids = json.load(f)
+    try:
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.split("dashboard: http://")[1].split("/")[0]
+        assert url.startswith("127.0.0.1:")
+        status, _, body = http_get(url, "/")
+        assert status == 200 and b"cyray dashboard" in body
+        cluster = get_json(url, "/api/cluster")
+        assert cluster["gcs_address"] in started.stdout
+    finally:
+        procs = [p for p in map(process_or_none, pids) if p is not None]
+        for proc in procs:
+            proc.terminate()
+        kill_processes(wait_until_gone(procs, 10))
+        if session:
+            shutil.rmtree(session, ignore_errors=True)
