@@ -26,8 +26,8 @@ def _print_lines(lines, tail):
         print(line, flush=True)
         printed += 1
     if tail is not None and tail > 0 and printed >= tail:
-        print(f"cyray logs: printed the last {tail} lines; --tail N shows more, --tail -1 the "
-              "whole file", file=sys.stderr)
+        print(f"cyray logs: showed at most the last {tail} lines (--tail N for more, --tail -1 "
+              "for the whole file)", file=sys.stderr)
 
 
 def _node_label(args):
@@ -73,8 +73,6 @@ def _logs(args):
     if what != "cluster" and pattern is not None:
         raise CliError(f"`cyray logs {what}` takes no file name: pass --id or --pid")
     address = cluster_address(args)
-    if args.follow and args.tail == DEFAULT_TAIL:
-        args.tail = 100
     if what == "cluster":
         _list_or_print(args, address, pattern)
         return
