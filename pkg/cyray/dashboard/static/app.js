@@ -207,7 +207,8 @@ async function loadObjects() {
 }
 
 async function loadTimeline() {
-  let events = await getJSON("/api/timeline");
+  // One bar per task attempt (the phases within a run, if any, are left to the trace).
+  let events = (await getJSON("/api/timeline")).filter((e) => e.args && e.args.state);
   document.getElementById("timeline-count").textContent = `${events.length} finished call(s)`;
   const box = document.getElementById("timeline");
   if (!events.length) { box.replaceChildren(el("div", { class: "muted" }, "nothing ran yet")); return; }
