@@ -10,6 +10,7 @@ import inspect
 import os
 import pickle
 import sys
+import time
 import traceback
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -245,6 +246,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
     try:
         try:
             args, kwargs = _split_args(_deserialize_args(spec, serialization))
+            result.args_deserialized_ns = time.time_ns()
             if task_type == ACTOR_CREATION_TASK:
                 c_groups = spec.concurrency_groups
                 groups = {k.decode(): v for k, v in c_groups}
@@ -297,12 +299,14 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
             from cyray.exceptions import TaskCancelledError
 
             exc = TaskCancelledError(TaskID(spec.task_id)).with_traceback(e.__traceback__)
+        result.executed_ns = time.time_ns()
         if isinstance(outputs, _GeneratorEnd):
             result.num_generator_items = outputs.num_items
             outputs = outputs.value
         outcome = _outcome(worker, name, title, num_returns, outputs, exc,
                            spec.retry_exceptions, spec.serialized_retry_exception_allowlist)
         _apply_outcome(worker.core_worker, result, outcome, spec.task_id)
+        result.outputs_stored_ns = time.time_ns()
     finally:
         worker.end_task()
         worker.set_proctitle(idle_title)

@@ -106,6 +106,9 @@ cdef extern from "cyray/core_worker/common.h" namespace "cyray::core" nogil:
         c_bool deferred
         int64_t num_generator_items
         c_string error_message
+        int64_t args_deserialized_ns
+        int64_t executed_ns
+        int64_t outputs_stored_ns
 
     int ErrorTypeOf(const c_string &metadata)
     c_string GeneratorItemId(const c_string &task_id, int64_t index)

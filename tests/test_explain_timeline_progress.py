@@ -107,6 +107,9 @@ def test_timeline_has_one_complete_event_per_task(ray_start_shared, tmp_path):
     assert all(e["ph"] == "X" and e["dur"] > 0 and e["ts"] > 0 for e in got)
     assert len({e["args"]["task_id"] for e in got}) == 6
     assert all(e["pid"].startswith("Node:") and e["tid"].startswith("worker:") for e in got)
+    phases = [e for e in cyray.timeline() if e["name"] == "task:execute"
+              and e["args"]["task_id"] in {g["args"]["task_id"] for g in got}]
+    assert len(phases) == 6 and all(p["dur"] > 0 for p in phases)
     path = tmp_path / "trace.json"
     assert cyray.timeline(str(path)) is None
     loaded = json.loads(path.read_text())

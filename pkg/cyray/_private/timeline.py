@@ -1,6 +1,8 @@
 """cyray.timeline(): every task and actor call as a Chrome trace event (load the file in
-Perfetto or chrome://tracing). One complete ("X") event per task attempt that ran:
-process = node, thread = worker, name = task name; the task's states are in its args."""
+Perfetto or chrome://tracing). One complete ("X") event per task attempt that ran
+(process = node, thread = worker, name = task name; the task's states are in its args),
+and within it one per phase of the run, named as Ray names them
+(task:deserialize_arguments, task:execute, task:store_outputs)."""
 
 from __future__ import annotations
 
@@ -20,11 +22,18 @@ def timeline_events(address: Optional[str] = None) -> List[dict]:
         if task.start_time_ms is None or task.end_time_ms is None:
             continue  # not run, or still running
         node = f"Node:{ips.get(task.node_id, '?')}:{(task.node_id or '')[:8]}"
+        tid = f"worker:{(task.worker_id or '')[:8]} pid={task.worker_pid}"
+        for phase in (task.profiling_data or {}).get("events", []):
+            events.append({
+                "cat": phase["event_name"], "name": phase["event_name"], "pid": node,
+                "tid": tid, "ts": phase["start_time"] * 1000,
+                "dur": max(0.001, (phase["end_time"] - phase["start_time"]) * 1000),
+                "ph": "X", "args": {"task_id": task.task_id, "name": task.name}})
         events.append({
             "cat": task.type.lower(),
             "name": task.name,
             "pid": node,
-            "tid": f"worker:{(task.worker_id or '')[:8]} pid={task.worker_pid}",
+            "tid": tid,
             "ts": task.start_time_ms * 1000,
             "dur": max(1, (task.end_time_ms - task.start_time_ms) * 1000),
             "ph": "X",

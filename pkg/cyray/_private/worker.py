@@ -358,7 +358,10 @@ def _config_knob(name, default):
     from cyray._raylet import config
 
     try:
-        return config()[name][0]
+        value, kind = config()[name][:2]
+        if kind == "bool":
+            return value == "true"
+        return {"double": float, "int64_t": int}.get(kind, str)(value)
     except KeyError:
         value = os.environ.get(f"CYRAY_{name}")
         if value is None:

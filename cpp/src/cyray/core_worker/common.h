@@ -165,6 +165,11 @@ struct TaskExecutionResult {
   // instead of TASK_EXECUTION_EXCEPTION when a cancel ended the task.
   std::string error_message;
   int error_type = 0;
+  // Where the run's time went (wall clock ns; 0 when not measured): its
+  // arguments were ready, its function returned, its outputs were stored.
+  int64_t args_deserialized_ns = 0;
+  int64_t executed_ns = 0;
+  int64_t outputs_stored_ns = 0;
 };
 
 // The ObjectID of item `index` of generator task `task_id`: far above the

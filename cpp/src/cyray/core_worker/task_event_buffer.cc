@@ -50,6 +50,12 @@ void FillDetail(rpc::TaskStateUpdate *update, const TaskStatusDetail &detail) {
   if (detail.error_type != 0)
     update->set_error_type(static_cast<rpc::ErrorType>(detail.error_type));
   if (!detail.error_message.empty()) update->set_error_message(detail.error_message);
+  if (detail.outputs_stored_ns != 0) {
+    auto *profile = update->mutable_profile();
+    profile->set_args_deserialized_ns(detail.args_deserialized_ns);
+    profile->set_executed_ns(detail.executed_ns);
+    profile->set_outputs_stored_ns(detail.outputs_stored_ns);
+  }
 }
 
 }  // namespace

@@ -28,6 +28,10 @@ struct TaskStatusDetail {
   int32_t worker_pid = 0;
   int error_type = 0;  // rpc::ErrorType, with FAILED
   std::string error_message;
+  // FINISHED/FAILED on the worker (0: not measured).
+  int64_t args_deserialized_ns = 0;
+  int64_t executed_ns = 0;
+  int64_t outputs_stored_ns = 0;
 };
 
 class TaskEventBuffer {

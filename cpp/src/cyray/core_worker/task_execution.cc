@@ -265,11 +265,14 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
 void CoreWorker::Impl::RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,
                                           const TaskExecutionResult &result) {
   if (!task_events_ || spec.disable_task_events()) return;
+  TaskStatusDetail why;
+  why.args_deserialized_ns = result.args_deserialized_ns;
+  why.executed_ns = result.executed_ns;
+  why.outputs_stored_ns = result.outputs_stored_ns;
   if (status.ok() && !result.is_application_error) {
-    task_events_->Record(spec, rpc::FINISHED);
+    task_events_->Record(spec, rpc::FINISHED, why);
     return;
   }
-  TaskStatusDetail why;
   if (!status.ok()) {
     why.error_type = rpc::SYSTEM_ERROR;
     why.error_message = status.ToString();

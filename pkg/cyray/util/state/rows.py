@@ -67,7 +67,7 @@ def task_row(events: gcs_pb2.TaskEvents) -> TaskState:
         placement_group_id=None,
         events=[{"state": _TASK_STATUS.Name(u.status), "created_ms": _ms(u.timestamp_ns)}
                 for u in updates],
-        profiling_data=None,
+        profiling_data=_profiling(updates, first.get(_RUNNING), where),
         creation_time_ms=_ms(updates[0].timestamp_ns) if updates else None,
         start_time_ms=_ms(first[_RUNNING]) if _RUNNING in first else None,
         end_time_ms=_ms(end) if end else None,
@@ -77,6 +77,22 @@ def task_row(events: gcs_pb2.TaskEvents) -> TaskState:
         call_site=None,
         label_selector=None,
     )
+
+
+def _profiling(updates, running_ns, where) -> Optional[dict]:
+    """Where a run's time went (worker side), as Ray's profiling_data: its phases with
+    start and end in ms since the epoch."""
+    end = next((u for u in updates if u.HasField("profile")), None)
+    if end is None or running_ns is None:
+        return None
+    p = end.profile
+    marks = [("task:deserialize_arguments", running_ns, p.args_deserialized_ns),
+             ("task:execute", p.args_deserialized_ns, p.executed_ns),
+             ("task:store_outputs", p.executed_ns, p.outputs_stored_ns)]
+    return {"component_type": "worker",
+            "component_id": where.worker_id.hex() if where else None,
+            "events": [{"event_name": name, "start_time": start / 1e6, "end_time": stop / 1e6}
+                       for name, start, stop in marks if start and stop]}
 
 
 def actor_row(actor: gcs_pb2.ActorTableData) -> ActorState:
