@@ -109,7 +109,7 @@ def test_runtime_context_node_and_session(ray_start_shared):
     ({"namespace": 1}, TypeError, "namespace must be None or a string."),
     ({"_system_config": 1}, TypeError, "The _system_config must be a dict."),
     ({"address": "ray://head:10001"}, NotImplementedError, "Ray Client"),
-    ({"dashboard_port": 8265}, NotImplementedError, "dashboard_port"),
+    ({"dashboard_port": 8265}, ValueError, "include_dashboard"),
 ])
 def test_init_refuses_as_ray(kwargs, error, message):
     if cyray.is_initialized():

@@ -1,6 +1,6 @@
 """What cyray.init() takes and returns, as ray.init: a RayContext (a context manager),
-options it refuses (include_dashboard=True, unknown keywords, bad logging levels), and
-logging_level reaching the processes it starts."""
+options it refuses (dashboard options without include_dashboard=True, unknown keywords,
+bad logging levels), and logging_level reaching the processes it starts."""
 
 import logging
 import os
@@ -25,7 +25,7 @@ def no_cluster():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"include_dashboard": True}, NotImplementedError, "dashboard"),
+    ({"dashboard_port": 0}, ValueError, "include_dashboard=True"),
     ({"include_dashboard": "yes"}, TypeError, "include_dashboard"),
     ({"logging_level": "loud"}, ValueError, "loud"),
     ({"logging_level": 2.5}, TypeError, "logging_level"),
