@@ -78,7 +78,7 @@ def _timeline(args):
             f.write(to_json(events))
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror}")
-    print(f"Trace file written to {os.path.abspath(path)} ({len(events)} task events).")
+    print(f"Trace file written to {os.path.abspath(path)} ({len(events)} events).")
     print("Open it at https://ui.perfetto.dev (Open trace file), or in Chrome at "
           "chrome://tracing (Load).")
 
