@@ -249,6 +249,20 @@ def test_status_verbose_shows_an_infeasible_request(address):
         ray.cancel(ref)
 
 
+def test_explain_says_why_a_task_waits(address):
+    @ray.remote(resources={"cli_explain_missing": 1})
+    def cli_waits():
+        return 1
+
+    ref = cli_waits.remote()
+    wait_for(lambda: "PENDING_NODE_ASSIGNMENT" in run(address, "explain", ref.hex()), 15,
+             message="the task's events")
+    text = " ".join(run(address, "explain", ref.hex()).split())
+    assert "cli_waits" in text and "no alive node has cli_explain_missing" in text
+    assert_one_line_error(cli("explain", "zz", "--address", address), "hex digits")
+    ray.cancel(ref)
+
+
 def test_stack(address, tmp_path):
     # Without py-spy: a clear message saying how to install it.
     bare = tmp_path / "bare"

@@ -161,7 +161,7 @@ def _summary(args):
 def add_commands(sub) -> None:
     """Registers list, get, summary and the other observability commands on the `cyray`
     parser's subparsers; each sets `func`, its handler."""
-    from cyray.scripts import debug_cli, logs_cli, memory_cli
+    from cyray.scripts import debug_cli, explain_cli, logs_cli, memory_cli
 
     choices = ", ".join(RESOURCES)
     lister = sub.add_parser("list", help="list the cluster's tasks, actors, objects, nodes, "
@@ -201,3 +201,4 @@ def add_commands(sub) -> None:
     memory_cli.add_command(sub)
     logs_cli.add_command(sub)
     debug_cli.add_commands(sub)
+    explain_cli.add_commands(sub)

@@ -175,17 +175,25 @@ def list_placement_groups(address: Optional[str] = None,
 # ---- get_* -----------------------------------------------------------------------------
 
 def _id_hex(id) -> str:
+    """The hex of an ID given as hex, bytes or an ID object (ValueError otherwise)."""
     if hasattr(id, "hex") and not isinstance(id, (str, bytes)):
         return id.hex()
-    return id.hex() if isinstance(id, bytes) else id
+    if isinstance(id, bytes):
+        return id.hex()
+    try:
+        bytes.fromhex(id)
+    except (TypeError, ValueError):
+        raise ValueError(f"{id!r} is not an ID: pass it in hex, as list_* prints it") from None
+    return id
 
 
 def get_task(id, address: Optional[str] = None, timeout: int = DEFAULT_TIMEOUT_S,
              _explain: bool = False) -> Optional[TaskState]:
     """The task's latest attempt (`id` is its hex ID, or an ObjectRef it returns)."""
-    task_id = _id_hex(id)
     if hasattr(id, "task_id") and not isinstance(id, str):
         task_id = id.task_id().hex()
+    else:
+        task_id = _id_hex(id)
     with _source(address, timeout) as source:
         items = _raw_tasks(source, [task_id])
     return max(items, key=lambda t: t.attempt_number) if items else None
