@@ -40,7 +40,9 @@ def test_explain_names_the_blocking_dependency_and_the_busy_lease(ray_start_shar
     def downstream(x):
         return x
 
-    blockers = [gate.task.remote(gate.path, i) for i in range(3)]  # 2 CPUs: one waits
+    blockers = [gate.task.remote(gate.path, i) for i in range(2)]  # both CPUs busy
+    # Another shape than the running ones: it can only wait for a lease of its own.
+    blockers.append(gate.task.options(num_cpus=2).remote(gate.path, 2))
     after = downstream.remote(blockers[0])
     wait_for(lambda: _state_of(blockers[0]) == "RUNNING" and _state_of(after) and
              _state_of(blockers[2]) == "PENDING_NODE_ASSIGNMENT", 10, message="states")
@@ -49,7 +51,7 @@ def test_explain_names_the_blocking_dependency_and_the_busy_lease(ray_start_shar
     assert "wait_for_gate" in text and "RUNNING" in text
     assert blockers[0].hex()[:16] in text
     lease = explain(blockers[2])
-    assert "waits for a worker lease for {CPU: 1}" in lease and "0 of 2 CPU free" in lease
+    assert "waits for a worker lease for {CPU: 2}" in lease and "0 of 2 CPU free" in lease
     running = explain(blockers[0])
     assert "has been running" in running and "cyray logs worker --pid" in running
     gate.open()

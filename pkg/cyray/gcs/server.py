@@ -31,7 +31,7 @@ import grpc.aio
 from cyray.gcs.actor_manager import ActorManager
 from cyray.gcs.auth import TOKEN_ENV, ClusterTokenInterceptor, cluster_token
 from cyray.gcs.storage import GcsStorage, InMemoryStorage
-from cyray.gcs.task_events import DEFAULT_MAX_NUM_TASKS, TaskEventTable, TaskInfoService
+from cyray.gcs.task_events import DEFAULT_MAX_NUM_TASKS, TaskEventTable, add_task_info_service
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
 
@@ -397,7 +397,7 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     gcs_grpc.add_ActorInfoGcsServiceServicer_to_server(actors, server)
     task_events = TaskEventTable(config_knob("task_events_max_num_task_in_gcs",
                                              DEFAULT_MAX_NUM_TASKS))
-    gcs_grpc.add_TaskInfoGcsServiceServicer_to_server(TaskInfoService(task_events), server)
+    add_task_info_service(server, task_events)
     address = f"{args.host}:{args.port}"
     try:
         port = server.add_insecure_port(address)

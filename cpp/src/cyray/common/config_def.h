@@ -56,7 +56,7 @@ CYRAY_CONFIG(int64_t, task_events_report_interval_ms, 1000,
              "How often each process sends its task events to the GCS; 0 records none "
              "(the state API, timeline and explain then know no tasks).")
 CYRAY_CONFIG(int64_t, task_events_max_buffer_size, 100000,
-             "Task attempts a process buffers between reports; events of more are dropped "
+             "Task events (state changes) a process buffers between reports; more are dropped "
              "and counted.")
 CYRAY_CONFIG(int64_t, task_events_max_num_task_in_gcs, 100000,
              "Task attempts the GCS keeps for the state API; the oldest are evicted first.")

@@ -87,6 +87,7 @@ Status CoreWorker::Impl::Connect() {
         [this](const rpc::AddTaskEventDataRequest &request) {
           return gcs_->AddTaskEventData(request, kTaskEventsSendTimeoutMs);
         });
+    task_events_->SetReporter(worker_id_.Binary(), node_id_.Binary());
     task_events_->Start(config.task_events_report_interval_ms());
   }
   lease_client_ = std::make_unique<RayletLeaseClient>(

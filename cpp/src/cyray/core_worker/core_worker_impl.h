@@ -259,10 +259,7 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   void RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,
                           const TaskExecutionResult &result);
   void RecordTaskSubmitted(const rpc::TaskSpec &spec) {
-    if (task_events_) {
-      task_events_->RecordSubmitted(spec, rpc::PENDING_ARGS_AVAIL, worker_id_.Binary(),
-                                    node_id_.Binary());
-    }
+    if (task_events_) task_events_->RecordSubmitted(spec, rpc::PENDING_ARGS_AVAIL);
   }
   // The node's shared-memory object store, for values above the inline limit.
   std::shared_ptr<PlasmaClient> plasma_;

@@ -1,6 +1,7 @@
 #include "cyray/core_worker/task_event_buffer.h"
 
 #include <chrono>
+#include <unordered_map>
 
 #include "cyray/common/logging.h"
 
@@ -13,12 +14,6 @@ int64_t NowNs() {
 }
 
 namespace {
-
-std::string AttemptKey(const std::string &task_id, int32_t attempt) {
-  std::string key = task_id;
-  key.append(reinterpret_cast<const char *>(&attempt), sizeof(attempt));
-  return key;
-}
 
 // "module.function" or "module.Class.method", as Ray's func_or_class_name.
 std::string FuncOrClassName(const rpc::TaskSpec &spec) {
@@ -60,8 +55,8 @@ void FillDetail(rpc::TaskStateUpdate *update, const TaskStatusDetail &detail) {
 
 }  // namespace
 
-TaskEventBuffer::TaskEventBuffer(size_t max_tasks, Sender sender)
-    : max_tasks_(max_tasks), sender_(std::move(sender)) {}
+TaskEventBuffer::TaskEventBuffer(size_t max_events, Sender sender)
+    : max_events_(max_events), sender_(std::move(sender)) {}
 
 TaskEventBuffer::~TaskEventBuffer() { Stop(); }
 
@@ -91,33 +86,32 @@ void TaskEventBuffer::FlushLoop(int64_t interval_ms) {
   }
 }
 
-rpc::TaskEvents *TaskEventBuffer::Entry(const std::string &task_id, int32_t attempt,
-                                        const std::string &job_id) {
-  std::string key = AttemptKey(task_id, attempt);
-  auto it = entries_.find(key);
-  if (it != entries_.end()) return &it->second;
-  if (entries_.size() >= max_tasks_) {
-    dropped_since_flush_++;
-    dropped_total_++;
-    return nullptr;
-  }
-  rpc::TaskEvents &entry = entries_[key];
-  entry.set_task_id(task_id);
-  entry.set_attempt_number(attempt);
-  entry.set_job_id(job_id);
-  if (job_id_.empty()) job_id_ = job_id;
-  return &entry;
+void TaskEventBuffer::SetReporter(const std::string &worker_id, const std::string &node_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reporter_worker_id_ = worker_id;
+  reporter_node_id_ = node_id;
 }
 
-void TaskEventBuffer::RecordSubmitted(const rpc::TaskSpec &spec, rpc::TaskStatus status,
-                                      const std::string &owner_worker_id,
-                                      const std::string &owner_node_id) {
-  if (spec.disable_task_events()) return;
-  int64_t now = NowNs();
+void TaskEventBuffer::Append(Event event) {
   std::lock_guard<std::mutex> lock(mu_);
-  rpc::TaskEvents *entry = Entry(spec.task_id(), spec.attempt_number(), spec.job_id());
-  if (entry == nullptr) return;
-  rpc::TaskInfoEntry *info = entry->mutable_task_info();
+  if (events_.size() >= max_events_) {
+    dropped_since_flush_++;
+    dropped_total_++;
+    return;
+  }
+  events_.push_back(std::move(event));
+}
+
+void TaskEventBuffer::RecordSubmitted(const rpc::TaskSpec &spec, rpc::TaskStatus status) {
+  if (spec.disable_task_events()) return;
+  Event event;
+  event.task_id = spec.task_id();
+  event.attempt = static_cast<int32_t>(spec.attempt_number());
+  event.job_id = spec.job_id();
+  event.status = status;
+  event.timestamp_ns = NowNs();
+  event.info = std::make_unique<rpc::TaskInfoEntry>();
+  rpc::TaskInfoEntry *info = event.info.get();
   info->set_type(spec.type());
   info->set_name(spec.name());
   info->set_func_or_class_name(FuncOrClassName(spec));
@@ -132,62 +126,77 @@ void TaskEventBuffer::RecordSubmitted(const rpc::TaskSpec &spec, rpc::TaskStatus
                               : spec.required_placement_resources();
   info->mutable_required_resources()->insert(resources.begin(), resources.end());
   info->set_scheduling_strategy(StrategyName(spec.scheduling_strategy()));
-  info->set_owner_worker_id(owner_worker_id);
-  info->set_owner_node_id(owner_node_id);
   for (const auto &arg : spec.args()) {
     if (!arg.is_inline() && !arg.object_ref().object_id().empty()) {
       info->add_dependencies(arg.object_ref().object_id());
     }
   }
-  auto *update = entry->add_state_updates();
-  update->set_status(status);
-  update->set_timestamp_ns(now);
+  Append(std::move(event));
 }
 
 void TaskEventBuffer::Record(const rpc::TaskSpec &spec, rpc::TaskStatus status,
                              const TaskStatusDetail &detail) {
   if (spec.disable_task_events()) return;
-  Record(spec.task_id(), spec.attempt_number(), spec.job_id(), status, detail);
+  Record(spec.task_id(), static_cast<int32_t>(spec.attempt_number()), spec.job_id(), status,
+         detail);
 }
 
 void TaskEventBuffer::Record(const std::string &task_id, int32_t attempt, const std::string &job_id,
                              rpc::TaskStatus status, const TaskStatusDetail &detail) {
-  int64_t now = NowNs();
-  std::lock_guard<std::mutex> lock(mu_);
-  rpc::TaskEvents *entry = Entry(task_id, attempt, job_id);
-  if (entry == nullptr) return;
-  auto *update = entry->add_state_updates();
-  update->set_status(status);
-  update->set_timestamp_ns(now);
-  FillDetail(update, detail);
+  Event event;
+  event.task_id = task_id;
+  event.attempt = attempt;
+  event.job_id = job_id;
+  event.status = status;
+  event.timestamp_ns = NowNs();
+  event.detail = detail;
+  Append(std::move(event));
 }
 
 bool TaskEventBuffer::Flush() {
   std::lock_guard<std::mutex> flush_lock(flush_mu_);
+  std::vector<Event> events;
   rpc::AddTaskEventDataRequest request;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (entries_.empty() && dropped_since_flush_ == 0) return false;
-    request.mutable_events()->Reserve(static_cast<int>(entries_.size()));
-    for (auto &[key, entry] : entries_) request.add_events()->Swap(&entry);
-    entries_.clear();
+    if (events_.empty() && dropped_since_flush_ == 0) return false;
+    events.swap(events_);
     request.set_num_dropped(dropped_since_flush_);
-    request.set_job_id(job_id_);
+    request.set_reporter_worker_id(reporter_worker_id_);
+    request.set_reporter_node_id(reporter_node_id_);
     dropped_since_flush_ = 0;
+  }
+  // One entry per task attempt, its updates in the order they happened.
+  std::unordered_map<std::string, rpc::TaskEvents *> entries;
+  for (auto &event : events) {
+    std::string key = event.task_id;
+    key.append(reinterpret_cast<const char *>(&event.attempt), sizeof(event.attempt));
+    rpc::TaskEvents *&entry = entries[key];
+    if (entry == nullptr) {
+      entry = request.add_events();
+      entry->set_task_id(event.task_id);
+      entry->set_attempt_number(event.attempt);
+      entry->set_job_id(event.job_id);
+      if (request.job_id().empty()) request.set_job_id(event.job_id);
+    }
+    if (event.info) entry->set_allocated_task_info(event.info.release());
+    auto *update = entry->add_state_updates();
+    update->set_status(event.status);
+    update->set_timestamp_ns(event.timestamp_ns);
+    FillDetail(update, event.detail);
   }
   Status status = sender_(request);
   if (status.ok()) return true;
-  CYRAY_LOG(DEBUG) << "could not send " << request.events_size()
-                   << " task events to the GCS: " << status;
+  CYRAY_LOG(DEBUG) << "could not send " << events.size() << " task events to the GCS: " << status;
   std::lock_guard<std::mutex> lock(mu_);
-  dropped_since_flush_ += request.events_size() + request.num_dropped();
-  dropped_total_ += request.events_size();
+  dropped_since_flush_ += static_cast<int64_t>(events.size()) + request.num_dropped();
+  dropped_total_ += static_cast<int64_t>(events.size());
   return false;
 }
 
 size_t TaskEventBuffer::NumBuffered() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return entries_.size();
+  return events_.size();
 }
 
 int64_t TaskEventBuffer::NumDroppedTotal() const {

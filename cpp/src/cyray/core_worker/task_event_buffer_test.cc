@@ -38,7 +38,8 @@ struct Sent {
 TEST(TaskEventBufferTest, OneEntryPerAttemptWithItsStatesInOrder) {
   Sent sent;
   TaskEventBuffer buffer(100, sent.Sender());
-  buffer.RecordSubmitted(Spec("t1"), rpc::PENDING_ARGS_AVAIL, "owner", "node");
+  buffer.SetReporter("owner", "node");
+  buffer.RecordSubmitted(Spec("t1"), rpc::PENDING_ARGS_AVAIL);
   buffer.Record(Spec("t1"), rpc::PENDING_NODE_ASSIGNMENT);
   TaskStatusDetail where;
   where.node_id = "n1";
@@ -46,18 +47,19 @@ TEST(TaskEventBufferTest, OneEntryPerAttemptWithItsStatesInOrder) {
   where.worker_pid = 42;
   buffer.Record(Spec("t1"), rpc::SUBMITTED_TO_WORKER, where);
   buffer.Record(Spec("t1", 1), rpc::PENDING_NODE_ASSIGNMENT);
-  EXPECT_EQ(buffer.NumBuffered(), 2u);
+  EXPECT_EQ(buffer.NumBuffered(), 4u);
   ASSERT_TRUE(buffer.Flush());
   ASSERT_EQ(sent.requests.size(), 1u);
   const auto &request = sent.requests[0];
   EXPECT_EQ(request.job_id(), "job1");
+  EXPECT_EQ(request.reporter_worker_id(), "owner");
+  EXPECT_EQ(request.reporter_node_id(), "node");
   ASSERT_EQ(request.events_size(), 2);
   for (const auto &entry : request.events()) {
     EXPECT_EQ(entry.task_id(), "t1");
     if (entry.attempt_number() == 0) {
       EXPECT_EQ(entry.task_info().func_or_class_name(), "mod.f");
       EXPECT_EQ(entry.task_info().required_resources().at("CPU"), 1);
-      EXPECT_EQ(entry.task_info().owner_worker_id(), "owner");
       ASSERT_EQ(entry.state_updates_size(), 3);
       EXPECT_EQ(entry.state_updates(0).status(), rpc::PENDING_ARGS_AVAIL);
       EXPECT_EQ(entry.state_updates(2).status(), rpc::SUBMITTED_TO_WORKER);
@@ -77,23 +79,23 @@ TEST(TaskEventBufferTest, DisabledTasksRecordNothing) {
   TaskEventBuffer buffer(100, sent.Sender());
   rpc::TaskSpec spec = Spec("t1");
   spec.set_disable_task_events(true);
-  buffer.RecordSubmitted(spec, rpc::PENDING_ARGS_AVAIL, "", "");
+  buffer.RecordSubmitted(spec, rpc::PENDING_ARGS_AVAIL);
   buffer.Record(spec, rpc::RUNNING);
   EXPECT_EQ(buffer.NumBuffered(), 0u);
   EXPECT_FALSE(buffer.Flush());
 }
 
-TEST(TaskEventBufferTest, FullBufferDropsNewAttemptsAndReportsTheCount) {
+TEST(TaskEventBufferTest, FullBufferDropsNewEventsAndReportsTheCount) {
   Sent sent;
-  TaskEventBuffer buffer(2, sent.Sender());
+  TaskEventBuffer buffer(3, sent.Sender());
   buffer.Record(Spec("a"), rpc::RUNNING);
   buffer.Record(Spec("b"), rpc::RUNNING);
-  buffer.Record(Spec("c"), rpc::RUNNING);   // dropped
-  buffer.Record(Spec("a"), rpc::FINISHED);  // an attempt held already: kept
-  EXPECT_EQ(buffer.NumBuffered(), 2u);
+  buffer.Record(Spec("a"), rpc::FINISHED);
+  buffer.Record(Spec("c"), rpc::RUNNING);  // dropped
+  EXPECT_EQ(buffer.NumBuffered(), 3u);
   EXPECT_EQ(buffer.NumDroppedTotal(), 1);
   ASSERT_TRUE(buffer.Flush());
-  EXPECT_EQ(sent.requests[0].events_size(), 2);
+  EXPECT_EQ(sent.requests[0].events_size(), 2);  // a (2 updates) and b
   EXPECT_EQ(sent.requests[0].num_dropped(), 1);
   buffer.Record(Spec("c"), rpc::FINISHED);  // room again
   ASSERT_TRUE(buffer.Flush());
