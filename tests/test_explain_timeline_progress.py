@@ -41,10 +41,12 @@ def test_explain_names_the_blocking_dependency_and_the_busy_lease(ray_start_shar
         return x
 
     blockers = [gate.task.remote(gate.path, i) for i in range(2)]  # both CPUs busy
+    wait_for(lambda: _state_of(blockers[0]) == _state_of(blockers[1]) == "RUNNING", 10,
+             message="both CPUs busy")
     # Another shape than the running ones: it can only wait for a lease of its own.
     blockers.append(gate.task.options(num_cpus=2).remote(gate.path, 2))
     after = downstream.remote(blockers[0])
-    wait_for(lambda: _state_of(blockers[0]) == "RUNNING" and _state_of(after) and
+    wait_for(lambda: _state_of(after) and
              _state_of(blockers[2]) == "PENDING_NODE_ASSIGNMENT", 10, message="states")
     text = explain(after)
     assert "downstream" in text and "PENDING_ARGS_AVAIL" in text
@@ -56,8 +58,9 @@ def test_explain_names_the_blocking_dependency_and_the_busy_lease(ray_start_shar
     assert "has been running" in running and "cyray logs worker --pid" in running
     gate.open()
     cyray.get(after)
-    done = wait_for(lambda: "ready" in (t := explain(after)) and t, 10, message="ready")
-    assert "FINISHED" in done
+    done = wait_for(lambda: "now FINISHED" in (t := explain(after)) and t, 10,
+                    message="finished")
+    assert "The value is ready" in done
     with pytest.raises(ValueError, match="hex digits"):
         explain("not-an-id")
 
