@@ -247,6 +247,9 @@ def test_status_verbose_shows_an_infeasible_request(address):
                          r"tasks/actors \(never\)", text), text
     finally:
         ray.cancel(ref)
+    # Cancelling the task withdraws its lease request from the raylet.
+    wait_for(lambda: "cli_no_such_resource" not in run(address, "status", "-v"), 10,
+             interval=0.3, message="the cancelled request to leave status")
 
 
 def test_explain_says_why_a_task_waits(address):

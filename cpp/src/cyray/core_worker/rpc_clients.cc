@@ -53,6 +53,19 @@ void RayletLeaseClient::ReturnWorker(const std::string &raylet, const std::strin
       [this, call](grpc::Status) { tracker_.Done(&call->context); });
 }
 
+void RayletLeaseClient::CancelWorkerLease(const std::string &raylet, const std::string &task_id,
+                                          const std::string &owner_id) {
+  using Call = rpc::AsyncCall<rpc::CancelWorkerLeaseRequest, rpc::CancelWorkerLeaseReply>;
+  auto call = std::make_shared<Call>();
+  call->request.set_task_id(task_id);
+  call->request.set_owner_worker_id(owner_id);
+  if (!tracker_.Start(&call->context)) return;
+  // The canceled requests' own replies say what happened; this one adds nothing.
+  Stub(raylet)->async()->CancelWorkerLease(
+      &call->context, &call->request, &call->reply,
+      [this, call](grpc::Status) { tracker_.Done(&call->context); });
+}
+
 void RayletLeaseClient::GetWorkerFailureCause(const std::string &raylet,
                                               const std::string &worker_id, int64_t wait_ms,
                                               std::function<void(const std::string &)> callback) {

@@ -32,6 +32,8 @@ class RayletLeaseClient : public LeaseClientInterface {
   void GetWorkerFailureCause(const std::string &raylet, const std::string &worker_id,
                              int64_t wait_ms,
                              std::function<void(const std::string &)> callback) override;
+  void CancelWorkerLease(const std::string &raylet, const std::string &task_id,
+                         const std::string &owner_id) override;
   // The stub of `raylet` ("host:port"; empty: the local raylet).
   rpc::NodeManagerService::Stub *Stub(const std::string &raylet);
   const std::string &local_address() const { return local_address_; }

@@ -93,11 +93,27 @@ void NormalTaskSubmitter::RequestLease(const std::string &key, const std::string
   // The raylet needs the resources and the caller, not the arguments.
   rpc::TaskSpec resource_spec = state.queue.front();
   resource_spec.clear_args();
+  std::pair<std::string, std::string> where{raylet, resource_spec.task_id()};
+  state.lease_requests.insert(where);
+  state.owner_id = resource_spec.caller_address().worker_id();
   leases_.RequestWorkerLease(
       raylet, resource_spec, static_cast<int64_t>(state.queue.size()), grant_or_reject,
-      [this, key, raylet](const Status &status, const rpc::RequestWorkerLeaseReply &reply) {
-        OnLeaseReply(key, raylet, status, reply);
+      [this, key, where](const Status &status, const rpc::RequestWorkerLeaseReply &reply) {
+        auto &requests = keys_[key].lease_requests;
+        auto it = requests.find(where);
+        if (it != requests.end()) requests.erase(it);
+        OnLeaseReply(key, where.first, status, reply);
       });
+}
+
+void NormalTaskSubmitter::CancelLeasesIfIdle(const std::string &key) {
+  KeyState &state = keys_[key];
+  if (!state.queue.empty() || state.lease_requests.empty()) return;
+  std::set<std::pair<std::string, std::string>> targets(state.lease_requests.begin(),
+                                                        state.lease_requests.end());
+  for (const auto &[raylet, task_id] : targets) {
+    leases_.CancelWorkerLease(raylet, task_id, state.owner_id);
+  }
 }
 
 void NormalTaskSubmitter::OnLeaseReply(const std::string &key, const std::string &raylet,
@@ -279,6 +295,7 @@ bool NormalTaskSubmitter::CancelTask(const std::string &task_id, bool force_kill
       rpc::TaskSpec spec = std::move(*it);
       state.queue.erase(it);
       on_fail_(spec, rpc::TASK_CANCELLED, CancelledMessage(spec));
+      CancelLeasesIfIdle(key);
       return true;
     }
   }
@@ -328,6 +345,7 @@ void NormalTaskSubmitter::FailAll(int error_type, const std::string &message) {
     std::deque<rpc::TaskSpec> failed;
     failed.swap(state.queue);
     for (auto &spec : failed) on_fail_(spec, error_type, message);
+    CancelLeasesIfIdle(key);
   }
 }
 

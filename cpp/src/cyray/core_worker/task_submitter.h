@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,6 +40,10 @@ class LeaseClientInterface {
       std::function<void(const Status &, const rpc::RequestWorkerLeaseReply &)> callback) = 0;
   virtual void ReturnWorker(const std::string &raylet, const std::string &worker_id,
                             bool disconnect, const std::string &reason) = 0;
+  // The owner `owner_id` no longer needs the leases it asked `raylet` for
+  // `task_id`: the raylet answers them as canceled.
+  virtual void CancelWorkerLease(const std::string &raylet, const std::string &task_id,
+                                 const std::string &owner_id) = 0;
   // How a worker leased from `raylet` ended ("worker pid 1 was killed by
   // signal 9 (SIGKILL)"), waiting up to `wait_ms` for its exit to be reaped;
   // empty when unknown.
@@ -132,12 +137,20 @@ class NormalTaskSubmitter {
   struct KeyState {
     std::deque<rpc::TaskSpec> queue;
     int pending_lease_requests = 0;
+    // Where each pending request waits: (raylet, the task its spec names).
+    std::multiset<std::pair<std::string, std::string>> lease_requests;
+    // Who asks (this process's worker ID, from the specs' caller address).
+    std::string owner_id;
     // Leased workers with nothing to do, kept for the linger period.
     std::deque<LeasedWorkerPtr> parked;
   };
 
   static std::string SchedulingKey(const rpc::TaskSpec &spec);
   void RequestLeasesIfNeeded(const std::string &key);
+  // Nothing of `key` is queued any more: its pending lease requests are
+  // cancelled at their raylets (they would hold demand, or a worker, for
+  // nothing).
+  void CancelLeasesIfIdle(const std::string &key);
   // One lease request of `key` (counted in pending_lease_requests) to `raylet`.
   void RequestLease(const std::string &key, const std::string &raylet, bool grant_or_reject);
   void OnLeaseReply(const std::string &key, const std::string &raylet, const Status &status,

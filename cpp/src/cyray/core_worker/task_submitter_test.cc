@@ -33,6 +33,11 @@ class FakeLeaseClient : public LeaseClientInterface {
     }
     callback(failure_cause);
   }
+  void CancelWorkerLease(const std::string &raylet, const std::string &task_id,
+                         const std::string &owner_id) override {
+    cancelled_leases.push_back(raylet + "/" + task_id + "/" + owner_id);
+  }
+  std::vector<std::string> cancelled_leases;
   void AnswerFailureCause() { held_cause(failure_cause); }
   bool hold_failure_cause = false;
   std::function<void(const std::string &)> held_cause;
@@ -338,6 +343,29 @@ TEST_F(TaskSubmitterTest, CancelledQueuedTaskFailsAtOnceAndIsNeverPushed) {
   leases_.Grant("w1");
   EXPECT_TRUE(workers_.pushed.empty());
   EXPECT_FALSE(submitter_.CancelTask("a", false, true)) << "gone already";
+}
+
+TEST_F(TaskSubmitterTest, CancellingTheLastQueuedTaskCancelsItsLeaseRequests) {
+  rpc::TaskSpec a = Task("a");
+  a.mutable_caller_address()->set_worker_id("owner");
+  rpc::TaskSpec b = Task("b");
+  b.mutable_caller_address()->set_worker_id("owner");
+  submitter_.SubmitTask(a);
+  submitter_.SubmitTask(b);
+  ASSERT_EQ(leases_.requests.size(), 2u);  // both for the queue's head, "a"
+  EXPECT_TRUE(submitter_.CancelTask("a", false, true));
+  EXPECT_TRUE(leases_.cancelled_leases.empty()) << "b still needs a lease";
+  EXPECT_TRUE(submitter_.CancelTask("b", false, true));
+  // One cancel per (raylet, task) the pending requests name.
+  EXPECT_EQ(leases_.cancelled_leases, (std::vector<std::string>{"/a/owner"}));
+  // The raylet answers the requests as canceled: nothing is pushed or failed again.
+  rpc::RequestWorkerLeaseReply canceled;
+  canceled.set_canceled(true);
+  for (auto &callback : leases_.requests) callback(Status::OK(), canceled);
+  leases_.requests.clear();
+  EXPECT_TRUE(workers_.pushed.empty());
+  EXPECT_EQ(failed_.size(), 2u);
+  EXPECT_TRUE(leases_.requests.empty()) << "no new request for an empty queue";
 }
 
 TEST_F(TaskSubmitterTest, ForceCancelledTaskIsNotRetriedWhenItsWorkerDies) {

@@ -166,21 +166,38 @@ void LeaseManager::OnWorkerGone(const WorkerPtr &worker) {
   ScheduleAndDispatch();
 }
 
-void LeaseManager::CancelLeasesOf(const WorkerID &owner_id) {
+int LeaseManager::CancelWhere(const std::function<bool(const LeaseRequest &)> &match,
+                              const std::string &why) {
+  int cancelled = 0;
   for (auto *queue : {&queue_, &infeasible_}) {
     for (auto it = queue->begin(); it != queue->end();) {
-      if (it->owner_id == owner_id) {
+      if (match(*it)) {
         LeaseReply reply;
         reply.kind = LeaseReply::Kind::kCanceled;
-        reply.message = "the lease owner disconnected";
+        reply.message = why;
         auto on_reply = std::move(it->on_reply);
         it = queue->erase(it);
         on_reply(reply);
+        cancelled++;
       } else {
         ++it;
       }
     }
   }
+  return cancelled;
+}
+
+void LeaseManager::CancelLeasesOf(const WorkerID &owner_id) {
+  CancelWhere([&](const LeaseRequest &request) { return request.owner_id == owner_id; },
+              "the lease owner disconnected");
+}
+
+int LeaseManager::CancelLease(const WorkerID &owner_id, const std::string &task_id) {
+  return CancelWhere(
+      [&](const LeaseRequest &request) {
+        return request.owner_id == owner_id && request.task_id == task_id;
+      },
+      "the owner no longer needs the lease");
 }
 
 void LeaseManager::OnWorkerBlocked(const WorkerPtr &worker) {

@@ -66,6 +66,9 @@ class LeaseManager {
   void OnWorkerGone(const WorkerPtr &worker);
   // Answers the queued requests of `owner_id` as canceled (the owner is gone).
   void CancelLeasesOf(const WorkerID &owner_id);
+  // Cancels the waiting requests `owner_id` made for `task_id` (its tasks of
+  // that shape were cancelled or failed); returns how many.
+  int CancelLease(const WorkerID &owner_id, const std::string &task_id);
   void OnWorkerBlocked(const WorkerPtr &worker);
   void OnWorkerUnblocked(const WorkerPtr &worker);
 
@@ -96,6 +99,8 @@ class LeaseManager {
 
  private:
   void ReleaseLease(const WorkerPtr &worker);
+  // Answers kCanceled (with `why`) to every waiting request `match` selects.
+  int CancelWhere(const std::function<bool(const LeaseRequest &)> &match, const std::string &why);
   // Answers or queues a request that is not queued here yet.
   void Route(LeaseRequest request);
   // Answers `request` according to `decision` unless it is to be queued here;

@@ -261,6 +261,32 @@ TEST_F(ClusterLeaseManagerTest, InfeasibleRequestsOfAGoneOwnerAreCanceled) {
   EXPECT_EQ(cluster_manager_.NumInfeasible(), 0u);
 }
 
+TEST_F(ClusterLeaseManagerTest, AnOwnerCancelsOnlyTheRequestsOfOneTask) {
+  std::vector<LeaseReply> replies;
+  WorkerID owner = WorkerID::FromRandom();
+  LeaseRequest first = Request({{"disk", 1}}, &replies, owner);
+  first.task_id = "t1";
+  LeaseRequest again = Request({{"disk", 1}}, &replies, owner);
+  again.task_id = "t1";
+  LeaseRequest other = Request({{"disk", 1}}, &replies, owner);
+  other.task_id = "t2";
+  cluster_manager_.QueueLease(std::move(first));
+  cluster_manager_.QueueLease(std::move(again));
+  cluster_manager_.QueueLease(std::move(other));
+  EXPECT_EQ(cluster_manager_.CancelLease(WorkerID::FromRandom(), "t1"), 0) << "another owner";
+  EXPECT_EQ(cluster_manager_.CancelLease(owner, "t1"), 2);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].kind, LeaseReply::Kind::kCanceled);
+  EXPECT_EQ(cluster_manager_.NumInfeasible(), 1u);  // t2's still waits
+  int waiting = 0;
+  cluster_manager_.ForEachWaiting([&](const LeaseRequest &request, bool infeasible) {
+    EXPECT_EQ(request.task_id, "t2");
+    EXPECT_TRUE(infeasible);
+    waiting++;
+  });
+  EXPECT_EQ(waiting, 1);
+}
+
 TEST_F(ClusterLeaseManagerTest, QueuedRequestMovesWhenAnotherNodeFrees) {
   pool_.AddIdle();
   pool_.AddIdle();

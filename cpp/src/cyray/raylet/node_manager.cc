@@ -902,6 +902,21 @@ grpc::ServerUnaryReactor *NodeManager::GetWorkerFailureCause(
   return reactor;
 }
 
+grpc::ServerUnaryReactor *NodeManager::CancelWorkerLease(
+    grpc::CallbackServerContext *ctx, const rpc::CancelWorkerLeaseRequest *request,
+    rpc::CancelWorkerLeaseReply *reply) {
+  if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
+  auto *reactor = ctx->DefaultReactor();
+  asio::post(io_, [this, request, reply, reactor] {
+    int cancelled = lease_manager_.CancelLease(WorkerID::FromBinary(request->owner_worker_id()),
+                                               request->task_id());
+    reply->set_num_cancelled(cancelled);
+    if (cancelled > 0) RequestResourceReport();  // the demand it reported is gone
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *ctx,
                                                   const rpc::PullObjectRequest *request,
                                                   rpc::PullObjectReply *reply) {

@@ -87,6 +87,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *FreeObjects(grpc::CallbackServerContext *ctx,
                                         const rpc::FreeObjectsRequest *request,
                                         rpc::FreeObjectsReply *reply) override;
+  grpc::ServerUnaryReactor *CancelWorkerLease(grpc::CallbackServerContext *ctx,
+                                              const rpc::CancelWorkerLeaseRequest *request,
+                                              rpc::CancelWorkerLeaseReply *reply) override;
   // node_stats.cc: what this node is doing, and its log files.
   grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
                                          const rpc::GetNodeStatsRequest *request,
