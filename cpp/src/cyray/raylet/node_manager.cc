@@ -759,10 +759,8 @@ void NodeManager::WarnInfeasible(const LeaseRequest &request, const std::string 
   auto conn = connections_.find(owner->connection_id);
   if (conn == connections_.end() || conn->second->closed) return;
   rpc::LocalWarning warning;
-  warning.set_message(
-      "The following resource request cannot be scheduled right now: " + shape +
-      ". No alive node of the cluster can ever fit it (" + why +
-      "); it waits until a node that can joins. Add such a node, or lower the request.");
+  warning.set_message("The following resource request cannot be scheduled right now: " + shape +
+                      ": " + why + ". Add such a node, or lower the request.");
   Send(conn->second, rpc::LOCAL_WARNING, warning.SerializeAsString());
 }
 
