@@ -291,6 +291,21 @@ def test_a_two_node_cluster_lists_both_nodes_and_where_tasks_ran():
             assert len(source.all_node_stats()) == 2
         workers = state.list_workers(limit=None)
         assert {w.node_id for w in workers} == {n.node_id for n in nodes}
+
+        @cyray.remote(resources={"state_side": 1})
+        class StateHolder:
+            def __init__(self):
+                self.ref = cyray.put(b"x" * 200_000)
+
+            def held(self):
+                return self.ref.hex()
+
+        holder = StateHolder.remote()
+        held = cyray.get(holder.held.remote())
+        # The side node's raylet gathers its worker's reference table.
+        rows = state.get_objects(held)
+        assert rows and rows[0].node_id == node_id and rows[0].type == "WORKER"
+        assert rows[0].object_size >= 200_000
     finally:
         cyray.shutdown()
         cluster.shutdown()

@@ -94,6 +94,10 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
                                          const rpc::GetNodeStatsRequest *request,
                                          rpc::GetNodeStatsReply *reply) override;
+  // Asks every registered worker and driver for its stats, in parallel, into
+  // `reply`; finishes `reactor` when all answered or timed out.
+  void GatherWorkerStats(int64_t limit, rpc::GetNodeStatsReply *reply,
+                         grpc::ServerUnaryReactor *reactor);
   grpc::ServerUnaryReactor *ListLogs(grpc::CallbackServerContext *ctx,
                                      const rpc::ListLogsRequest *request,
                                      rpc::ListLogsReply *reply) override;

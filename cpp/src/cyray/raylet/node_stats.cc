@@ -1,11 +1,15 @@
 // The raylet's introspection RPCs: GetNodeStats (workers, waiting leases, the
-// object store, pulls) and the node's log files (ListLogs, ReadLog), for the
-// state API, `cyray status -v`, `cyray logs` and `explain`.
+// object store, pulls and, when asked, every local worker's reference table)
+// and the node's log files (ListLogs, ReadLog), for the state API,
+// `cyray status -v`, `cyray memory`, `cyray logs` and `explain`.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "cyray/raylet/node_manager.h"
 
@@ -16,6 +20,26 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr int64_t kDefaultReadBytes = 1 << 20;
+// A worker that does not answer GetCoreWorkerStats by then is left out.
+constexpr int64_t kWorkerStatsTimeoutMs = 3000;
+
+// The workers' answers to one GetNodeStats, gathered on gRPC's threads.
+struct StatsGathering {
+  std::mutex mu;
+  size_t remaining = 0;
+  rpc::GetNodeStatsReply *reply = nullptr;
+  grpc::ServerUnaryReactor *reactor = nullptr;
+  // Counts one answer (or one worker given up on); the last finishes the call.
+  void Done(rpc::GetCoreWorkerStatsReply *stats) {
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stats != nullptr) reply->add_core_worker_stats()->Swap(stats);
+      last = --remaining == 0;
+    }
+    if (last) reactor->Finish(grpc::Status::OK);
+  }
+};
 constexpr int64_t kMaxReadBytes = 16 << 20;
 
 // A name inside the log directory: no path separators, no "..".
@@ -43,7 +67,7 @@ grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext 
                                                     rpc::GetNodeStatsReply *reply) {
   if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
-  asio::post(io_, [this, reply, reactor] {
+  asio::post(io_, [this, request, reply, reactor] {
     reply->set_node_id(config_.node_id.Binary());
     reply->set_log_dir(config_.log_dir);
     for (const auto &worker : worker_pool_.AllWorkers()) {
@@ -81,9 +105,47 @@ grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext 
     reply->set_store_num_objects(stats.num_objects);
     reply->set_spilled_bytes(stats.spilled_bytes);
     for (const auto &id : pull_manager_.ActivePulls()) reply->add_pulls_in_progress(id.Binary());
-    reactor->Finish(grpc::Status::OK);
+    if (request->include_memory_info()) {
+      GatherWorkerStats(request->limit(), reply, reactor);
+    } else {
+      reactor->Finish(grpc::Status::OK);
+    }
   });
   return reactor;
+}
+
+void NodeManager::GatherWorkerStats(int64_t limit, rpc::GetNodeStatsReply *reply,
+                                    grpc::ServerUnaryReactor *reactor) {
+  std::vector<WorkerPtr> targets;
+  for (const auto &worker : worker_pool_.AllWorkers()) {
+    if (worker->port > 0) targets.push_back(worker);
+  }
+  if (targets.empty()) {
+    reactor->Finish(grpc::Status::OK);
+    return;
+  }
+  auto gathering = std::make_shared<StatsGathering>();
+  gathering->remaining = targets.size();
+  gathering->reply = reply;
+  gathering->reactor = reactor;
+  for (const auto &worker : targets) {
+    using Call = rpc::AsyncCall<rpc::GetCoreWorkerStatsRequest, rpc::GetCoreWorkerStatsReply>;
+    auto call = std::make_shared<Call>();
+    call->request.set_include_memory_info(true);
+    call->request.set_limit(limit);
+    call->SetTimeoutMs(kWorkerStatsTimeoutMs);
+    std::shared_ptr<rpc::CoreWorkerService::Stub> stub = rpc::CoreWorkerService::NewStub(
+        rpc::MakeChannel(worker->ip_address + ":" + std::to_string(worker->port)));
+    if (!call_tracker_.Start(&call->context)) {
+      gathering->Done(nullptr);  // shutting down
+      continue;
+    }
+    stub->async()->GetCoreWorkerStats(&call->context, &call->request, &call->reply,
+                                      [this, call, stub, gathering](grpc::Status status) {
+                                        call_tracker_.Done(&call->context);
+                                        gathering->Done(status.ok() ? &call->reply : nullptr);
+                                      });
+  }
 }
 
 grpc::ServerUnaryReactor *NodeManager::ListLogs(grpc::CallbackServerContext *ctx,

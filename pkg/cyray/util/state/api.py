@@ -6,7 +6,7 @@
 Tasks come from the GCS's task event table (filled by every process's task events, so
 a task shows up within task_events_report_interval_ms of a change), actors, nodes, jobs
 and dead workers from the GCS's tables, alive workers from each raylet, and objects from
-the reference table of every driver and worker.
+the reference table of every driver and worker, gathered by their raylets.
 """
 
 from __future__ import annotations
@@ -148,14 +148,15 @@ def list_objects(address: Optional[str] = None, filters: Optional[List[Filter]] 
                  detail: bool = False, raise_on_missing_output: bool = True,
                  _explain: bool = False) -> List[ObjectState]:
     with _source(address, timeout) as source:
-        stats = source.all_core_worker_stats()
-        pending = {rows.task_id_of(ref.object_id) for _, _, reply in stats
+        stats = [(node, reply) for node, node_stats in source.all_core_worker_stats()
+                 for reply in node_stats.core_worker_stats]
+        pending = {rows.task_id_of(ref.object_id) for _, reply in stats
                    for ref in reply.object_refs if not ref.ready}
         task_states = {}
         if pending:
             for events in source.task_events(task_ids=sorted(pending)).events:
                 task_states[events.task_id] = rows.task_row(events).state
-        items = [row for node, _, reply in stats
+        items = [row for node, reply in stats
                  for row in rows.object_rows(node, reply, task_states)]
     return _apply(items, ObjectState, filters, limit, detail, raise_on_missing_output,
                   "objects")

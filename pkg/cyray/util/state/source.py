@@ -1,6 +1,6 @@
 """Where the state API's data comes from: the GCS (tasks, actors, nodes, jobs, dead
-workers), each alive raylet (its workers, waiting leases, store, log files) and, for
-objects, the core workers each raylet lists (their reference tables). Plain gRPC calls
+workers) and each alive raylet (its workers, waiting leases, store, log files and, for
+objects, the reference tables it gathers from its workers and drivers). Plain gRPC calls
 carrying the cluster token; usable from a driver or from the CLI without init().
 """
 
@@ -12,8 +12,6 @@ from typing import Dict, List, Optional, Tuple
 import grpc
 
 from cyray.gcs.auth import TOKEN_KEY
-from cyray.protobuf import core_worker_pb2 as cw_pb2
-from cyray.protobuf import core_worker_pb2_grpc as cw_grpc
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
 from cyray.protobuf import node_manager_pb2 as nm_pb2
@@ -131,17 +129,6 @@ class StateSource:
         return self._call(self._raylet(node).ReadLog,
                           nm_pb2.ReadLogRequest(name=name, offset=offset, max_bytes=max_bytes))
 
-    def core_worker_stats(self, worker: nm_pb2.WorkerStats,
-                          limit: int = 0) -> Optional[cw_pb2.GetCoreWorkerStatsReply]:
-        stub = cw_grpc.CoreWorkerServiceStub(
-            self._channel(f"{worker.ip_address}:{worker.port}"))
-        try:
-            return stub.GetCoreWorkerStats(
-                cw_pb2.GetCoreWorkerStatsRequest(include_memory_info=True, limit=limit),
-                metadata=self._metadata(), timeout=min(self.timeout, 5))
-        except grpc.RpcError:
-            return None  # it exited meanwhile
-
     def _parallel(self, fn, items):
         """fn(item) for each item, concurrently; None where it failed."""
         if not items:
@@ -157,10 +144,11 @@ class StateSource:
             return list(pool.map(safe, items))
 
     def all_core_worker_stats(self, limit: int = 0):
-        """[(node, worker, its stats)] of every registered worker and driver of every
-        alive node (the ones that answer)."""
-        workers = [(node, worker) for node, stats in self.all_node_stats()
-                   for worker in stats.workers if worker.port > 0]
-        replies = self._parallel(lambda nw: self.core_worker_stats(nw[1], limit), workers)
-        return [(node, worker, reply) for (node, worker), reply in zip(workers, replies)
-                if reply is not None]
+        """[(node, its raylet's stats)] of every alive node that answers, each with the
+        reference tables of its registered workers and drivers (`core_worker_stats`),
+        which the raylet gathers from them."""
+        alive = [n for n in self.nodes() if n.state == gcs_pb2.GcsNodeInfo.ALIVE]
+        request = nm_pb2.GetNodeStatsRequest(include_memory_info=True, limit=limit)
+        replies = self._parallel(
+            lambda node: self._call(self._raylet(node).GetNodeStats, request), alive)
+        return [(node, reply) for node, reply in zip(alive, replies) if reply is not None]
