@@ -306,3 +306,5 @@ def test_bad_input_gives_one_clear_line(address):
     assert_one_line_error(cli("list", "actors", "--address", "127.0.0.1:1"),
                           "no running cyray cluster found at 127.0.0.1:1")
     assert_one_line_error(cli("memory", "--address", "not-an-address"), "HOST:PORT")
+    assert_one_line_error(cli("start", "--address", address, "--include-dashboard"),
+                          "--include-dashboard goes with --head")

@@ -61,6 +61,9 @@ def _start(args):
     if not args.head and not args.address:
         sys.exit("cyray start: pass --head to start a new cluster, or --address HOST:PORT "
                  "to join one")
+    if not args.head and args.include_dashboard:
+        sys.exit("cyray start: --include-dashboard goes with --head: the dashboard is served "
+                 "by the head node's GCS")
     from cyray._private.node import find_auth_token
     from cyray._raylet import set_cluster_token
 
