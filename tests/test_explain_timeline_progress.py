@@ -65,6 +65,33 @@ def test_explain_names_the_blocking_dependency_and_the_busy_lease(ray_start_shar
         explain("not-an-id")
 
 
+def test_a_task_blocked_in_get_or_wait_shows_it_and_runs_on(ray_start_shared, gate):
+    @cyray.remote
+    def outer_get(refs):
+        return cyray.get(refs[0])
+
+    @cyray.remote
+    def outer_wait(refs):
+        ready, _ = cyray.wait(refs)
+        return len(ready)
+
+    inner = gate.task.remote(gate.path, 7)
+    blocked_get = outer_get.remote([inner])
+    blocked_wait = outer_wait.remote([inner])
+    wait_for(lambda: _state_of(blocked_get) == "RUNNING_IN_RAY_GET"
+             and _state_of(blocked_wait) == "RUNNING_IN_RAY_WAIT", 15, message="blocked")
+    assert "blocked in get()" in explain(blocked_get)
+    assert "blocked in wait()" in explain(blocked_wait)
+    gate.open()
+    assert cyray.get([blocked_get, blocked_wait]) == [7, 1]
+    wait_for(lambda: _state_of(blocked_get) == _state_of(blocked_wait) == "FINISHED", 10,
+             message="finished")
+    states = [e["state"] for e in state.list_tasks(
+        filters=[("task_id", "=", blocked_get.task_id().hex())], detail=True)[0].events]
+    assert states.index("RUNNING_IN_RAY_GET") < len(states) - 2
+    assert states[-2:] == ["RUNNING", "FINISHED"]
+
+
 def test_a_long_get_logs_why_once(tmp_path):
     run = run_driver_script(tmp_path, textwrap.dedent("""
         import os

@@ -179,9 +179,13 @@ class _Explainer:
             started = row.events and next(
                 (e["created_ms"] for e in row.events if e["state"] == "RUNNING"), None)
             took = f" for {time.time() - started / 1000:.1f} s" if started else ""
-            return head + (f" It has been running{took} on {where}. See what it does with "
-                           f"`cyray stack` or its output with `cyray logs worker --pid "
-                           f"{row.worker_pid}`.")
+            blocked = ""
+            if state != "RUNNING":
+                blocked = (f" It is blocked in {'get' if state.endswith('GET') else 'wait'}() "
+                           "on objects other tasks make: explain the refs it waits for.")
+            return head + (f" It has been running{took} on {where}.{blocked} See what it "
+                           f"does with `cyray stack` or its output with `cyray logs worker "
+                           f"--pid {row.worker_pid}`.")
         return head
 
 

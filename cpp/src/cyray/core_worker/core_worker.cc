@@ -418,9 +418,11 @@ Status CoreWorker::Impl::Get(const std::vector<std::string> &ids, int64_t timeou
   bool notify = !all_present && ShouldLendCpuWhileWaiting();
   // A worker waiting in get lends its CPU back to the raylet meanwhile.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
+  if (!all_present) RecordBlocking(rpc::RUNNING_IN_RAY_GET);
   Status s = memory_store_.Get(
       object_ids, object_ids.size(), timeout_ms, [this] { return CheckSignals(); },
       CyrayConfig::Instance().get_check_signal_interval_ms(), out, /*stop_on_error=*/true);
+  if (!all_present) RecordBlocking(rpc::RUNNING);
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (s.ok()) {
     // Stopped at an error before the rest arrived: the caller raises the first
@@ -463,10 +465,13 @@ Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objec
       present < static_cast<size_t>(num_objects) && timeout_ms != 0 && ShouldLendCpuWhileWaiting();
   // As in get: a task waiting lends its CPU back, so nested waits cannot deadlock.
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_BLOCKED, "");
+  const bool blocks = present < static_cast<size_t>(num_objects) && timeout_ms != 0;
+  if (blocks) RecordBlocking(rpc::RUNNING_IN_RAY_WAIT);
   std::vector<ObjectValuePtr> values;
   Status s = memory_store_.Get(
       object_ids, static_cast<size_t>(num_objects), timeout_ms, [this] { return CheckSignals(); },
       CyrayConfig::Instance().get_check_signal_interval_ms(), &values);
+  if (blocks) RecordBlocking(rpc::RUNNING);
   if (notify) NotifyRaylet(rpc::NOTIFY_TASK_UNBLOCKED, "");
   if (!s.ok() && !s.IsTimedOut()) return s;
   ready->clear();

@@ -122,6 +122,8 @@ struct TaskContext {
   std::string name;
   std::string actor_id;
   uint32_t attempt_number = 0;
+  // enable_task_events=False for the running task.
+  bool task_events_disabled = false;
   std::map<std::string, std::vector<int64_t>> resource_ids;
   std::map<std::string, double> resource_amounts;
 };
@@ -255,6 +257,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
                         const TaskStatusDetail &detail = {}) {
     if (task_events_) task_events_->Record(spec, status, detail);
   }
+  // The task running on this thread blocks in get/wait (RUNNING_IN_RAY_GET /
+  // RUNNING_IN_RAY_WAIT) or goes on (RUNNING); nothing outside a task.
+  void RecordBlocking(rpc::TaskStatus status);
   // A task this worker ran ended: FINISHED, or FAILED and why.
   void RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,
                           const TaskExecutionResult &result);

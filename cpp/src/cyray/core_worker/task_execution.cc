@@ -164,6 +164,7 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
                    : spec.name();
     ctx.actor_id = exec.actor_id;
     ctx.attempt_number = spec.attempt_number();
+    ctx.task_events_disabled = spec.disable_task_events();
     ctx.resource_ids = exec.resource_ids;
     ctx.resource_amounts = exec.resource_amounts;
   }
@@ -260,6 +261,22 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
     client_pool_.WaitForRefRemoved(
         caller, outer.Binary(), [this, outer](const Status &) { lifetimes_.ReleaseNested(outer); });
   }
+}
+
+void CoreWorker::Impl::RecordBlocking(rpc::TaskStatus status) {
+  if (!task_events_) return;
+  std::string task_id;
+  int32_t attempt;
+  std::string job_id;
+  {
+    std::lock_guard<std::mutex> lock(context_mu_);
+    const TaskContext &ctx = Context();
+    if (!ctx.executing || ctx.task_events_disabled) return;
+    task_id = ctx.task_id.Binary();
+    attempt = static_cast<int32_t>(ctx.attempt_number);
+    job_id = job_id_.Binary();
+  }
+  task_events_->Record(task_id, attempt, job_id, status);
 }
 
 void CoreWorker::Impl::RecordExecutionEnd(const rpc::TaskSpec &spec, const Status &status,

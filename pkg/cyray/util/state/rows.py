@@ -24,14 +24,23 @@ def _ms(ns: int) -> int:
     return ns // 1_000_000
 
 
+_RUNNING_STATES = (_RUNNING, _TASK_STATUS.Value("RUNNING_IN_RAY_GET"),
+                   _TASK_STATUS.Value("RUNNING_IN_RAY_WAIT"))
+
+
 def task_status(updates) -> int:
     """A task attempt's state: its end when it ended (a failure wins over a finish
-    reported alongside it), else the furthest state it reached."""
+    reported alongside it); while running, the worker's latest (it moves between
+    RUNNING and blocked in get/wait, all on the worker's clock); before that, the
+    furthest state the owner saw (owner and worker clocks may differ)."""
     statuses = [u.status for u in updates]
     if _FAILED in statuses:
         return _FAILED
     if _TERMINAL[0] in statuses:
         return _TERMINAL[0]
+    running = [u for u in updates if u.status in _RUNNING_STATES]
+    if running:
+        return max(running, key=lambda u: u.timestamp_ns).status
     return max(statuses, default=0)
 
 
