@@ -151,7 +151,8 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus Put(const CObjectValue &value, CObjectRefInfo *ref)
         CStatus CreatePut(size_t data_size, const c_string &metadata, CObjectRefInfo *ref,
                           uint8_t **address)
-        CStatus SealPut(const CObjectRefInfo &ref, const vector[CObjectRefInfo] &nested_refs)
+        CStatus SealPut(const CObjectRefInfo &ref, const vector[CObjectRefInfo] &nested_refs,
+                        uint64_t object_size)
         CStatus Get(const vector[c_string] &ids, int64_t timeout_ms,
                     vector[shared_ptr[const CObjectValue]] *out)
         CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,

@@ -336,7 +336,7 @@ cdef class CoreWorker:
             info.owner_address = (<ObjectRef>r)._owner_address
             nested.push_back(info)
         with nogil:
-            status = self.core_worker.SealPut(ref, nested)
+            status = self.core_worker.SealPut(ref, nested, data_size + c_metadata.size())
         check_status(status)
         return ObjectRef(ref.object_id, ref.owner_address)
 

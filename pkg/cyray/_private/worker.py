@@ -291,7 +291,7 @@ class Worker:
 
     def get(self, object_refs, timeout=None):
         timeout_ms = _timeout_ms(timeout, "get")
-        explain_after_ms = int(_config_knob("get_explain_after_s", 30.0) * 1000)
+        explain_after_ms = _explain_after_ms()
         if 0 < explain_after_ms and (timeout_ms < 0 or timeout_ms > explain_after_ms):
             # A get that waits long says once, in the log, why its refs are not ready.
             from cyray.exceptions import GetTimeoutError
@@ -371,10 +371,20 @@ def _config_knob(name, default):
         return type(default)(value)
 
 
+_EXPLAIN_AFTER_MS = None
+
+
+def _explain_after_ms():
+    """get_explain_after_s in ms, read once (every get asks)."""
+    global _EXPLAIN_AFTER_MS
+    if _EXPLAIN_AFTER_MS is None:
+        _EXPLAIN_AFTER_MS = int(_config_knob("get_explain_after_s", 30.0) * 1000)
+    return _EXPLAIN_AFTER_MS
+
+
 def _explain_slow_get(object_refs, waited_s):
     """Logs, from a thread of its own (the get goes on waiting), why the first refs of a
     long get are not ready."""
-    import threading
 
     def explain_in_background():
         from cyray.util.explain import explain

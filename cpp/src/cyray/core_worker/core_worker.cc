@@ -267,17 +267,14 @@ Status CoreWorker::Impl::CreatePut(size_t data_size, const std::string &metadata
   ObjectID id = NextPutId();
   CYRAY_RETURN_NOT_OK(plasma_->Create(id, data_size, metadata.size(), address));
   std::memcpy(*address + data_size, metadata.data(), metadata.size());
-  {
-    std::lock_guard<std::mutex> lock(put_sizes_mu_);
-    put_sizes_[id] = data_size + metadata.size();
-  }
   ref->object_id = id.Binary();
   ref->owner_address = serialized_address_;
   return Status::OK();
 }
 
 Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
-                                 const std::vector<ObjectRefInfo> &nested_refs) {
+                                 const std::vector<ObjectRefInfo> &nested_refs,
+                                 uint64_t object_size) {
   ObjectID id = ObjectID::FromBinary(ref.object_id);
   CYRAY_RETURN_NOT_OK(plasma_->Seal(id));
   object_directory_.AddPrimary(id, node_id_);
@@ -286,14 +283,7 @@ Status CoreWorker::Impl::SealPut(const ObjectRefInfo &ref,
   auto marker = std::make_shared<ObjectValue>();
   marker->in_plasma = true;
   marker->nested_refs = nested_refs;
-  {
-    std::lock_guard<std::mutex> lock(put_sizes_mu_);
-    auto it = put_sizes_.find(id);
-    if (it != put_sizes_.end()) {
-      marker->plasma_size = it->second;
-      put_sizes_.erase(it);
-    }
-  }
+  marker->plasma_size = object_size;
   memory_store_.Put(id, marker);
   return Status::OK();
 }
@@ -976,9 +966,9 @@ Status CoreWorker::CreatePut(size_t data_size, const std::string &metadata, Obje
                              uint8_t **address) {
   return impl_->CreatePut(data_size, metadata, ref, address);
 }
-Status CoreWorker::SealPut(const ObjectRefInfo &ref,
-                           const std::vector<ObjectRefInfo> &nested_refs) {
-  return impl_->SealPut(ref, nested_refs);
+Status CoreWorker::SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs,
+                           uint64_t object_size) {
+  return impl_->SealPut(ref, nested_refs, object_size);
 }
 Status CoreWorker::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
                        std::vector<ObjectValuePtr> *out) {

@@ -76,7 +76,9 @@ class CoreWorker {
   // store for the caller to fill, then SealPut makes it the object `ref`.
   Status CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
                    uint8_t **address);
-  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs);
+  // `object_size` is what CreatePut allocated (data and metadata), for `cyray memory`.
+  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs,
+                 uint64_t object_size);
   // Waits for all `ids`; `timeout_ms` < 0 waits forever.
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);

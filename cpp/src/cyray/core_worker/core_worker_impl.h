@@ -174,7 +174,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   Status Put(const ObjectValue &value, ObjectRefInfo *ref);
   Status CreatePut(size_t data_size, const std::string &metadata, ObjectRefInfo *ref,
                    uint8_t **address);
-  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs);
+  Status SealPut(const ObjectRefInfo &ref, const std::vector<ObjectRefInfo> &nested_refs,
+                 uint64_t object_size);
   ObjectID NextPutId();
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
@@ -248,9 +249,6 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::unique_ptr<GcsActorClient> gcs_actor_client_;
   std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   std::unique_ptr<grpc::Server> server_;
-  // Sizes of objects put with CreatePut, until SealPut (for `cyray memory`).
-  std::mutex put_sizes_mu_;
-  std::unordered_map<ObjectID, uint64_t> put_sizes_ ABSL_GUARDED_BY(put_sizes_mu_);
   // Task events for the GCS (null when task_events_report_interval_ms is 0).
   std::unique_ptr<TaskEventBuffer> task_events_;
   void RecordTaskStatus(const rpc::TaskSpec &spec, rpc::TaskStatus status,

@@ -45,13 +45,11 @@ void ReferenceCounter::SetCallSite(const ObjectID &id, const std::string &call_s
   if (it != refs_.end() && it->second.call_site.empty()) it->second.call_site = call_site;
 }
 
-std::vector<ReferenceCounter::RefStats> ReferenceCounter::Snapshot(size_t limit,
-                                                                   size_t *total) const {
+std::vector<ReferenceCounter::RefStats> ReferenceCounter::Snapshot() const {
   std::vector<RefStats> out;
   std::lock_guard<std::mutex> lock(mu_);
-  *total = refs_.size();
+  out.reserve(refs_.size());
   for (const auto &[id, entry] : refs_) {
-    if (limit > 0 && out.size() >= limit) break;
     out.push_back({id, entry.owned, entry.local_refs, entry.submitted_task_refs, entry.borrowers,
                    entry.call_site});
   }

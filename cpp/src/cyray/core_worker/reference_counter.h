@@ -48,8 +48,7 @@ class ReferenceCounter {
     int borrowers = 0;
     std::string call_site;
   };
-  // Up to `limit` entries (0: all) and, in *total, how many there are.
-  std::vector<RefStats> Snapshot(size_t limit, size_t *total) const;
+  std::vector<RefStats> Snapshot() const;
 
   bool Has(const ObjectID &id) const;
   bool IsOwned(const ObjectID &id) const;

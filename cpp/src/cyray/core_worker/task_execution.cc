@@ -168,12 +168,12 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     ctx.resource_ids = exec.resource_ids;
     ctx.resource_amounts = exec.resource_amounts;
   }
-  if (task_events_ && !spec.disable_task_events()) {
+  if (task_events_) {
     TaskStatusDetail where;
     where.node_id = node_id_.Binary();
     where.worker_id = worker_id_.Binary();
     where.worker_pid = static_cast<int32_t>(getpid());
-    task_events_->Record(spec, rpc::RUNNING, where);
+    RecordTaskStatus(spec, rpc::RUNNING, where);
   }
   // Read now: once a deferred result is reported (maybe before the callback
   // returns) the request, and `spec` in it, may be gone.

@@ -15,25 +15,8 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::GetCoreWorkerStats(
   reply->set_pid(static_cast<int32_t>(getpid()));
   reply->set_is_driver(options_.is_driver);
   reply->set_ip_address(address_.ip_address());
-  {
-    std::lock_guard<std::mutex> lock(context_mu_);
-    reply->set_job_id(job_id_.Binary());
-  }
-  {
-    std::lock_guard<std::mutex> lock(exec_mu_);
-    reply->set_actor_id(actor_id_);
-  }
-  {
-    std::lock_guard<std::mutex> lock(submitted_mu_);
-    reply->set_num_pending_tasks(static_cast<int64_t>(submitted_tasks_.size()));
-  }
-  if (task_events_) reply->set_task_events_dropped(task_events_->NumDroppedTotal());
   if (request->include_memory_info()) {
-    size_t total = 0;
-    auto refs = reference_counter_.Snapshot(
-        request->limit() > 0 ? static_cast<size_t>(request->limit()) : 0, &total);
-    reply->set_num_object_refs(static_cast<int64_t>(total));
-    for (const auto &ref : refs) {
+    for (const auto &ref : reference_counter_.Snapshot()) {
       auto *out = reply->add_object_refs();
       out->set_object_id(ref.id.Binary());
       out->set_owned(ref.owned);

@@ -94,10 +94,6 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   grpc::ServerUnaryReactor *GetNodeStats(grpc::CallbackServerContext *ctx,
                                          const rpc::GetNodeStatsRequest *request,
                                          rpc::GetNodeStatsReply *reply) override;
-  // Asks every registered worker and driver for its stats, in parallel, into
-  // `reply`; finishes `reactor` when all answered or timed out.
-  void GatherWorkerStats(int64_t limit, rpc::GetNodeStatsReply *reply,
-                         grpc::ServerUnaryReactor *reactor);
   grpc::ServerUnaryReactor *ListLogs(grpc::CallbackServerContext *ctx,
                                      const rpc::ListLogsRequest *request,
                                      rpc::ListLogsReply *reply) override;
@@ -109,6 +105,9 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   struct LocalConnection;
   using ConnectionPtr = std::shared_ptr<LocalConnection>;
 
+  // Asks every registered worker and driver for its stats, in parallel, into
+  // `reply`; finishes `reactor` when all answered or timed out.
+  void GatherWorkerStats(rpc::GetNodeStatsReply *reply, grpc::ServerUnaryReactor *reactor);
   void DoAccept();
   void ReadHeader(const ConnectionPtr &conn);
   void HandleMessage(const ConnectionPtr &conn, uint32_t type, const std::string &body);

@@ -106,7 +106,7 @@ grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext 
     reply->set_spilled_bytes(stats.spilled_bytes);
     for (const auto &id : pull_manager_.ActivePulls()) reply->add_pulls_in_progress(id.Binary());
     if (request->include_memory_info()) {
-      GatherWorkerStats(request->limit(), reply, reactor);
+      GatherWorkerStats(reply, reactor);
     } else {
       reactor->Finish(grpc::Status::OK);
     }
@@ -114,7 +114,7 @@ grpc::ServerUnaryReactor *NodeManager::GetNodeStats(grpc::CallbackServerContext 
   return reactor;
 }
 
-void NodeManager::GatherWorkerStats(int64_t limit, rpc::GetNodeStatsReply *reply,
+void NodeManager::GatherWorkerStats(rpc::GetNodeStatsReply *reply,
                                     grpc::ServerUnaryReactor *reactor) {
   std::vector<WorkerPtr> targets;
   for (const auto &worker : worker_pool_.AllWorkers()) {
@@ -132,7 +132,6 @@ void NodeManager::GatherWorkerStats(int64_t limit, rpc::GetNodeStatsReply *reply
     using Call = rpc::AsyncCall<rpc::GetCoreWorkerStatsRequest, rpc::GetCoreWorkerStatsReply>;
     auto call = std::make_shared<Call>();
     call->request.set_include_memory_info(true);
-    call->request.set_limit(limit);
     call->SetTimeoutMs(kWorkerStatsTimeoutMs);
     std::shared_ptr<rpc::CoreWorkerService::Stub> stub = rpc::CoreWorkerService::NewStub(
         rpc::MakeChannel(worker->ip_address + ":" + std::to_string(worker->port)));

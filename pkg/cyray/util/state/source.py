@@ -143,12 +143,12 @@ class StateSource:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
             return list(pool.map(safe, items))
 
-    def all_core_worker_stats(self, limit: int = 0):
+    def all_core_worker_stats(self):
         """[(node, its raylet's stats)] of every alive node that answers, each with the
         reference tables of its registered workers and drivers (`core_worker_stats`),
         which the raylet gathers from them."""
         alive = [n for n in self.nodes() if n.state == gcs_pb2.GcsNodeInfo.ALIVE]
-        request = nm_pb2.GetNodeStatsRequest(include_memory_info=True, limit=limit)
+        request = nm_pb2.GetNodeStatsRequest(include_memory_info=True)
         replies = self._parallel(
             lambda node: self._call(self._raylet(node).GetNodeStats, request), alive)
         return [(node, reply) for node, reply in zip(alive, replies) if reply is not None]
