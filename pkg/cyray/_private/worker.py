@@ -294,11 +294,9 @@ class Worker:
         explain_after_ms = _explain_after_ms()
         if 0 < explain_after_ms and (timeout_ms < 0 or timeout_ms > explain_after_ms):
             # A get that waits long says once, in the log, why its refs are not ready.
-            from cyray.exceptions import GetTimeoutError
-
             try:
                 values = self.core_worker.get_objects(object_refs, explain_after_ms)
-            except GetTimeoutError:
+            except exceptions.GetTimeoutError:
                 _explain_slow_get(object_refs, explain_after_ms / 1000)
                 remaining = -1 if timeout_ms < 0 else timeout_ms - explain_after_ms
                 values = self.core_worker.get_objects(object_refs, remaining)
@@ -387,7 +385,7 @@ def _explain_slow_get(object_refs, waited_s):
     long get are not ready."""
 
     def explain_in_background():
-        from cyray.util.explain import explain
+        from cyray.util.explainer import explain
 
         try:
             for ref in object_refs[:3]:

@@ -10,7 +10,7 @@ from cyray.scripts.cli_util import CliError, add_cluster_options, cluster_addres
 
 @command("explain")
 def _explain(args):
-    from cyray.util.explain import explain
+    from cyray.util.explainer import explain
 
     address = cluster_address(args)
     try:

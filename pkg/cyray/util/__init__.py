@@ -5,7 +5,6 @@ import socket
 from cyray.util import scheduling_strategies
 from cyray.util.actor_pool import ActorPool
 from cyray.util.check_serialize import inspect_serializability
-from cyray.util.explain import explain
 from cyray.util.helpers import as_completed, map_unordered
 from cyray.util.progress import progress
 from cyray.util.serialization import deregister_serializer, register_serializer
@@ -23,6 +22,15 @@ __all__ = [
     "register_serializer",
     "scheduling_strategies",
 ]
+
+
+def explain(ref, address=None):
+    """One paragraph on why `ref` (an ObjectRef, or an object or task ID in hex) is not
+    ready, and what to do (see cyray.util.explainer). Imported on first use: it needs
+    Python gRPC, which a worker that never explains should not load."""
+    from cyray.util.explainer import explain as explain_ref
+
+    return explain_ref(ref, address)
 
 
 def list_named_actors(all_namespaces=False):
