@@ -423,7 +423,8 @@ class ActorMethod:
             method_options.get("max_task_retries"), bool(retry),
             cloudpickle.dumps(tuple(retry)) if isinstance(retry, (list, tuple)) else b"",
             method_options.get("enable_task_events") is not False)
-        call_site.record(global_worker.core_worker, refs, "actor call")
+        if call_site.RECORDING:
+            call_site.record(global_worker.core_worker, refs, "actor call")
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], global_worker)
         if num_returns == 1:

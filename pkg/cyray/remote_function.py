@@ -118,7 +118,8 @@ class RemoteFunction:
                                        options.get("label_selector")),
             mode, -1 if backpressure is None else backpressure,
             options["enable_task_events"] is not False)
-        call_site.record(worker.core_worker, refs, "task call")
+        if call_site.RECORDING:
+            call_site.record(worker.core_worker, refs, "task call")
         if mode == GENERATOR_STREAMING:
             return ObjectRefGenerator(refs[0], worker)
         if num_returns == 1:

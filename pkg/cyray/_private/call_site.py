@@ -7,19 +7,13 @@ from __future__ import annotations
 import os
 import sys
 
+from cyray._private.config_knobs import knob
+
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-_enabled = None
-
-
-def enabled() -> bool:
-    global _enabled
-    if _enabled is None:
-        from cyray._private.worker import _config_knob
-
-        _enabled = bool(_config_knob("record_ref_creation_sites", False))
-    return _enabled
+# Read once, when cyray is imported (the C++ core reads its knobs once per process).
+RECORDING = knob("record_ref_creation_sites")
 
 
 def call_site(kind: str) -> str:
@@ -34,9 +28,8 @@ def call_site(kind: str) -> str:
 
 
 def record(core_worker, refs, kind: str) -> None:
-    """Records the call site of `refs` (ObjectRefs just made) when recording is on."""
-    if not enabled():
-        return
+    """Records the call site of `refs` (ObjectRefs just made); callers check RECORDING
+    first, so nothing is spent when recording is off."""
     site = call_site(kind)
     for ref in refs:
         core_worker.set_call_site(ref.binary(), site)

@@ -4,7 +4,6 @@ workers are set up by cyray.workers.default_worker."""
 
 import atexit
 import contextvars
-import functools
 import inspect
 import logging
 import os
@@ -16,6 +15,7 @@ import setproctitle as _setproctitle
 
 from cyray import exceptions
 from cyray._private import call_site, logging_config, serialization
+from cyray._private.config_knobs import knob
 from cyray._private.function_manager import FunctionActorManager
 from cyray._private.object_ref_generator import ObjectRefGenerator
 from cyray._private.ray_context import BaseContext, RayContext  # noqa: F401 - Ray's names here
@@ -271,7 +271,8 @@ class Worker:
         stored = self.serialize_or_store(value)
         ref = stored if isinstance(stored, ObjectRef) else \
             self.core_worker.put_serialized(*stored)
-        call_site.record(self.core_worker, (ref,), "put object")
+        if call_site.RECORDING:
+            call_site.record(self.core_worker, (ref,), "put object")
         return ref
 
     def serialize_or_store(self, value):
@@ -344,29 +345,7 @@ def _bind_methods(cls, instance):
 
 
 def _max_inline_size():
-    from cyray._raylet import config
-
-    return int(config()["max_direct_call_object_size"][0])
-
-
-@functools.lru_cache(maxsize=None)
-def _config_knob(name, default):
-    """A config knob (cpp/src/cyray/common/config_def.h; CYRAY_<name> overrides it), read
-    once per process."""
-    from cyray._raylet import config
-
-    try:
-        value, kind = config()[name][:2]
-        if kind == "bool":
-            return value == "true"
-        return {"double": float, "int64_t": int}.get(kind, str)(value)
-    except KeyError:
-        value = os.environ.get(f"CYRAY_{name}")
-        if value is None:
-            return default
-        if isinstance(default, bool):
-            return value.lower() in ("1", "true", "yes")
-        return type(default)(value)
+    return knob("max_direct_call_object_size")
 
 
 _EXPLAIN_AFTER_MS = None
@@ -376,7 +355,7 @@ def _explain_after_ms():
     """get_explain_after_s in ms, read once (every get asks)."""
     global _EXPLAIN_AFTER_MS
     if _EXPLAIN_AFTER_MS is None:
-        _EXPLAIN_AFTER_MS = int(_config_knob("get_explain_after_s", 30.0) * 1000)
+        _EXPLAIN_AFTER_MS = int(knob("get_explain_after_s") * 1000)
     return _EXPLAIN_AFTER_MS
 
 

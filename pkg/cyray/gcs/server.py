@@ -28,10 +28,11 @@ from typing import Dict, List, Optional
 import grpc
 import grpc.aio
 
+from cyray._private.config_knobs import knob
 from cyray.gcs.actor_manager import ActorManager
 from cyray.gcs.auth import TOKEN_ENV, ClusterTokenInterceptor, cluster_token
 from cyray.gcs.storage import GcsStorage, InMemoryStorage
-from cyray.gcs.task_events import DEFAULT_MAX_NUM_TASKS, TaskEventTable, add_task_info_service
+from cyray.gcs.task_events import TaskEventTable, add_task_info_service
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.protobuf import gcs_service_pb2_grpc as gcs_grpc
 
@@ -395,8 +396,7 @@ async def serve(args: argparse.Namespace, storage: GcsStorage) -> int:
     nodes.on_worker_failure = actors.on_worker_failure
     nodes.on_node_dead = actors.on_node_dead
     gcs_grpc.add_ActorInfoGcsServiceServicer_to_server(actors, server)
-    task_events = TaskEventTable(config_knob("task_events_max_num_task_in_gcs",
-                                             DEFAULT_MAX_NUM_TASKS))
+    task_events = TaskEventTable(knob("task_events_max_num_task_in_gcs"))
     add_task_info_service(server, task_events)
     address = f"{args.host}:{args.port}"
     try:
@@ -450,21 +450,10 @@ async def start_dashboard(args: argparse.Namespace, storage: GcsStorage, port: i
     return dashboard
 
 
-def config_knob(name: str, default: int) -> int:
-    """A config knob's value (cpp/src/cyray/common/config_def.h; CYRAY_<name> overrides)."""
-    try:
-        from cyray._raylet import config
-
-        return int(config()[name][0])
-    except (ImportError, KeyError):
-        return default
-
-
 def default_node_timeout_ms() -> int:
     """How long a node may stay silent: the health_check_period_ms config knob times
     health_check_failure_threshold (each overridable by CYRAY_<name>)."""
-    return config_knob("health_check_period_ms", 1000) * config_knob(
-        "health_check_failure_threshold", 5)
+    return knob("health_check_period_ms") * knob("health_check_failure_threshold")
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
