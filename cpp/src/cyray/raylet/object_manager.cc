@@ -1,5 +1,9 @@
 #include "cyray/raylet/object_manager.h"
 
+#include "cyray/raylet/chunk_codec.h"
+
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <boost/asio/post.hpp>
 
 #include <cstring>
@@ -7,10 +11,30 @@
 namespace cyray::raylet {
 
 namespace asio = boost::asio;
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
 
 namespace {
+constexpr char kFetchObjectChunkMethod[] = "/cyray.rpc.ObjectManagerService/FetchObjectChunk";
+
 std::string AddressKey(const rpc::Address &address) {
   return address.ip_address() + ":" + std::to_string(address.port());
+}
+
+// The reader reference a chunk being sent holds on its object.
+struct PinnedChunk {
+  asio::io_context *io;
+  object_store::ObjectStore *store;
+  ObjectID id;
+};
+
+// gRPC is done with a chunk's bytes (any thread): unpin on the io thread.
+void UnpinChunk(void *arg) {
+  std::unique_ptr<PinnedChunk> pinned(static_cast<PinnedChunk *>(arg));
+  asio::post(*pinned->io, [store = pinned->store, id = pinned->id] {
+    store->Release(id, kChunkServerClientId);
+  });
 }
 }  // namespace
 
@@ -22,12 +46,12 @@ rpc::CoreWorkerService::Stub *GrpcObjectTransfer::WorkerStub(const rpc::Address 
   return stub.get();
 }
 
-rpc::ObjectManagerService::Stub *GrpcObjectTransfer::ObjectStub(const std::string &raylet) {
+grpc::GenericStub *GrpcObjectTransfer::ChunkStub(const std::string &raylet) {
   std::lock_guard<std::mutex> lock(mu_);
   auto &channel = channels_[raylet];
   if (!channel) channel = rpc::MakeChannel(raylet);
-  auto &stub = objects_[raylet];
-  if (!stub) stub = rpc::ObjectManagerService::NewStub(channel);
+  auto &stub = chunks_[raylet];
+  if (!stub) stub = std::make_unique<grpc::GenericStub>(channel);
   return stub.get();
 }
 
@@ -60,21 +84,31 @@ void GrpcObjectTransfer::GetObjectLocations(
 
 void GrpcObjectTransfer::FetchObjectChunk(
     const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
-    int64_t timeout_ms,
-    std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) {
-  using Call = rpc::AsyncCall<rpc::FetchObjectChunkRequest, rpc::FetchObjectChunkReply>;
+    int64_t timeout_ms, std::function<void(const Status &, const FetchedChunk &)> callback) {
+  using Call = rpc::AsyncCall<grpc::ByteBuffer, grpc::ByteBuffer>;
   auto call = std::make_shared<Call>();
-  call->request.set_object_id(id.Binary());
-  call->request.set_offset(offset);
-  call->request.set_length(length);
+  rpc::FetchObjectChunkRequest request;
+  request.set_object_id(id.Binary());
+  request.set_offset(offset);
+  request.set_length(length);
+  grpc::Slice slice(request.SerializeAsString());
+  call->request = grpc::ByteBuffer(&slice, 1);
   call->SetTimeoutMs(timeout_ms);
   if (!tracker_.Start(&call->context)) return;
-  ObjectStub(raylet)->async()->FetchObjectChunk(
-      &call->context, &call->request, &call->reply,
-      [this, call, callback = std::move(callback)](grpc::Status status) {
-        asio::post(io_, [call, callback, status] {
-          callback(rpc::FromGrpcStatus(status, "FetchObjectChunk"), call->reply);
-        });
+  ChunkStub(raylet)->UnaryCall(
+      &call->context, kFetchObjectChunkMethod, grpc::StubOptions(), &call->request, &call->reply,
+      [this, call, callback = std::move(callback)](grpc::Status grpc_status) {
+        Status status = rpc::FromGrpcStatus(grpc_status, "FetchObjectChunk");
+        FetchedChunk chunk;
+        uint64_t start = 0;
+        if (status.ok() && !DecodeChunkReply(&call->reply, &chunk, &start)) {
+          status = Status::IOError("FetchObjectChunk: a malformed reply");
+        }
+        // The bytes stay in the call's buffer until the pull copies them.
+        chunk.copy_to = [call, start, size = chunk.size](uint8_t *dest) {
+          CopyChunkBytes(&call->reply, start, size, dest);
+        };
+        asio::post(io_, [callback, status, chunk = std::move(chunk)] { callback(status, chunk); });
         tracker_.Done(&call->context);
       });
 }
@@ -134,26 +168,36 @@ Status StorePullTarget::Seal(const ObjectID &id) {
 
 void StorePullTarget::Delete(const ObjectID &id) { store_.Delete(id); }
 
-grpc::ServerUnaryReactor *ObjectChunkService::FetchObjectChunk(
-    grpc::CallbackServerContext *ctx, const rpc::FetchObjectChunkRequest *request,
-    rpc::FetchObjectChunkReply *reply) {
+grpc::ServerUnaryReactor *ObjectChunkService::FetchObjectChunk(grpc::CallbackServerContext *ctx,
+                                                               const grpc::ByteBuffer *request,
+                                                               grpc::ByteBuffer *reply) {
   if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
-  asio::post(io_, [this, request, reply, reactor] {
-    ObjectID id = ObjectID::FromBinary(request->object_id());
+  auto parsed = std::make_shared<rpc::FetchObjectChunkRequest>();
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer *>(request));
+  if (!parsed->ParseFromZeroCopyStream(&reader)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed request"));
+    return reactor;
+  }
+  asio::post(io_, [this, parsed, reply, reactor] {
+    ObjectID id = ObjectID::FromBinary(parsed->object_id());
     object_store::ObjectLocation location;
-    if (store_.Get(id, kChunkServerClientId, &location) ==
+    rpc::FetchObjectChunkReply header;
+    if (store_.Get(id, kChunkServerClientId, &location) !=
         object_store::ObjectStore::GetResult::kFound) {
-      uint64_t total = location.data_size + location.metadata_size;
-      uint64_t offset = std::min<uint64_t>(request->offset(), total);
-      uint64_t length = std::min<uint64_t>(request->length(), total - offset);
-      reply->set_found(true);
-      reply->set_data_size(location.data_size);
-      reply->set_metadata_size(location.metadata_size);
-      reply->mutable_chunk()->assign(
-          reinterpret_cast<const char *>(base_ + location.offset + offset), length);
-      store_.Release(id, kChunkServerClientId);
+      *reply = EncodeChunkReply(header, grpc::Slice());
+      reactor->Finish(grpc::Status::OK);
+      return;
     }
+    uint64_t total = location.data_size + location.metadata_size;
+    uint64_t offset = std::min<uint64_t>(parsed->offset(), total);
+    uint64_t length = std::min<uint64_t>(parsed->length(), total - offset);
+    header.set_found(true);
+    header.set_data_size(location.data_size);
+    header.set_metadata_size(location.metadata_size);
+    // The slice's destruction releases the pin taken by Get above.
+    *reply = EncodeChunkReply(header, grpc::Slice(base_ + location.offset + offset, length,
+                                                  &UnpinChunk, new PinnedChunk{&io_, &store_, id}));
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

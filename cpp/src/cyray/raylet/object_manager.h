@@ -5,9 +5,12 @@
 //  - ObjectChunkService: serves chunks of this node's sealed objects to
 //    raylets that pull them.
 // Completions are posted to the raylet's io_context; the store is touched
-// only there.
+// only there. Chunks travel as raw gRPC byte buffers in FetchObjectChunkReply's
+// wire format: the holder sends the store's bytes without copying them, and
+// the puller copies them once, from gRPC's receive buffers into its store.
 #pragma once
 
+#include <grpcpp/generic/generic_stub.h>
 #include <boost/asio/io_context.hpp>
 
 #include <mutex>
@@ -37,7 +40,7 @@ class GrpcObjectTransfer : public ObjectTransferInterface {
   void FetchObjectChunk(
       const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
       int64_t timeout_ms,
-      std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) override;
+      std::function<void(const Status &, const FetchedChunk &)> callback) override;
   void AddObjectLocation(const rpc::Address &owner, const ObjectID &id,
                          std::function<void(bool kept)> callback) override;
   // Asks the raylet at `raylet` to drop its copies of `ids` (fire and forget).
@@ -47,7 +50,7 @@ class GrpcObjectTransfer : public ObjectTransferInterface {
 
  private:
   rpc::CoreWorkerService::Stub *WorkerStub(const rpc::Address &address);
-  rpc::ObjectManagerService::Stub *ObjectStub(const std::string &raylet);
+  grpc::GenericStub *ChunkStub(const std::string &raylet);
   rpc::NodeManagerService::Stub *NodeStub(const std::string &raylet);
 
   boost::asio::io_context &io_;
@@ -59,8 +62,7 @@ class GrpcObjectTransfer : public ObjectTransferInterface {
   std::unordered_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> workers_
       ABSL_GUARDED_BY(mu_);
-  std::unordered_map<std::string, std::unique_ptr<rpc::ObjectManagerService::Stub>> objects_
-      ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::unique_ptr<grpc::GenericStub>> chunks_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, std::unique_ptr<rpc::NodeManagerService::Stub>> nodes_
       ABSL_GUARDED_BY(mu_);
 };
@@ -79,13 +81,16 @@ class StorePullTarget : public PullTargetInterface {
   uint8_t *&base_;
 };
 
-class ObjectChunkService : public rpc::ObjectManagerService::CallbackService {
+// The reply's chunk is a slice pointing into the store: the object stays
+// pinned (a reader reference) until gRPC has sent it.
+class ObjectChunkService : public rpc::ObjectManagerService::WithRawCallbackMethod_FetchObjectChunk<
+                               rpc::ObjectManagerService::Service> {
  public:
   ObjectChunkService(boost::asio::io_context &io, object_store::ObjectStore &store, uint8_t *&base)
       : io_(io), store_(store), base_(base) {}
   grpc::ServerUnaryReactor *FetchObjectChunk(grpc::CallbackServerContext *ctx,
-                                             const rpc::FetchObjectChunkRequest *request,
-                                             rpc::FetchObjectChunkReply *reply) override;
+                                             const grpc::ByteBuffer *request,
+                                             grpc::ByteBuffer *reply) override;
 
  private:
   boost::asio::io_context &io_;

@@ -143,27 +143,27 @@ void PullManager::RequestChunks(const PullPtr &pull) {
     // A holder that accepts connections but never answers (a hung raylet)
     // must not hold the pull past its deadline.
     int64_t timeout_ms = std::clamp<int64_t>(pull->deadline_ms - now_ms_(), 100, kChunkTimeoutMs);
-    transfer_.FetchObjectChunk(address, pull->id, offset, length, timeout_ms,
-                               [this, pull, attempt, offset](
-                                   const Status &status, const rpc::FetchObjectChunkReply &reply) {
-                                 OnChunk(pull, attempt, offset, status, reply);
-                               });
+    transfer_.FetchObjectChunk(
+        address, pull->id, offset, length, timeout_ms,
+        [this, pull, attempt, offset](const Status &status, const FetchedChunk &chunk) {
+          OnChunk(pull, attempt, offset, status, chunk);
+        });
     if (!sizes_known) break;
   }
 }
 
 void PullManager::OnChunk(const PullPtr &pull, uint64_t attempt, uint64_t offset,
-                          const Status &status, const rpc::FetchObjectChunkReply &reply) {
+                          const Status &status, const FetchedChunk &chunk) {
   auto it = pulls_.find(pull->id);
   if (it == pulls_.end() || it->second != pull || attempt != pull->attempt) return;
   pull->in_flight--;
-  if (!status.ok() || !reply.found()) {
+  if (!status.ok() || !chunk.found) {
     TryNextHolder(pull, status.ok() ? "the node no longer has it" : status.message());
     return;
   }
-  uint64_t total = reply.data_size() + reply.metadata_size();
+  uint64_t total = chunk.data_size + chunk.metadata_size;
   if (!pull->created) {
-    Status s = store_.Create(pull->id, reply.data_size(), reply.metadata_size(), &pull->dest);
+    Status s = store_.Create(pull->id, chunk.data_size, chunk.metadata_size, &pull->dest);
     if (!s.ok()) {
       if (store_.ContainsSealed(pull->id)) {
         Finish(pull, {true, false, ""});
@@ -178,12 +178,12 @@ void PullManager::OnChunk(const PullPtr &pull, uint64_t attempt, uint64_t offset
     TryNextHolder(pull, "the holder's copy has another size");
     return;
   }
-  if (offset + reply.chunk().size() > pull->total_size) {
+  if (offset + chunk.size > pull->total_size) {
     TryNextHolder(pull, "a chunk beyond the object's end");
     return;
   }
-  std::memcpy(pull->dest + offset, reply.chunk().data(), reply.chunk().size());
-  pull->received += reply.chunk().size();
+  if (chunk.size > 0) chunk.copy_to(pull->dest + offset);
+  pull->received += chunk.size;
   if (pull->received >= pull->total_size) {
     Status sealed = store_.Seal(pull->id);
     if (!sealed.ok()) {

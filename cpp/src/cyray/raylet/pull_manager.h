@@ -24,6 +24,18 @@
 
 namespace cyray::raylet {
 
+// One chunk as a holder sent it. `copy_to` copies the chunk's `size` bytes
+// to a destination straight from the transport's receive buffers, so a chunk
+// takes one user-space copy on this side.
+struct FetchedChunk {
+  bool found = false;
+  // Sizes of the whole object (data then metadata, contiguous in the store).
+  uint64_t data_size = 0;
+  uint64_t metadata_size = 0;
+  uint64_t size = 0;
+  std::function<void(uint8_t *dest)> copy_to;
+};
+
 // The remote calls a pull makes (a seam for fakes). Callbacks run on the
 // caller's thread.
 class ObjectTransferInterface {
@@ -35,8 +47,7 @@ class ObjectTransferInterface {
   // `raylet` is "host:port"; the call fails after `timeout_ms`.
   virtual void FetchObjectChunk(
       const std::string &raylet, const ObjectID &id, uint64_t offset, uint64_t length,
-      int64_t timeout_ms,
-      std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> callback) = 0;
+      int64_t timeout_ms, std::function<void(const Status &, const FetchedChunk &)> callback) = 0;
   virtual void AddObjectLocation(const rpc::Address &owner, const ObjectID &id,
                                  std::function<void(bool kept)> callback) = 0;
 };
@@ -113,7 +124,7 @@ class PullManager {
   void TryNextHolder(const PullPtr &pull, const std::string &why);
   void RequestChunks(const PullPtr &pull);
   void OnChunk(const PullPtr &pull, uint64_t attempt, uint64_t offset, const Status &status,
-               const rpc::FetchObjectChunkReply &reply);
+               const FetchedChunk &chunk);
   void Retry(const PullPtr &pull, const std::string &why);
   void Finish(const PullPtr &pull, PullResult result);
 

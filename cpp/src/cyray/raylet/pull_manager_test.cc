@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <deque>
 #include <map>
 
@@ -17,20 +18,21 @@ class FakeTransfer : public ObjectTransferInterface {
     location_queries++;
     cb(Status::OK(), locations);
   }
-  void FetchObjectChunk(
-      const std::string &raylet, const ObjectID &, uint64_t offset, uint64_t length,
-      int64_t timeout_ms,
-      std::function<void(const Status &, const rpc::FetchObjectChunkReply &)> cb) override {
+  void FetchObjectChunk(const std::string &raylet, const ObjectID &, uint64_t offset,
+                        uint64_t length, int64_t timeout_ms,
+                        std::function<void(const Status &, const FetchedChunk &)> cb) override {
     fetches.push_back({raylet, offset});
     timeouts.push_back(timeout_ms);
     pending.push_back([this, raylet, offset, length, cb] {
-      rpc::FetchObjectChunkReply reply;
+      FetchedChunk chunk;
       auto it = objects.find(raylet);
-      if (it == objects.end()) return cb(Status::IOError("unreachable"), reply);
-      reply.set_found(true);
-      reply.set_data_size(it->second.size());
-      reply.set_chunk(it->second.substr(offset, length));
-      cb(Status::OK(), reply);
+      if (it == objects.end()) return cb(Status::IOError("unreachable"), chunk);
+      chunk.found = true;
+      chunk.data_size = it->second.size();
+      std::string bytes = it->second.substr(offset, length);
+      chunk.size = bytes.size();
+      chunk.copy_to = [bytes](uint8_t *dest) { std::memcpy(dest, bytes.data(), bytes.size()); };
+      cb(Status::OK(), chunk);
     });
   }
   void AddObjectLocation(const rpc::Address &, const ObjectID &,
