@@ -757,18 +757,20 @@ void CoreWorker::Impl::OnTaskFail(const rpc::TaskSpec &spec, int error_type,
   ActorCallFinished(spec);
   ForgetSubmitted(spec);
   TaskID task_id = TaskID::FromBinary(spec.task_id());
-  bool was_rebuild;
-  {
-    std::lock_guard<std::mutex> lock(lineage_mu_);
-    was_rebuild = reconstructing_.erase(task_id) > 0;
-  }
-  if (was_rebuild) {
-    // The values are there already (as lost markers): the rebuild failing
-    // makes them lost for good.
+  if (lineage_.EndRebuild(task_id)) {
+    // The values of returns still in scope are there already (as lost
+    // markers): the rebuild failing makes them lost for good. Returns brought
+    // back only to rebuild a later task get the error, which that task then
+    // fails with.
     CYRAY_LOG(WARNING) << "rebuilding the returns of task " << spec.name()
                        << " failed: " << message;
+    auto error = MakeErrorObject(
+        rpc::OBJECT_RECONSTRUCTION_FAILED,
+        "rebuilding it by running task " + spec.name() + " again failed: " + message);
     for (uint64_t i = 1; i <= spec.num_returns(); ++i) {
-      object_directory_.MarkLost(ObjectID::FromIndex(task_id, static_cast<uint32_t>(i)));
+      ObjectID id = ObjectID::FromIndex(task_id, static_cast<uint32_t>(i));
+      object_directory_.MarkLost(id);
+      if (!memory_store_.Contains(id)) lifetimes_.StoreIfReferenced(id, error, /*owned=*/true);
     }
     reference_counter_.RemoveSubmittedTaskReferences(ArgumentObjectIds(spec));
     return;

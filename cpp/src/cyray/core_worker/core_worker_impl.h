@@ -22,6 +22,7 @@
 #include "cyray/common/logging.h"
 #include "cyray/core_worker/actor_task_submitter.h"
 #include "cyray/core_worker/generator_streams.h"
+#include "cyray/core_worker/lineage.h"
 #include "cyray/core_worker/memory_store.h"
 #include "cyray/core_worker/object_directory.h"
 #include "cyray/core_worker/object_lifetimes.h"
@@ -297,17 +298,14 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
 
   // The nodes holding copies of the shared-memory objects this process owns.
   ObjectDirectory object_directory_;
-  // Lineage: the task that made each shared-memory object this process owns,
-  // kept while the object lives when the task may run again to rebuild it
-  // (retryable, arguments all inline); and the rebuilds under way.
-  std::mutex lineage_mu_;
-  std::unordered_map<ObjectID, std::shared_ptr<const rpc::TaskSpec>> lineage_
-      ABSL_GUARDED_BY(lineage_mu_);
-  std::unordered_set<TaskID> reconstructing_ ABSL_GUARDED_BY(lineage_mu_);
+  // Lineage: the tasks that made the shared-memory objects this process owns,
+  // kept while they may be needed to rebuild a lost object (lineage.h).
+  LineageTable lineage_{[this](const ObjectID &id) { return reference_counter_.Has(id); }};
   void RecordLineage(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply);
   // Whether the task of a lost object can run again to rebuild it.
   bool CanRebuild(const ObjectID &id);
-  // Runs the task of a lost object again (once per task).
+  // Runs the task of a lost object again (once per task), after rebuilding
+  // those of its arguments that left scope since.
   void Rebuild(const ObjectID &id);
   // When values arrive and copies go, and nested reference counting.
   ObjectLifetimes lifetimes_;

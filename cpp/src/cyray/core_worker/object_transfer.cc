@@ -71,10 +71,7 @@ Status CoreWorker::Impl::PullToLocalStore(const ObjectID &id, const std::string 
 }
 
 void CoreWorker::Impl::FreeRemoteCopies(const ObjectID &id) {
-  {
-    std::lock_guard<std::mutex> lock(lineage_mu_);
-    lineage_.erase(id);
-  }
+  lineage_.OnOutOfScope(id);
   std::vector<NodeID> nodes = object_directory_.Remove(id);
   using Call = rpc::AsyncCall<rpc::FreeObjectsRequest, rpc::FreeObjectsReply>;
   std::shared_ptr<Call> call;
@@ -107,44 +104,41 @@ void CoreWorker::Impl::OnNodeRemoved(const rpc::NodeRemoved &node) {
 
 void CoreWorker::Impl::RecordLineage(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
   if (spec.type() != rpc::NORMAL_TASK || spec.max_retries() == 0) return;
-  // Arguments passed by reference may be gone by the time a rebuild runs.
-  for (const auto &arg : spec.args()) {
-    if (!arg.is_inline()) return;
-  }
-  std::shared_ptr<const rpc::TaskSpec> lineage;
-  std::lock_guard<std::mutex> lock(lineage_mu_);
-  reconstructing_.erase(TaskID::FromBinary(spec.task_id()));
+  std::vector<ObjectID> returns;
   for (const auto &ret : reply.return_objects()) {
-    if (!ret.in_plasma()) continue;
-    if (!lineage) lineage = std::make_shared<const rpc::TaskSpec>(spec);
-    lineage_[ObjectID::FromBinary(ret.object_id())] = lineage;
+    if (ret.in_plasma()) returns.push_back(ObjectID::FromBinary(ret.object_id()));
   }
+  std::vector<ObjectID> plasma_args;
+  for (const auto &arg : spec.args()) {
+    if (arg.in_plasma()) plasma_args.push_back(ObjectID::FromBinary(arg.object_ref().object_id()));
+  }
+  lineage_.Record(spec, returns, plasma_args);
 }
 
-bool CoreWorker::Impl::CanRebuild(const ObjectID &id) {
-  std::lock_guard<std::mutex> lock(lineage_mu_);
-  auto it = lineage_.find(id);
-  if (it == lineage_.end()) return false;
-  const rpc::TaskSpec &made_by = *it->second;
-  return made_by.max_retries() < 0 ||
-         static_cast<int64_t>(made_by.attempt_number()) < made_by.max_retries();
-}
+bool CoreWorker::Impl::CanRebuild(const ObjectID &id) { return lineage_.CanRebuild(id); }
 
 void CoreWorker::Impl::Rebuild(const ObjectID &id) {
-  rpc::TaskSpec spec;
-  {
-    std::lock_guard<std::mutex> lock(lineage_mu_);
-    auto it = lineage_.find(id);
-    if (it == lineage_.end()) return;
-    // Several lost returns of one task: it runs again once.
-    if (!reconstructing_.insert(TaskID::FromBinary(it->second->task_id())).second) return;
-    spec = *it->second;
+  auto rebuild = lineage_.StartRebuild(id);
+  if (!rebuild) return;  // no lineage, or its task is being rebuilt already
+  auto spec = std::make_shared<rpc::TaskSpec>(std::move(rebuild->spec));
+  spec->set_attempt_number(spec->attempt_number() + 1);
+  CYRAY_LOG(INFO) << "object " << id.Hex() << " was lost; running task " << spec->name()
+                  << " again to rebuild it (attempt " << spec->attempt_number() << ")";
+  // Arguments whose values were freed come back into scope (this task's
+  // references hold them) and are rebuilt first; the task waits for them as
+  // for any argument, then finds them in shared memory again.
+  for (const ObjectID &arg : rebuild->args_to_rebuild) {
+    reference_counter_.AddOwnedObject(arg);
+    for (auto &a : *spec->mutable_args()) {
+      if (a.in_plasma() && a.object_ref().object_id() == arg.Binary()) a.set_in_plasma(false);
+    }
   }
-  spec.set_attempt_number(spec.attempt_number() + 1);
-  CYRAY_LOG(INFO) << "object " << id.Hex() << " was lost with its node; running task "
-                  << spec.name() << " again to rebuild it (attempt " << spec.attempt_number()
-                  << ")";
-  submitter_->SubmitTask(std::move(spec));
+  reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
+  for (const ObjectID &arg : rebuild->args_to_rebuild) Rebuild(arg);
+  asio::post(io_, [this, spec] {
+    ResolveDependencies(
+        spec, [this](rpc::TaskSpec resolved) { submitter_->SubmitTask(std::move(resolved)); });
+  });
 }
 
 grpc::ServerUnaryReactor *CoreWorker::Impl::GetObjectLocations(
