@@ -67,6 +67,53 @@ def test_error_objects_raise_rays_exception_with_their_message(name, cls):
     assert type(back) is type(info.value) and str(back) == str(info.value)
 
 
+def test_actor_death_by_its_node_raises_actor_died_with_a_node_died_cause():
+    """The GCS's death cause for an actor whose node died, as a failed call's error object
+    carries it: Ray's message, the actor's ID, and a NodeDiedError naming the node."""
+    from cyray._private import actor_death, serialization
+    from cyray.protobuf import gcs_service_pb2 as gcs_pb2
+
+    actor = gcs_pb2.ActorTableData(actor_id=b"\xab" * 16, class_name="test.<locals>.Counter",
+                                   pid=42, ray_namespace="ns")
+    node = gcs_pb2.GcsNodeInfo(node_id=b"\xcd" * 28, node_manager_address="10.0.0.2",
+                               death_reason="its raylet's connection to the GCS closed")
+    cause = actor_death.node_died(actor, node, expected=False)
+    data, metadata = error_object("ACTOR_DIED", cause)
+    with pytest.raises(exc.ActorDiedError) as info:
+        serialization.deserialize_or_raise(data, metadata)
+    died = info.value
+    assert str(died) == (
+        "The actor died unexpectedly before finishing this task.\n"
+        "\tclass_name: Counter\n"
+        f"\tactor_id: {'ab' * 16}\n"
+        "\tpid: 42\n"
+        "\tnamespace: ns\n"
+        "\tip: 10.0.0.2\n"
+        f"The actor died because its node has died. Node Id: {'cd' * 28}\n"
+        "\tthe actor's node was terminated unexpectedly: its raylet's connection to the GCS "
+        "closed")
+    assert died.actor_id == "ab" * 16 and not died.actor_init_failed
+    node_died = died.__cause__
+    assert type(node_died) is exc.NodeDiedError
+    assert (node_died.node_id, node_died.node_ip_address) == ("cd" * 28, "10.0.0.2")
+    assert "cd" * 28 in str(node_died) and "IP: 10.0.0.2" in str(node_died)
+    # The cause survives pickling (a task may catch the error and raise it again).
+    back = pickle.loads(pickle.dumps(died))
+    assert str(back) == str(died) and str(back.__cause__) == str(node_died)
+    # The state API shows Ray's error_message: the cause without its header.
+    assert actor_death.message(cause).startswith("The actor died because its node has died.")
+    expected = actor_death.node_died(actor, node, expected=True)
+    assert "the actor's node was terminated expectedly: " in expected
+
+
+def test_other_actor_deaths_have_no_cause():
+    from cyray._private import serialization
+
+    with pytest.raises(exc.ActorDiedError) as info:
+        serialization.deserialize_or_raise(*error_object("ACTOR_DIED", "The actor is dead."))
+    assert info.value.__cause__ is None and info.value.actor_id is None
+
+
 def test_actor_errors_are_ray_actor_errors():
     assert issubclass(exc.ActorDiedError, exc.RayActorError)
     assert issubclass(exc.ActorUnavailableError, exc.RayActorError)

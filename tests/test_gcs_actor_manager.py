@@ -16,9 +16,12 @@ from cyray.protobuf import node_manager_pb2 as nm_pb2
 Actor = gcs_pb2.ActorTableData
 
 
+NODE_ID = b"n" * 28
+
+
 class FakeNodes:
     def __init__(self):
-        node = gcs_pb2.GcsNodeInfo(node_id=b"n" * 28, node_manager_address="127.0.0.1",
+        node = gcs_pb2.GcsNodeInfo(node_id=NODE_ID, node_manager_address="127.0.0.1",
                                    node_manager_port=1, state=gcs_pb2.GcsNodeInfo.ALIVE)
         node.resources_total["CPU"] = 2
         self.nodes = [node]
@@ -41,6 +44,7 @@ class FakeRaylet:
         reply.worker_address.worker_id = b"w%d" % self.next_worker
         reply.worker_address.ip_address = "127.0.0.1"
         reply.worker_address.port = 2
+        reply.worker_address.node_id = NODE_ID
         return reply
 
     async def ReturnWorker(self, request, timeout=None):
@@ -263,4 +267,25 @@ def test_graceful_kill_of_an_actor_not_yet_running_ends_it():
         await m.KillActor(gcs_pb2.KillActorRequest(actor_id=actor_id, force_kill=False), None)
         assert (await state_of(m, actor_id)).state == Actor.DEAD
         assert m.worker.pushed == []
+    run(body())
+
+
+def test_node_death_buries_actors_without_restarts_naming_the_node():
+    async def body():
+        m = FakeActorManager()
+        doomed = await create(m, creation_spec())
+        restarted = await create(m, creation_spec(max_restarts=1))
+        node = gcs_pb2.GcsNodeInfo(node_id=NODE_ID, node_manager_address="10.0.0.2",
+                                   state=gcs_pb2.GcsNodeInfo.DEAD, death_reason="gone")
+        await m.on_node_dead(node)
+        await settle()
+        actor = await state_of(m, doomed)
+        assert actor.state == Actor.DEAD
+        assert actor.death_cause.endswith(
+            f"The actor died because its node has died. Node Id: {NODE_ID.hex()}\n"
+            "\tthe actor's node was terminated unexpectedly: gone")
+        assert "\tip: 10.0.0.2\n" in actor.death_cause
+        assert f"\tactor_id: {doomed.hex()}\n" in actor.death_cause
+        assert actor.death_error_type == 0  # a plain ACTOR_DIED
+        assert (await state_of(m, restarted)).num_restarts == 1
     run(body())

@@ -15,12 +15,18 @@ from conftest import wait_for
 
 import cyray as ray
 from cyray.cluster_utils import Cluster
-from cyray.exceptions import ObjectLostError, TaskUnschedulableError
+from cyray.exceptions import (
+    ActorDiedError,
+    NodeDiedError,
+    ObjectLostError,
+    TaskUnschedulableError,
+)
 from cyray.util.scheduling_strategies import (
     In,
     NodeAffinitySchedulingStrategy,
     NodeLabelSchedulingStrategy,
 )
+from cyray.util.state import get_actor
 
 STORE = 300 * 1024 * 1024
 
@@ -231,6 +237,47 @@ def test_actor_on_a_removed_node_restarts_elsewhere(cluster):
 
     wait_for(answers_elsewhere, 60, interval=0.5, message="the actor answers from another node")
     ray.kill(actor)
+
+
+def test_actor_on_a_removed_node_dies_of_its_node(cluster, tmp_path):
+    """With no restarts, the actor dies with its node: its call in flight and every later call
+    raise ActorDiedError in Ray's words, caused by a NodeDiedError naming the node."""
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    marker = str(tmp_path / "started")
+
+    @ray.remote(max_restarts=0)
+    class Sleeper:
+        def where(self):
+            return ray.get_runtime_context().get_node_id()
+
+        def sleep(self, marker):
+            open(marker, "w").close()
+            time.sleep(60)
+
+    actor = Sleeper.options(scheduling_strategy=pinned(node)).remote()
+    assert ray.get(actor.where.remote(), timeout=30) == node.node_id
+    in_flight = actor.sleep.remote(marker)
+    wait_for(_started(marker), 30, message="the call started on the doomed node")
+    cluster.remove_node(node, allow_graceful=False)
+    for ref in (in_flight, actor.where.remote()):
+        start = time.monotonic()
+        with pytest.raises(ActorDiedError) as info:
+            ray.get(ref, timeout=60)
+        assert time.monotonic() - start < 30
+        died = info.value
+        assert (f"The actor died because its node has died. Node Id: {node.node_id}\n"
+                "\tthe actor's node was terminated unexpectedly: ") in str(died)
+        assert f"\tip: {node.node_ip_address}\n" in str(died)
+        assert died.actor_id == actor._actor_id.hex()
+        node_died = died.__cause__
+        assert type(node_died) is NodeDiedError
+        assert node_died.node_id == node.node_id and node.node_id in str(node_died)
+        assert node_died.node_ip_address == node.node_ip_address
+    row = get_actor(actor._actor_id.hex())
+    assert row.state == "DEAD" and row.node_id == node.node_id
+    assert row.death_cause["error_type"] == "ACTOR_DIED"
+    assert row.death_cause["message"].startswith(
+        f"The actor died because its node has died. Node Id: {node.node_id}")
 
 
 def _made_on(node, max_retries):

@@ -202,9 +202,12 @@ class LocalRayletDiedError(RayError):
 class NodeDiedError(RayError):
     """The node is dead or unreachable."""
 
-    def __init__(self, message):
+    def __init__(self, message, node_id=None, node_ip_address=None):
         super().__init__(message)
         self.message = message
+        # The node's ID in hex and its IP, when known (cyray's; Ray's has only the message).
+        self.node_id = node_id
+        self.node_ip_address = node_ip_address
 
     def __str__(self):
         return self.message
@@ -455,6 +458,20 @@ class ActorDiedError(RayActorError):
     @staticmethod
     def from_task_error(task_error):
         return ActorDiedError(task_error)
+
+    # Its __cause__ (the NodeDiedError of a node's death) travels with it when pickled.
+    def __reduce__(self):
+        state = dict(self.__dict__)
+        if self.__cause__ is not None:
+            state["__cause__"] = self.__cause__
+        return type(self), self.args, state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        cause = state.pop("__cause__", None)
+        self.__dict__.update(state)
+        if cause is not None:
+            self.__cause__ = cause
 
 
 class ActorUnavailableError(RayActorError):

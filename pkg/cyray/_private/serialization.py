@@ -21,6 +21,7 @@ import struct
 import cloudpickle
 
 from cyray import exceptions
+from cyray._private import actor_death
 from cyray._raylet import NestedRefRecorder
 
 METADATA_PICKLE = b"P"
@@ -28,18 +29,12 @@ METADATA_PICKLE5 = b"P5"
 ALIGNMENT = 64
 
 
-def _actor_died_error(message):
-    error = exceptions.ActorDiedError()
-    if message:
-        error.error_msg = f"{error.BASE_ERROR_MSG}\n{message}"
-    return error
-
-
 # How an error object of each rpc::ErrorType (its data a UTF-8 message) becomes an
 # exception; TASK_EXECUTION_EXCEPTION objects hold a pickled RayTaskError instead.
 _ERROR_FACTORIES = {
     "WORKER_DIED": exceptions.WorkerCrashedError,
-    "ACTOR_DIED": _actor_died_error,
+    # Its message is the actor's death cause, as the GCS wrote it (see actor_death).
+    "ACTOR_DIED": actor_death.actor_died_error,
     "ACTOR_UNAVAILABLE": lambda message: exceptions.ActorUnavailableError(message, None),
     "OBJECT_LOST": exceptions.ObjectLostError,
     "OWNER_DIED": exceptions.OwnerDiedError,

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 import grpc
 import grpc.aio
 
+from cyray._private import actor_death
 from cyray.gcs.auth import client_interceptors
 from cyray.protobuf import common_pb2
 from cyray.protobuf import core_worker_pb2 as cw_pb2
@@ -232,10 +233,10 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                     and not entry.table.is_detached and entry.table.state != Actor.DEAD):
                 await self._kill(entry, "The actor's owner died.")
 
-    async def on_node_dead(self, node) -> None:
+    async def on_node_dead(self, node, expected: bool = False) -> None:
         """Actors whose worker ran on a dead node restart elsewhere (per max_restarts) or die
-        with the node's death as the cause; the raylet that would report their workers is
-        gone with it."""
+        with the node's death as the cause (`expected` when the node shut down by itself);
+        the raylet that would report their workers is gone with it."""
         for entry in list(self._actors.values()):
             if entry.node_id != node.node_id or entry.table.state == Actor.DEAD:
                 continue
@@ -243,9 +244,8 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             entry.worker_id = b""
             entry.raylet_address = None
             entry.node_id = b""
-            await self._on_actor_worker_died(
-                entry, False, f"its node {node.node_id.hex()} "
-                              f"({node.node_manager_address}) died: {node.death_reason}")
+            await self._restart_or_bury(entry,
+                                        actor_death.node_died(entry.table, node, expected))
 
     async def _on_actor_worker_died(self, entry: ActorEntry, intentional: bool,
                                     message: str) -> None:
@@ -257,6 +257,14 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
                                   "The actor exited intentionally (exit_actor or "
                                   "__ray_terminate__).")
             return
+        await self._restart_or_bury(
+            entry, f"The actor {table.class_name} died unexpectedly: "
+                   f"{message or f'its worker process (pid {table.pid}) exited'}.")
+
+    async def _restart_or_bury(self, entry: ActorEntry, death_cause: str) -> None:
+        """Restarts the actor whose worker is gone, if it has restarts left; else it is DEAD
+        with `death_cause`."""
+        table = entry.table
         restarts_left = table.max_restarts < 0 or table.num_restarts < table.max_restarts
         if restarts_left and not entry.no_restart:
             table.num_restarts += 1
@@ -264,9 +272,7 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
             await self._set_state(entry, Actor.RESTARTING)
             self._spawn(self._schedule(entry))
             return
-        await self._set_state(entry, Actor.DEAD,
-                              f"The actor {table.class_name} died unexpectedly: "
-                              f"{message or f'its worker process (pid {table.pid}) exited'}.")
+        await self._set_state(entry, Actor.DEAD, death_cause)
 
     async def _kill(self, entry: ActorEntry, cause: str) -> None:
         entry.no_restart = True

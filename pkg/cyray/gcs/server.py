@@ -125,7 +125,9 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
     def _all_nodes(self) -> List[gcs_pb2.GcsNodeInfo]:
         return [gcs_pb2.GcsNodeInfo.FromString(v) for _, v in self._storage.items(NODE_TABLE)]
 
-    def _mark_dead(self, node: gcs_pb2.GcsNodeInfo, reason: str) -> None:
+    def _mark_dead(self, node: gcs_pb2.GcsNodeInfo, reason: str, expected: bool = False) -> None:
+        """`expected` when the node said it was leaving (UnregisterNode), as opposed to going
+        silent or dropping its connection."""
         node.state = DEAD
         node.end_time_ms = now_ms()
         node.death_reason = reason
@@ -134,7 +136,7 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         self._last_seen.pop(node.node_id, None)
         self._update_view(node, demands=[])
         if self.on_node_dead is not None:
-            task = asyncio.ensure_future(self.on_node_dead(node))
+            task = asyncio.ensure_future(self.on_node_dead(node, expected))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -165,7 +167,7 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         if node is None:
             logger.warning("unregister of unknown node %s", request.node_id.hex())
         elif node.state == ALIVE:
-            self._mark_dead(node, request.reason or "unregistered")
+            self._mark_dead(node, request.reason or "unregistered", expected=True)
             logger.info("node %s unregistered: %s", node.node_id.hex(), node.death_reason)
         return gcs_pb2.UnregisterNodeReply()
 

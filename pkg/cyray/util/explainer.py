@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Optional
 
+from cyray._private import actor_death
 from cyray.protobuf import common_pb2
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.util.state import rows
@@ -140,7 +141,8 @@ class _Explainer:
             if state == "ALIVE":
                 return None
             if state == "DEAD":
-                return f"Its actor {actor.class_name} is DEAD: {actor.death_cause}"
+                return (f"Its actor {actor.class_name} is DEAD: "
+                        f"{actor_death.message(actor.death_cause)}")
             return (f"Its actor {actor.class_name} is {state}: the call is sent once the "
                     "actor is alive (see `cyray get actors " + actor_id_hex + "`).")
         return None

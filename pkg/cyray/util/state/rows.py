@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from cyray._private import actor_death
 from cyray.protobuf import common_pb2
 from cyray.protobuf import gcs_service_pb2 as gcs_pb2
 from cyray.util.state.common import (ActorState, JobState, NodeState, ObjectState, TaskState,
@@ -121,7 +122,8 @@ def actor_row(actor: gcs_pb2.ActorTableData) -> ActorState:
         # The GCS records a type only for deaths other than plain ACTOR_DIED.
         death_cause={"error_type": common_pb2.ErrorType.Name(
             actor.death_error_type or common_pb2.ACTOR_DIED),
-            "message": actor.death_cause} if dead else None,
+            # Ray's error_message: the cause without its header lines (class, ID, pid, IP).
+            "message": actor_death.message(actor.death_cause)} if dead else None,
         is_detached=actor.is_detached,
         placement_group_id=None,
         repr_name="",
