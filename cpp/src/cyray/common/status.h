@@ -55,6 +55,7 @@ class Status {
   bool IsTimedOut() const { return code_ == StatusCode::kTimedOut; }
   bool IsInterrupted() const { return code_ == StatusCode::kInterrupted; }
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
+  bool IsDisconnected() const { return code_ == StatusCode::kDisconnected; }
 
   // "TimedOut: message", for logs.
   std::string ToString() const;

@@ -33,6 +33,7 @@ ObjectValuePtr CoreWorker::Impl::Materialize(const ObjectID &id, const ObjectVal
       if (pulled.ok() && reply.reconstruction_failed()) {
         error_type = rpc::OBJECT_RECONSTRUCTION_FAILED;
       }
+      if (pulled.ok() && reply.owner_died()) error_type = rpc::OWNER_DIED;
       return MakeErrorObject(
           error_type, "Object " + id.Hex() + " could not be fetched to this node: " + why + ".");
     }

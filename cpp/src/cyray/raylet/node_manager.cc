@@ -930,6 +930,7 @@ grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *c
                          reply->set_lost(result.lost);
                          reply->set_timed_out(result.timed_out);
                          reply->set_reconstruction_failed(result.reconstruction_failed);
+                         reply->set_owner_died(result.owner_died);
                          reply->set_message(result.message);
                          reactor->Finish(grpc::Status::OK);
                        });

@@ -52,10 +52,16 @@ void PullManager::AskOwner(const PullPtr &pull) {
       [this, pull](const Status &status, const rpc::GetObjectLocationsReply &reply) {
         if (pulls_.count(pull->id) == 0 || pulls_[pull->id] != pull) return;
         if (!status.ok()) {
-          Finish(pull, {false, false,
-                        "its owner (worker at " + pull->owner.ip_address() + ":" +
-                            std::to_string(pull->owner.port()) +
-                            ") is unreachable: " + status.message()});
+          PullResult failed{false, false,
+                            "its owner (worker at " + pull->owner.ip_address() + ":" +
+                                std::to_string(pull->owner.port()) +
+                                ") is unreachable: " + status.message()};
+          // A refused connection means the owner's process is gone; so does
+          // its node's death. A slow owner (timeout) is not called dead.
+          const NodeView *owner_node = view_.Find(NodeID::FromBinary(pull->owner.node_id()));
+          failed.owner_died =
+              status.IsDisconnected() || (owner_node != nullptr && !owner_node->alive);
+          Finish(pull, failed);
           return;
         }
         switch (reply.state()) {

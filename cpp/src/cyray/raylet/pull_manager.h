@@ -74,6 +74,9 @@ struct PullResult {
   bool timed_out = false;
   // Lost, and its owner's attempt to rebuild it failed.
   bool reconstruction_failed = false;
+  // Its owner is gone (its node died, or its process no longer answers), and
+  // the object with it.
+  bool owner_died = false;
 };
 
 class PullManager {

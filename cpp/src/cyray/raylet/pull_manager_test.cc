@@ -16,7 +16,7 @@ class FakeTransfer : public ObjectTransferInterface {
       const rpc::Address &, const ObjectID &,
       std::function<void(const Status &, const rpc::GetObjectLocationsReply &)> cb) override {
     location_queries++;
-    cb(Status::OK(), locations);
+    cb(location_status, locations);
   }
   void FetchObjectChunk(const std::string &raylet, const ObjectID &, uint64_t offset,
                         uint64_t length, int64_t timeout_ms,
@@ -48,6 +48,7 @@ class FakeTransfer : public ObjectTransferInterface {
     }
   }
   rpc::GetObjectLocationsReply locations;
+  Status location_status;
   std::map<std::string, std::string> objects;
   std::vector<std::pair<std::string, uint64_t>> fetches;
   std::vector<int64_t> timeouts;
@@ -187,6 +188,41 @@ TEST_F(PullManagerTest, WaitsForACopyUntilTheDeadline) {
   EXPECT_FALSE(results_[1].ok);
   EXPECT_NE(results_[1].message.find("timed out"), std::string::npos);
   EXPECT_TRUE(results_[1].timed_out);
+}
+
+}  // namespace
+}  // namespace cyray::raylet
+
+namespace cyray::raylet {
+namespace {
+
+TEST_F(PullManagerTest, AnOwnerThatRefusesConnectionsDied) {
+  transfer_.location_status = Status::Disconnected("connection refused");
+  pulls_.Pull(id_, rpc::Address(), 1000, Record());
+  ASSERT_EQ(results_.size(), 1u);
+  EXPECT_FALSE(results_[0].ok);
+  EXPECT_TRUE(results_[0].owner_died);
+}
+
+TEST_F(PullManagerTest, AnOwnerOnADeadNodeDied) {
+  NodeView owner_node;
+  owner_node.node_id = NodeID::FromRandom();
+  owner_node.alive = false;
+  view_.Upsert(owner_node);
+  rpc::Address owner;
+  owner.set_node_id(owner_node.node_id.Binary());
+  transfer_.location_status = Status::TimedOut("deadline exceeded");
+  pulls_.Pull(id_, owner, 1000, Record());
+  ASSERT_EQ(results_.size(), 1u);
+  EXPECT_TRUE(results_[0].owner_died);
+}
+
+TEST_F(PullManagerTest, ASlowOwnerIsNotCalledDead) {
+  transfer_.location_status = Status::TimedOut("deadline exceeded");
+  pulls_.Pull(id_, rpc::Address(), 1000, Record());
+  ASSERT_EQ(results_.size(), 1u);
+  EXPECT_FALSE(results_[0].ok);
+  EXPECT_FALSE(results_[0].owner_died);
 }
 
 }  // namespace
