@@ -2,7 +2,7 @@
 running its task again, and when that task took another object in shared memory whose value
 is gone too (freed once out of scope, or lost with the node), that object's task runs first.
 
-Each test adds its own worker node (2 CPUs) to a head with 1 CPU, makes objects there, and
+Each test adds its own worker node (1 CPU) to a head with 1 CPU, makes objects there, and
 kills the node (SIGKILL); the rebuilds run on the head.
 """
 
@@ -34,8 +34,7 @@ def cluster():
 
 
 def _node(cluster):
-    # Two CPUs: soft affinity moves a task on when its node has no free CPU.
-    node = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    node = cluster.add_node(num_cpus=1, object_store_memory=STORE)
     cluster.wait_for_nodes()
     return node
 

@@ -114,6 +114,27 @@ def test_node_affinity_hard_and_soft(cluster):
         ray.get(actor.ping.remote(), timeout=30)
 
 
+def test_soft_affinity_to_a_busy_node_waits_there_unless_told_otherwise(cluster, gate):
+    node = cluster.node_a  # 1 CPU, held below until the gate opens
+    busy = gate.task.options(scheduling_strategy=pinned(node)).remote(gate.path, "held")
+    wait_for(lambda: ray.available_resources().get("a", 0) == 1 and
+             ray.available_resources().get("CPU", 0) <= 2, 30,
+             message="the node's CPU is taken")
+    where = where_task()
+    # As Ray: soft affinity to a node that could fit the task queues it there.
+    waiting = where.options(scheduling_strategy=pinned(node, soft=True)).remote()
+    spilled = where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node.node_id, soft=True, _spill_on_unavailable=True)).remote()
+    assert ray.get(spilled, timeout=30) != node.node_id
+    with pytest.raises(TaskUnschedulableError, match="_fail_on_unavailable"):
+        ray.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node.node_id, soft=False, _fail_on_unavailable=True)).remote(), timeout=30)
+    assert not ray.wait([waiting], timeout=0.5)[0]
+    gate.open()
+    assert ray.get(busy, timeout=30) == "held"
+    assert ray.get(waiting, timeout=30) == node.node_id
+
+
 def test_labels_choose_the_node(cluster):
     where = where_task()
     zone_b = NodeLabelSchedulingStrategy({"zone": In("b")})

@@ -26,6 +26,8 @@ def encode_scheduling_strategy(strategy, label_selector=None):
             raise ValueError(f"NodeAffinitySchedulingStrategy: node_id {strategy.node_id!r} is "
                              f"not a node id ({NODE_ID_SIZE * 2} hex digits; see cyray.nodes())")
         message.soft = bool(strategy.soft)
+        message.spill_on_unavailable = bool(strategy._spill_on_unavailable)
+        message.fail_on_unavailable = bool(strategy._fail_on_unavailable)
     elif isinstance(strategy, strategies.NodeLabelSchedulingStrategy):
         message.kind = common_pb2.SchedulingStrategy.NODE_LABEL
         _add_conditions(message.hard, strategy.hard or {})

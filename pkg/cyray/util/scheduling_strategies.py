@@ -16,8 +16,10 @@ class PlacementGroupSchedulingStrategy:
 
 
 class NodeAffinitySchedulingStrategy:
-    """Run on the node `node_id` (hex string); with soft=True, elsewhere when that node is
-    dead, cannot fit the task, or is busy while another node has room."""
+    """Run on the node `node_id` (hex string), waiting there while it is busy; with
+    soft=True, elsewhere when that node is dead or can never fit the task. Ray's private
+    options: `_spill_on_unavailable` (with soft=True) goes elsewhere while the node is busy,
+    `_fail_on_unavailable` fails the task with TaskUnschedulableError then."""
 
     def __init__(self, node_id, soft, _spill_on_unavailable=False, _fail_on_unavailable=False):
         # Ray takes a NodeID too and keeps its hex form.

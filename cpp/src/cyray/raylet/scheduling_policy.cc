@@ -100,8 +100,21 @@ SchedulingDecision SchedulingPolicy::Schedule(const ClusterView &view, const Res
     NodeID target = NodeID::FromBinary(strategy.node_id());
     const NodeView *node = view.Find(target);
     if (node != nullptr && node->alive && Fits(node->total, demand)) {
-      // Soft affinity moves on when the node is busy and another has room.
-      if (!strategy.soft() || Fits(node->available, demand)) return Place(view, *node);
+      // As Ray: a node that could fit the request gets it, and a busy one
+      // queues it, unless the caller asked to move on or fail when it is busy.
+      bool unavailable = (strategy.spill_on_unavailable() || strategy.fail_on_unavailable()) &&
+                         !Fits(node->available, demand);
+      if (!unavailable) return Place(view, *node);
+      if (strategy.fail_on_unavailable()) {
+        SchedulingDecision decision;
+        decision.kind = SchedulingDecision::Kind::kUnschedulable;
+        decision.message = "the node " + target.Hex() +
+                           " named by NodeAffinitySchedulingStrategy(_fail_on_unavailable=True) "
+                           "has no room for " +
+                           ResourceSetToString(demand) + " now";
+        return decision;
+      }
+      if (!strategy.soft()) return Place(view, *node);
     } else if (!strategy.soft()) {
       SchedulingDecision decision;
       decision.kind = SchedulingDecision::Kind::kUnschedulable;

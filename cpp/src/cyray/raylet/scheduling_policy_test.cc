@@ -114,9 +114,20 @@ TEST_F(SchedulingPolicyTest, HardAffinityGoesThereEvenWhenBusy) {
   auto d = Schedule({{"CPU", 1}}, affinity);
   EXPECT_EQ(d.kind, Kind::kSpillback);
   EXPECT_EQ(d.node, target);
-  // Soft: elsewhere while it is busy.
+  // Soft: still there, queued while it is busy (as Ray).
   affinity.set_soft(true);
+  d = Schedule({{"CPU", 1}}, affinity);
+  EXPECT_EQ(d.kind, Kind::kSpillback);
+  EXPECT_EQ(d.node, target);
+  // Soft with _spill_on_unavailable: elsewhere while it is busy.
+  affinity.set_spill_on_unavailable(true);
   EXPECT_EQ(Schedule({{"CPU", 1}}, affinity).kind, Kind::kLocal);
+  // _fail_on_unavailable: fails while it is busy, soft or not.
+  affinity.set_spill_on_unavailable(false);
+  affinity.set_fail_on_unavailable(true);
+  EXPECT_EQ(Schedule({{"CPU", 1}}, affinity).kind, Kind::kUnschedulable);
+  affinity.set_soft(false);
+  EXPECT_EQ(Schedule({{"CPU", 1}}, affinity).kind, Kind::kUnschedulable);
 }
 
 TEST_F(SchedulingPolicyTest, AffinityToAnUnknownNode) {
