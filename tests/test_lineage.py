@@ -120,3 +120,39 @@ def test_freed_argument_that_cannot_run_again_leaves_the_object_lost(cluster, tm
     cluster.remove_node(node, allow_graceful=False)
     with pytest.raises(ObjectLostError):
         ray.get(y, timeout=60)
+
+
+def test_object_of_an_actor_call_is_rebuilt_by_the_restarted_actor(cluster, tmp_path):
+    node = _node(cluster)
+    log = str(tmp_path / "calls")
+
+    @ray.remote(max_restarts=1, max_task_retries=1)
+    class Maker:
+        def make(self, value):
+            with open(log, "a") as f:
+                f.write(ray.get_runtime_context().get_node_id() + "\n")
+            return np.full(SIZE, value, dtype=np.uint8)
+
+    maker = Maker.options(scheduling_strategy=_on(node)).remote()
+    ref = maker.make.remote(9)
+    assert ray.wait([ref], timeout=60, fetch_local=False)[0]
+    cluster.remove_node(node, allow_graceful=False)
+    value = ray.get(ref, timeout=90)
+    assert int(value[0]) == 9 and int(value[-1]) == 9
+    assert _runs(log) == [node.node_id, cluster.head_node.node_id]
+
+
+def test_object_of_a_call_to_an_actor_that_cannot_restart_is_not_rebuilt(cluster, tmp_path):
+    node = _node(cluster)
+
+    @ray.remote(max_restarts=0)
+    class Maker:
+        def make(self):
+            return np.full(SIZE, 1, dtype=np.uint8)
+
+    maker = Maker.options(scheduling_strategy=_on(node)).remote()
+    ref = maker.make.options(max_task_retries=1).remote()
+    assert ray.wait([ref], timeout=60, fetch_local=False)[0]
+    cluster.remove_node(node, allow_graceful=False)
+    with pytest.raises(ObjectLostError):  # ObjectReconstructionFailedError is one
+        ray.get(ref, timeout=60)

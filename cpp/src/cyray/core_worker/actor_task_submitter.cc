@@ -255,6 +255,12 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
     uint64_t epoch = queue.epoch;
     spec.mutable_actor_task_spec()->set_sequence_number(seq);
     spec.mutable_actor_task_spec()->set_caller_epoch(epoch);
+    if (!spec.actor_task_spec().max_retries_set()) {
+      // The call's retry limit travels with it from now on: the owner's
+      // lineage reads it when the call completes.
+      spec.set_max_retries(queue.max_task_retries);
+      spec.mutable_actor_task_spec()->set_max_retries_set(true);
+    }
     auto request = std::make_unique<rpc::PushTaskRequest>();
     request->set_intended_worker_id(queue.address.worker_id());
     *request->mutable_task_spec() = spec;

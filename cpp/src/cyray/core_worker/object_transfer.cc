@@ -104,7 +104,9 @@ void CoreWorker::Impl::OnNodeRemoved(const rpc::NodeRemoved &node) {
 }
 
 void CoreWorker::Impl::RecordLineage(const rpc::TaskSpec &spec, const rpc::PushTaskReply &reply) {
-  if (spec.type() != rpc::NORMAL_TASK || spec.max_retries() == 0) return;
+  // Actor calls too, as Ray: rebuilding one calls the (restarted) actor again.
+  bool actor_call = spec.type() == rpc::ACTOR_TASK;
+  if ((spec.type() != rpc::NORMAL_TASK && !actor_call) || spec.max_retries() == 0) return;
   std::vector<ObjectID> returns;
   for (const auto &ret : reply.return_objects()) {
     if (ret.in_plasma()) returns.push_back(ObjectID::FromBinary(ret.object_id()));
@@ -122,7 +124,10 @@ void CoreWorker::Impl::Rebuild(const ObjectID &id) {
   auto rebuild = lineage_.StartRebuild(id);
   if (!rebuild) return;  // no lineage, or its task is being rebuilt already
   auto spec = std::make_shared<rpc::TaskSpec>(std::move(rebuild->spec));
-  spec->set_attempt_number(spec->attempt_number() + 1);
+  // An actor call is rebuilt as the attempt it was: the actor lost with the
+  // node fails its first push, and the submitter's resend to the restarted
+  // actor counts as the retry.
+  if (spec->type() != rpc::ACTOR_TASK) spec->set_attempt_number(spec->attempt_number() + 1);
   CYRAY_LOG(INFO) << "object " << id.Hex() << " was lost; running task " << spec->name()
                   << " again to rebuild it (attempt " << spec->attempt_number() << ")";
   // Arguments whose values were freed come back into scope (this task's
@@ -136,6 +141,23 @@ void CoreWorker::Impl::Rebuild(const ObjectID &id) {
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
   for (const ObjectID &arg : rebuild->args_to_rebuild) Rebuild(arg);
+  if (spec->type() == rpc::ACTOR_TASK) {
+    // A call like any other: in line after the calls made so far; it fails
+    // (and the rebuild with it) if the actor is dead for good.
+    std::string actor_id = spec->actor_task_spec().actor_id();
+    {
+      std::lock_guard<std::mutex> lock(pending_calls_mu_);
+      pending_actor_calls_[actor_id]++;
+    }
+    asio::post(io_, [this, spec, actor_id] {
+      actor_submitter_->AddActor(actor_id);
+      uint64_t ticket = actor_submitter_->Enqueue(*spec);
+      ResolveDependencies(spec, [this, actor_id, ticket](rpc::TaskSpec resolved) {
+        actor_submitter_->MarkReady(actor_id, ticket, std::move(resolved));
+      });
+    });
+    return;
+  }
   asio::post(io_, [this, spec] {
     ResolveDependencies(
         spec, [this](rpc::TaskSpec resolved) { submitter_->SubmitTask(std::move(resolved)); });
