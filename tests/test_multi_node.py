@@ -7,6 +7,7 @@ head. Tests that kill nodes add their own and remove them.
 """
 
 import os
+import socket
 import time
 
 import numpy as np
@@ -212,6 +213,9 @@ def test_nodes_and_resources_are_cluster_wide(cluster):
     assert totals["node:127.0.0.1"] == 3
     wait_for(lambda: ray.available_resources().get("CPU") == 3, 10,
              message="every CPU free again")
+    alive = [node for node in ray.nodes() if node["Alive"]]
+    assert {node["NodeManagerHostname"] for node in alive} == {socket.gethostname()}
+    assert {node["NodeName"] for node in alive} == {"127.0.0.1"}
 
 
 # ---- nodes that die ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ def nodes():
             "NodeID": info.node_id.hex(),
             "Alive": alive,
             "NodeManagerAddress": info.node_manager_address,
-            "NodeManagerHostname": info.node_name,
+            "NodeManagerHostname": info.node_manager_hostname or info.node_name,
             "NodeManagerPort": info.node_manager_port,
             "RayletSocketName": info.raylet_socket_name,
             # The store is served over the raylet's socket.

@@ -219,6 +219,8 @@ Status NodeManager::RegisterWithGcs() {
   }
   info.set_state(rpc::GcsNodeInfo::ALIVE);
   info.set_node_name(config_.node_name.empty() ? config_.node_ip_address : config_.node_name);
+  char hostname[256] = {0};
+  if (::gethostname(hostname, sizeof(hostname) - 1) == 0) info.set_node_manager_hostname(hostname);
   info.set_start_time_ms(WallMs());
   info.set_is_head_node(config_.is_head);
   info.set_session_dir(config_.session_dir);
