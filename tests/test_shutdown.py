@@ -186,3 +186,26 @@ def test_ctrl_c_interrupts_get_and_shutdown_still_cleans_up(tmp_path):
                 proc.kill()
             except Exception:
                 pass
+
+
+def test_cluster_started_from_a_thread_outlives_the_thread_not_the_driver(tmp_path):
+    # The GCS and raylet follow the driver process, not the thread that started them.
+    source = CLUSTER_DRIVER.replace(
+        "ray.init(num_cpus=1)",
+        "import threading\n"
+        "starter = threading.Thread(target=lambda: ray.init(num_cpus=1))\n"
+        "starter.start()\nstarter.join()\ntime.sleep(2)  # the starting thread is gone")
+    run = DriverRun(tmp_path, source.format(tail="time.sleep(300)"))
+    procs = []
+    try:
+        records = json.loads(run.read_tagged_line("CLUSTER_PIDS", timeout=90))
+        _check_records(records, parse_tagged_json(run.stdout, "WORKER_PID"))
+        procs = processes_from_records(records)
+        assert len(procs) == len(records), "a cluster process ended with its starting thread"
+        run.popen.send_signal(signal.SIGKILL)
+        run.popen.wait(timeout=10)
+        survivors = wait_until_gone(procs, timeout=15)
+        assert not survivors, f"alive 15 s after the driver was killed: {describe(survivors)}"
+    finally:
+        run.stop()
+        kill_processes(procs)

@@ -497,15 +497,33 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Asks the kernel for SIGTERM when our parent exits (Linux prctl)."""
-    import ctypes
+    """SIGTERM to this process when process `parent_pid` exits. A pidfd follows the process,
+    whereas prctl's PDEATHSIG follows the thread that started us (a driver's init() from a
+    thread that later ends would take the GCS with it); PDEATHSIG stays as the fallback."""
+    import select
     import signal
+    import threading
 
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    try:
+        pidfd = os.pidfd_open(parent_pid)
+    except (AttributeError, OSError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        pidfd = None
     if os.getppid() != parent_pid:
         sys.exit(f"gcs_server: parent process {parent_pid} is gone")
+    if pidfd is None:
+        return
+
+    def wait_for_exit():
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait_for_exit, name="parent-watch", daemon=True).start()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

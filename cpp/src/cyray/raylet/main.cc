@@ -1,14 +1,18 @@
 // The raylet binary: one per node. Started by `cyray.init()` / `cyray start`
 // with its settings as --name=value flags; runs until SIGTERM or GCS loss.
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "cyray/common/config.h"
 #include "cyray/common/logging.h"
@@ -83,6 +87,26 @@ std::string Get(const std::map<std::string, std::string> &flags, const std::stri
   return it == flags.end() ? fallback : it->second;
 }
 
+// Sends this process SIGTERM when process `parent_pid` exits; false if it is
+// gone already. A pidfd follows the process, whereas PR_SET_PDEATHSIG follows
+// the thread that started us (a driver's init() from a thread that later ends
+// would take the cluster with it); PDEATHSIG stays as the fallback.
+bool WatchParent(int parent_pid) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, parent_pid, 0));
+  if (pidfd < 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    return ::getppid() == parent_pid;
+  }
+  if (::getppid() != parent_pid) return false;
+  std::thread([pidfd] {
+    struct pollfd fd = {pidfd, POLLIN, 0};
+    while (::poll(&fd, 1, -1) < 0 && errno == EINTR) {
+    }
+    ::kill(::getpid(), SIGTERM);
+  }).detach();
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -98,12 +122,9 @@ int main(int argc, char **argv) {
 
   // Started by a driver: end with it (SIGTERM lets the raylet end its workers).
   int parent_pid = std::atoi(Get(flags, "parent-pid", "0").c_str());
-  if (parent_pid > 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent_pid) {
-      CYRAY_LOG(ERROR) << "parent process " << parent_pid << " is gone; exiting";
-      return 1;
-    }
+  if (parent_pid > 0 && !WatchParent(parent_pid)) {
+    CYRAY_LOG(ERROR) << "parent process " << parent_pid << " is gone; exiting";
+    return 1;
   }
 
   raylet::NodeManagerConfig nm;
