@@ -289,3 +289,24 @@ def test_node_death_buries_actors_without_restarts_naming_the_node():
         assert actor.death_error_type == 0  # a plain ACTOR_DIED
         assert (await state_of(m, restarted)).num_restarts == 1
     run(body())
+
+
+def test_node_death_ends_the_actors_its_processes_owned_but_not_detached_ones():
+    async def body():
+        m = FakeActorManager()
+        dead_node = b"d" * 28
+        owned = creation_spec(owner=b"driver")
+        owned.caller_address.node_id = dead_node
+        detached = creation_spec(owner=b"driver", detached=True, name="d")
+        detached.caller_address.node_id = dead_node
+        owned_id, detached_id = await create(m, owned), await create(m, detached)
+        node = gcs_pb2.GcsNodeInfo(node_id=dead_node, node_manager_address="10.0.0.3",
+                                   state=gcs_pb2.GcsNodeInfo.DEAD, death_reason="gone")
+        await m.on_node_dead(node)
+        actor = await state_of(m, owned_id)
+        assert actor.state == Actor.DEAD
+        assert actor.death_cause == (f"The actor's owner died: its node {dead_node.hex()} "
+                                     "(10.0.0.3) died: gone.")
+        assert (b"w1", True) in m.raylet.returned  # its worker was ended
+        assert (await state_of(m, detached_id)).state == Actor.ALIVE
+    run(body())

@@ -3,14 +3,20 @@ and actors placed across nodes, objects moved between them, and nodes dying unde
 
 The module's cluster is a head (1 CPU) and two nodes with 1 CPU each, the first with the
 custom resource "a" and label zone=a, the second with "b" and zone=b; the driver runs on the
-head. Tests that kill nodes add their own and remove them.
+head. Tests that kill nodes add their own and remove them; one attaches a second driver (a
+subprocess) to such a node.
 """
 
+import json
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
+import psutil
 import pytest
 from conftest import wait_for
 
@@ -303,6 +309,141 @@ def test_actor_on_a_removed_node_dies_of_its_node(cluster, tmp_path):
     assert row.death_cause["error_type"] == "ACTOR_DIED"
     assert row.death_cause["message"].startswith(
         f"The actor died because its node has died. Node Id: {node.node_id}")
+
+
+# A second driver, attached to the raylet at argv[2] (init's _node_ip_address picks the node):
+# it starts an actor on the head (argv[5]) and a task on its own node, waits for the task, and
+# prints as JSON the actor's ID, what get() raised, what a new task raised, and how long
+# shutdown took.
+ATTACHED_DRIVER = textwrap.dedent("""
+    import json, sys, time
+    import cyray as ray
+    from cyray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    address, ip, token, marker, head_id = sys.argv[1:6]
+    ray.init(address=address, _node_ip_address=ip, _token=token)
+    node_id = ray.get_runtime_context().get_node_id()
+
+    @ray.remote(num_cpus=0)
+    class OnTheHead:
+        def ping(self):
+            return "pong"
+
+    on_head = NodeAffinitySchedulingStrategy(head_id, soft=False)
+    actor = OnTheHead.options(scheduling_strategy=on_head).remote()
+    assert ray.get(actor.ping.remote(), timeout=30) == "pong"
+
+    @ray.remote
+    def sleep_here(marker):
+        open(marker, "w").close()
+        time.sleep(600)
+
+    here = NodeAffinitySchedulingStrategy(node_id, soft=False)
+    ref = sleep_here.options(scheduling_strategy=here).remote(marker)
+
+    def raised(call):
+        start = time.monotonic()
+        try:
+            call()
+            return None
+        except Exception as e:
+            return {"type": f"{type(e).__module__}.{type(e).__name__}", "message": str(e),
+                    "seconds": time.monotonic() - start}
+
+    result = {"node_id": node_id, "actor_id": actor._actor_id.hex(),
+              "get": raised(lambda: ray.get(ref, timeout=120)),
+              "new_task": raised(lambda: ray.get(sleep_here.remote(marker), timeout=30))}
+    start = time.monotonic()
+    ray.shutdown()
+    result["shutdown_seconds"] = time.monotonic() - start
+    print(json.dumps(result), flush=True)
+""")
+
+
+def _can_bind(ip):
+    with socket.socket() as probe:
+        try:
+            probe.bind((ip, 0))
+            return True
+        except OSError:
+            return False
+
+
+def _running(procs):
+    """Those of the psutil processes `procs` that still run (an unreaped zombie has ended)."""
+    def running(proc):
+        try:
+            return proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    return [proc for proc in procs if running(proc)]
+
+
+def _pid_running(pid):
+    try:
+        return bool(_running([psutil.Process(pid)]))
+    except psutil.Error:
+        return False
+
+
+def test_driver_whose_raylet_is_killed_gets_local_raylet_died(cluster, tmp_path):
+    """A driver attached to a node other than the head (one with an IP of its own, 127.0.0.2)
+    whose raylet is killed while its task runs there: get() raises LocalRayletDiedError at
+    once (no hang), and so does a new task; the driver shuts down, the node's workers exit,
+    the actor the driver owned on the head ends with it, and the rest of the cluster works
+    on."""
+    ip = "127.0.0.2"
+    if not _can_bind(ip):
+        pytest.skip(f"this machine cannot bind {ip} (a loopback address besides 127.0.0.1)")
+    node = cluster.add_node(num_cpus=1, node_ip_address=ip, object_store_memory=STORE)
+    marker = str(tmp_path / "started")
+    driver = subprocess.Popen(
+        [sys.executable, "-c", ATTACHED_DRIVER, cluster.address, ip,
+         cluster.head_node.local_node.auth_token, marker, cluster.head_node.node_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(marker) or driver.poll() is not None, 60,
+                 message="the driver's task to start on its node")
+        assert driver.poll() is None, driver.communicate()[1]
+        workers = psutil.Process(node.raylet_process.pid).children(recursive=True)
+        assert workers
+        cluster.remove_node(node, allow_graceful=False)
+        out, err = driver.communicate(timeout=90)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    assert driver.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["node_id"] == node.node_id, "the driver was attached to the doomed node"
+    for call in ("get", "new_task"):
+        raised = result[call]
+        assert raised is not None, f"{call} returned after the driver's raylet died"
+        assert raised["type"] == "cyray.exceptions.LocalRayletDiedError", raised
+        # Ray's words first, then what it means for this process.
+        assert raised["message"].startswith("The task's local raylet died. Check raylet.out "
+                                            "for more information."), raised
+        assert "The local raylet of this driver died" in raised["message"], raised
+        assert raised["seconds"] < 15, raised
+    assert result["shutdown_seconds"] < 10
+    # The rest of the cluster works on, from the head's driver.
+    assert ray.get(where_task().remote(), timeout=30) in {
+        n.node_id for n in (cluster.head_node, cluster.node_a, cluster.node_b)}
+    wait_for(lambda: ray.cluster_resources().get("CPU") == 3, 10,
+             message="the dead node's CPU to leave the cluster")
+    # Nothing is left behind: the node's workers followed their raylet, and the actor the
+    # driver owned died with its owner's node, its worker ended.
+    wait_for(lambda: not _running(workers), 15, message="the dead node's workers to exit")
+
+    def dead_actor():
+        row = get_actor(result["actor_id"])
+        return row if row.state == "DEAD" else None
+
+    actor = wait_for(dead_actor, 15, message="the driver's actor to die")
+    assert "The actor's owner died: its node " + node.node_id in actor.death_cause["message"]
+    wait_for(lambda: not _pid_running(actor.pid), 15,
+             message="the driver's actor's worker to exit")
 
 
 def _made_on(node, max_retries):

@@ -236,16 +236,24 @@ class ActorManager(gcs_grpc.ActorInfoGcsServiceServicer):
     async def on_node_dead(self, node, expected: bool = False) -> None:
         """Actors whose worker ran on a dead node restart elsewhere (per max_restarts) or die
         with the node's death as the cause (`expected` when the node shut down by itself);
-        the raylet that would report their workers is gone with it."""
+        the raylet that would report their workers is gone with it. Non-detached actors
+        whose owner ran there die with it, as when a raylet reports the owner's death."""
+        owner_died = (f"The actor's owner died: its node {node.node_id.hex()} "
+                      f"({node.node_manager_address}) died: {node.death_reason}.")
         for entry in list(self._actors.values()):
-            if entry.node_id != node.node_id or entry.table.state == Actor.DEAD:
+            table = entry.table
+            if table.state == Actor.DEAD:
                 continue
-            self._by_worker.pop(entry.worker_id, None)
-            entry.worker_id = b""
-            entry.raylet_address = None
-            entry.node_id = b""
-            await self._restart_or_bury(entry,
-                                        actor_death.node_died(entry.table, node, expected))
+            orphaned = table.owner_address.node_id == node.node_id and not table.is_detached
+            if entry.node_id == node.node_id:
+                self._by_worker.pop(entry.worker_id, None)
+                entry.worker_id = b""
+                entry.raylet_address = None
+                entry.node_id = b""
+                entry.no_restart = entry.no_restart or orphaned
+                await self._restart_or_bury(entry, actor_death.node_died(table, node, expected))
+            elif orphaned:
+                await self._kill(entry, owner_died)
 
     async def _on_actor_worker_died(self, entry: ActorEntry, intentional: bool,
                                     message: str) -> None:
