@@ -82,6 +82,9 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         self._last_seen: Dict[bytes, float] = {}
         # The latest worker deaths reported, for the state API's dead workers.
         self._worker_failures = collections.deque(maxlen=MAX_WORKER_FAILURES_KEPT)
+        # (view version, worker id) of the latest deaths, sent in the view so every raylet
+        # drops what a dead owner leased there.
+        self._dead_workers = collections.deque(maxlen=MAX_WORKER_FAILURES_KEPT)
         # Nodes recovered from storage alive get a full timeout to send their next heartbeat.
         start = time.monotonic()
         for node in self._all_nodes():
@@ -111,6 +114,14 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
         self._view[node.node_id] = entry
         self._view_changed.set()
         self._view_changed = asyncio.Event()
+
+    def _workers_dead_since(self, known: int) -> List[bytes]:
+        dead = []
+        for version, worker_id in reversed(self._dead_workers):
+            if version <= known:
+                break
+            dead.append(worker_id)
+        return dead
 
     def view_entries(self) -> List[gcs_pb2.NodeResourceView]:
         return list(self._view.values())
@@ -180,6 +191,10 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
     async def ReportWorkerFailure(self, request, context):
         self._worker_failures.append(gcs_pb2.WorkerFailureData(report=request,
                                                                time_ms=now_ms()))
+        self._view_version += 1
+        self._dead_workers.append((self._view_version, request.worker_id))
+        self._view_changed.set()
+        self._view_changed = asyncio.Event()
         if self.on_worker_failure is not None:
             await self.on_worker_failure(request)
         return gcs_pb2.ReportWorkerFailureReply()
@@ -215,8 +230,10 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
                 if self._view_version > known:
                     entries = sorted((e for e in self._view.values() if e.version > known),
                                      key=lambda e: e.version)
+                    dead = self._workers_dead_since(known) if known else []
                     known = self._view_version
-                    yield gcs_pb2.ClusterViewUpdate(nodes=entries, version=known)
+                    yield gcs_pb2.ClusterViewUpdate(nodes=entries, version=known,
+                                                    dead_worker_ids=dead)
                     continue
                 await changed.wait()
         finally:

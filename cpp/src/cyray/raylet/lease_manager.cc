@@ -129,6 +129,7 @@ void LeaseManager::ScheduleAndDispatch() {
     worker->leased = true;
     if (!worker->use) worker->use = it->use;
     worker->lease_owner = it->owner_id;
+    worker->lease_owner_node = it->owner_node;
     worker->allocation = *allocation;
     worker->released_cpu = 0;
     LeaseReply reply;
@@ -146,6 +147,7 @@ void LeaseManager::ReleaseLease(const WorkerPtr &worker) {
   resources_.Release(worker->allocation);
   worker->leased = false;
   worker->lease_owner = WorkerID::Nil();
+  worker->lease_owner_node = NodeID::Nil();
   worker->allocation = ResourceAllocation{};
   worker->released_cpu = 0;
 }

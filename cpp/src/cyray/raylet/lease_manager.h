@@ -47,6 +47,8 @@ struct LeaseRequest {
   std::string task_id;
   std::string task_name;
   int64_t backlog_size = 0;
+  // The node the owner runs on (Nil when unknown).
+  NodeID owner_node;
 };
 
 class LeaseManager {
@@ -69,6 +71,8 @@ class LeaseManager {
   // Cancels the waiting requests `owner_id` made for `task_id` (its tasks of
   // that shape were cancelled or failed); returns how many.
   int CancelLease(const WorkerID &owner_id, const std::string &task_id);
+  // Answers kCanceled (with `why`) to every waiting request `match` selects.
+  int CancelWhere(const std::function<bool(const LeaseRequest &)> &match, const std::string &why);
   void OnWorkerBlocked(const WorkerPtr &worker);
   void OnWorkerUnblocked(const WorkerPtr &worker);
 
@@ -99,8 +103,6 @@ class LeaseManager {
 
  private:
   void ReleaseLease(const WorkerPtr &worker);
-  // Answers kCanceled (with `why`) to every waiting request `match` selects.
-  int CancelWhere(const std::function<bool(const LeaseRequest &)> &match, const std::string &why);
   // Answers or queues a request that is not queued here yet.
   void Route(LeaseRequest request);
   // Answers `request` according to `decision` unless it is to be queued here;

@@ -134,6 +134,7 @@ NodeManager::~NodeManager() {
   if (view_subscriber_) view_subscriber_->Stop();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (gcs_reporter_thread_.joinable()) gcs_reporter_thread_.join();
+  if (server_stopper_.joinable()) server_stopper_.join();
 }
 
 Status NodeManager::Start() {
@@ -259,9 +260,21 @@ void NodeManager::Stop(const std::string &reason) {
   (void)gcs_client_.UnregisterNode(config_.node_id.Binary(), reason);
   call_tracker_.CancelAllAndWait(1000);
   ::unlink(config_.socket_path.c_str());
-  if (grpc_server_)
+  // The server's shutdown waits for every call in progress, and some are
+  // answered only on this thread (queued lease requests, pulls, stats
+  // gathers): answer what waits here, and shut the server down from another
+  // thread while this one goes on serving what is left.
+  lease_manager_.CancelWhere([](const LeaseRequest &) { return true; },
+                             "the raylet is stopping: " + reason);
+  pull_manager_.FailAll("the raylet is stopping");
+  if (!grpc_server_) {
+    io_.stop();
+    return;
+  }
+  server_stopper_ = std::thread([this] {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-  io_.stop();
+    io_.stop();
+  });
 }
 
 void NodeManager::DoAccept() {
@@ -739,6 +752,11 @@ void NodeManager::OnClusterViewUpdate(const rpc::ClusterViewUpdate &update) {
     cluster_view_.Upsert(node);
     if (was_alive && !node.alive) OnNodeRemoved(node);
   }
+  // Owners that died elsewhere (a driver on another node that exited or was
+  // killed): nobody will use or return what they leased here.
+  for (const auto &dead : update.dead_worker_ids()) {
+    if (dead.size() == WorkerID::kSize) OnOwnerGone(WorkerID::FromBinary(dead));
+  }
   cluster_view_.set_version(update.version());
   lease_manager_.OnClusterViewChanged();
 }
@@ -751,6 +769,15 @@ void NodeManager::OnNodeRemoved(const NodeView &node) {
   message.set_port(node.port);
   Broadcast(rpc::NODE_REMOVED, message.SerializeAsString());
   pull_manager_.OnNodeRemoved(node.node_id);
+  // Owners on that node died with it.
+  lease_manager_.CancelWhere(
+      [&](const LeaseRequest &request) { return request.owner_node == node.node_id; },
+      "the lease owner's node died");
+  for (const WorkerPtr &worker : worker_pool_.AllWorkers()) {
+    if (worker->leased && worker->lease_owner_node == node.node_id) {
+      KillWorker(worker, "its lease owner's node died");
+    }
+  }
 }
 
 void NodeManager::WarnInfeasible(const LeaseRequest &request, const std::string &why) {
@@ -778,6 +805,12 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
   if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reply, reactor] {
+    if (stopping_) {  // nothing would answer it: Stop has emptied the queues
+      reply->set_canceled(true);
+      reply->set_failure_message("the raylet is stopping");
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
     LeaseRequest lease;
     const rpc::TaskSpec &spec = request->resource_spec();
     for (const auto &[name, amount] : spec.required_resources()) {
@@ -798,6 +831,8 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
     lease.use.gpu = lease.demand.count("GPU") > 0;
     lease.use.actor = spec.type() == rpc::ACTOR_CREATION_TASK;
     lease.owner_id = WorkerID::FromBinary(request->resource_spec().caller_address().worker_id());
+    const std::string &owner_node = request->resource_spec().caller_address().node_id();
+    if (owner_node.size() == NodeID::kSize) lease.owner_node = NodeID::FromBinary(owner_node);
     lease.task_id = spec.task_id();
     lease.task_name = spec.name();
     lease.backlog_size = request->backlog_size();
@@ -923,6 +958,11 @@ grpc::ServerUnaryReactor *NodeManager::PullObject(grpc::CallbackServerContext *c
   if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = ctx->DefaultReactor();
   asio::post(io_, [this, request, reply, reactor] {
+    if (stopping_) {
+      reply->set_message("the raylet is stopping");
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
     int64_t timeout_ms = request->timeout_ms() > 0
                              ? request->timeout_ms()
                              : CyrayConfig::Instance().object_pull_timeout_ms();

@@ -191,6 +191,8 @@ class NodeManager : public rpc::NodeManagerService::CallbackService {
   std::condition_variable heartbeat_cv_;
   bool report_requested_ ABSL_GUARDED_BY(heartbeat_mu_) = false;
   std::thread gcs_reporter_thread_;
+  // Shuts the gRPC server down while the main thread keeps serving (Stop).
+  std::thread server_stopper_;
   std::mutex report_mu_;
   std::condition_variable report_cv_;
   std::deque<rpc::ReportWorkerFailureRequest> reports_;

@@ -217,6 +217,12 @@ void PullManager::OnNodeRemoved(const NodeID &node) {
   for (const auto &pull : affected) TryNextHolder(pull, "its node died");
 }
 
+void PullManager::FailAll(const std::string &why) {
+  std::vector<PullPtr> all;
+  for (const auto &[id, pull] : pulls_) all.push_back(pull);
+  for (const auto &pull : all) Finish(pull, {false, false, why});
+}
+
 void PullManager::Finish(const PullPtr &pull, PullResult result) {
   pulls_.erase(pull->id);
   if (!result.ok && pull->created && !store_.ContainsSealed(pull->id)) store_.Delete(pull->id);

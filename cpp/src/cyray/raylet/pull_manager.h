@@ -95,6 +95,8 @@ class PullManager {
   void Pull(const ObjectID &id, const rpc::Address &owner, int64_t timeout_ms, Callback callback);
   // A node died: pulls from it move on to other holders.
   void OnNodeRemoved(const NodeID &node);
+  // Ends every pull as failed (the raylet is stopping).
+  void FailAll(const std::string &why);
 
   size_t NumActive() const { return pulls_.size(); }
   std::vector<ObjectID> ActivePulls() const {

@@ -38,6 +38,8 @@ struct Worker {
 
   // Lease state: set while an owner holds this worker.
   bool leased = false;
+  // The node of the lease owner's process (Nil when unknown).
+  NodeID lease_owner_node;
   WorkerID lease_owner;
   ResourceAllocation allocation;
   // CPU given back while the worker waits in `get`.
