@@ -494,3 +494,36 @@ def test_failed_rebuild_raises_object_reconstruction_failed(cluster, tmp_path):
     with pytest.raises(ray.exceptions.ObjectReconstructionFailedError,
                        match="OBJECT_RECONSTRUCTION_FAILED"):
         ray.get(ref, timeout=60)
+
+
+def test_graceful_node_removal_under_running_work(cluster, tmp_path):
+    # SIGTERM to the node: a running call sees its actor die, a running task is retried
+    # elsewhere; neither sees a SystemExit raised inside its code.
+    node = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    cluster.wait_for_nodes()
+    started = str(tmp_path / "started")
+
+    @ray.remote(max_restarts=0)
+    class Slow:
+        def run(self):
+            open(started, "a").close()
+            time.sleep(60)
+
+    @ray.remote(max_retries=1)
+    def slow_task(path):
+        if not os.path.exists(path):
+            open(path, "w").close()
+            time.sleep(60)
+        return ray.get_runtime_context().get_node_id()
+
+    actor = Slow.options(scheduling_strategy=pinned(node)).remote()
+    call = actor.run.remote()
+    task_marker = str(tmp_path / "task")
+    task = slow_task.options(scheduling_strategy=pinned(node, soft=True)).remote(task_marker)
+    wait_for(lambda: os.path.exists(started) and os.path.exists(task_marker), 30,
+             message="the call and the task run on the node")
+    cluster.remove_node(node, allow_graceful=True)
+    assert node.raylet_process.returncode == 0
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(call, timeout=30)
+    assert ray.get(task, timeout=60) != node.node_id

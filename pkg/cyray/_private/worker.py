@@ -65,6 +65,10 @@ class Worker:
         # The normal task running on the main thread while its code may be
         # interrupted by a cancel (a SIGINT then raises KeyboardInterrupt).
         self.interruptible_task = None
+        # Tasks and actor calls inside user code now (a SIGTERM then ends the process by
+        # the signal: see default_worker).
+        self.tasks_running = 0
+        self._tasks_running_lock = threading.Lock()
         # The cluster token a driver was given or made (workers: $CYRAY_AUTH_TOKEN).
         self.auth_token = None
         # The asyncio tasks of an async actor's running calls, by task ID.
@@ -112,6 +116,8 @@ class Worker:
     def begin_task(self, job_id, task_gpu_ids):
         """Process-wide set-up for a task: the job's namespace and, for a normal
         task holding GPUs, CUDA_VISIBLE_DEVICES (its worker runs one task at a time)."""
+        with self._tasks_running_lock:
+            self.tasks_running += 1
         if self.mode == WORKER_MODE:
             self.namespace = self.function_actor_manager.job_namespace(job_id)
         if task_gpu_ids:
@@ -120,6 +126,8 @@ class Worker:
             self._task_set_cuda = True
 
     def end_task(self):
+        with self._tasks_running_lock:
+            self.tasks_running -= 1
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

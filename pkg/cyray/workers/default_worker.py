@@ -54,6 +54,17 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _on_sigterm(worker):
+    """SIGTERM from the raylet (its node stops, or the worker is no longer wanted): between
+    tasks, leave the task loop (checked between waits) and exit cleanly. Inside a task, end
+    by the signal instead: a SystemExit raised in the task's code would become its result,
+    where its caller must see that the worker died (and retry, or raise ActorDiedError)."""
+    if worker.tasks_running > 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+    sys.exit(0)
+
+
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
     setproctitle.setproctitle("cyray::IDLE")
@@ -67,8 +78,7 @@ def main(argv=None):
     worker.gcs_address = args.gcs_address
     sys.stdout = _PrefixedStream(sys.stdout, worker)
     sys.stderr = _PrefixedStream(sys.stderr, worker)
-    # SIGTERM from the raylet: leave the task loop (checked between waits).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: _on_sigterm(worker))
     # SIGINT interrupts a task only when it was cancelled (cancel sends it).
     signal.signal(signal.SIGINT, worker.on_sigint)
 
