@@ -35,6 +35,16 @@ def _short(hex_id: Optional[str]) -> str:
     return (hex_id or "?")[:12]
 
 
+def _own_worker_id() -> bytes:
+    """This process's worker ID, or b"" when it is not connected (the CLI)."""
+    from cyray._private.worker import global_worker
+
+    try:
+        return global_worker.core_worker.get_worker_id().binary()
+    except Exception:
+        return b""
+
+
 class _Explainer:
     def __init__(self, source: StateSource):
         self.source = source
@@ -67,6 +77,8 @@ class _Explainer:
         if not owner_address:
             return None
         owner = common_pb2.Address.FromString(owner_address)
+        if owner.worker_id == _own_worker_id():
+            return None  # the process asking owns it: alive, whatever its node's record says
         for node in self.nodes():
             if node.node_id == owner.node_id and node.state == node.DEAD:
                 return (f"Its owner (the process that created the ref, worker "
