@@ -419,13 +419,25 @@ cdef class CoreWorker:
 
     def wait(self, list object_refs, int num_returns, int64_t timeout_ms,
              bint fetch_local=True):
+        """(ready, not_ready): the first `num_returns` ready refs in list order, and the
+        rest in list order."""
         cdef vector[c_string] ids = _id_vector(object_refs)
         cdef vector[c_bool] ready
         cdef CStatus status
         with nogil:
             status = self.core_worker.Wait(ids, num_returns, timeout_ms, fetch_local, &ready)
         check_status(status)
-        return [bool(ready[i]) for i in range(ready.size())]
+        cdef list ready_refs = []
+        cdef list not_ready = []
+        cdef size_t i
+        cdef int taken = 0
+        for i in range(ready.size()):
+            if ready[i] and taken < num_returns:
+                ready_refs.append(object_refs[i])
+                taken += 1
+            else:
+                not_ready.append(object_refs[i])
+        return ready_refs, not_ready
 
     def submit_task(self, tuple function_descriptor, str name, list args, uint64_t num_returns,
                     dict resources, int max_retries, bint retry_exceptions,

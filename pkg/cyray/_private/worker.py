@@ -315,15 +315,8 @@ class Worker:
                 for data, metadata, _ in values]
 
     def wait(self, object_refs, num_returns, timeout, fetch_local=True):
-        ready = self.core_worker.wait(object_refs, num_returns, _timeout_ms(timeout, "wait"),
-                                      fetch_local)
-        ready_refs, not_ready = [], []
-        for ref, is_ready in zip(object_refs, ready):
-            if is_ready and len(ready_refs) < num_returns:
-                ready_refs.append(ref)
-            else:
-                not_ready.append(ref)
-        return ready_refs, not_ready
+        return self.core_worker.wait(object_refs, num_returns, _timeout_ms(timeout, "wait"),
+                                     fetch_local)
 
 
 class _no_limit:
@@ -739,6 +732,9 @@ def cancel(ray_waitable, *, force=False, recursive=True):
     global_worker.core_worker.cancel_task(ray_waitable, force, recursive)
 
 
+_PLAIN_REFS = {ObjectRef}
+
+
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress=False):
     """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
 
@@ -751,7 +747,12 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress
     if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError("wait() expected a list of ObjectRefs or ObjectRefGenerators, got a "
                         "single ObjectRef or ObjectRefGenerator")
-    refs, _ = _check_object_refs(object_refs, "wait", generators_allowed=True)
+    if (isinstance(object_refs, (list, tuple))
+            and set(map(type, object_refs)) == _PLAIN_REFS):
+        refs, generators = list(object_refs), False  # the common case, checked at C speed
+    else:
+        refs, _ = _check_object_refs(object_refs, "wait", generators_allowed=True)
+        generators = any(isinstance(ref, ObjectRefGenerator) for ref in refs)
     if not refs:
         return [], []
     if len(set(refs)) != len(refs):
@@ -763,7 +764,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress
         raise ValueError("num_returns cannot be greater than the number of objects provided "
                          f"to cyray.wait ({num_returns} > {len(refs)}).")
     _auto_init()
-    if any(isinstance(ref, ObjectRefGenerator) for ref in refs):
+    if generators:
         return _wait_with_generators(refs, num_returns, timeout, fetch_local)
     if progress and num_returns > 1:
         return _wait_with_progress(refs, num_returns, timeout, fetch_local)

@@ -447,10 +447,10 @@ bool CoreWorker::Impl::ShouldLendCpuWhileWaiting() {
 Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objects,
                               int64_t timeout_ms, bool fetch_local, std::vector<bool> *ready) {
   std::vector<ObjectID> object_ids;
+  object_ids.reserve(ids.size());
   for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
   StartFetchesFor(object_ids);
-  size_t present = 0;
-  for (const auto &id : object_ids) present += memory_store_.Contains(id) ? 1 : 0;
+  size_t present = memory_store_.CountPresent(object_ids);
   bool notify =
       present < static_cast<size_t>(num_objects) && timeout_ms != 0 && ShouldLendCpuWhileWaiting();
   // As in get: a task waiting lends its CPU back, so nested waits cannot deadlock.

@@ -41,6 +41,13 @@ bool MemoryStore::Contains(const ObjectID &id) const {
   return objects_.count(id) > 0;
 }
 
+size_t MemoryStore::CountPresent(const std::vector<ObjectID> &ids) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t present = 0;
+  for (const auto &id : ids) present += objects_.count(id);
+  return present;
+}
+
 Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,
                         const CheckSignals &check_signals, int64_t check_interval_ms,
                         std::vector<ObjectValuePtr> *out, bool stop_on_error) {

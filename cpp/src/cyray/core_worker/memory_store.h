@@ -25,6 +25,8 @@ class MemoryStore {
   void Put(const ObjectID &id, ObjectValuePtr value);
   ObjectValuePtr GetIfExists(const ObjectID &id) const;
   bool Contains(const ObjectID &id) const;
+  // How many of `ids` are present (one lock for all).
+  size_t CountPresent(const std::vector<ObjectID> &ids) const;
   // Waits until at least `num_required` of `ids` are present or `timeout_ms`
   // passes (-1: no limit). `out` gets one entry per id (null when absent).
   // Returns TimedOut when fewer than `num_required` arrived in time, or the

@@ -26,6 +26,14 @@ TEST(MemoryStoreTest, GetReturnsWhatWasPut) {
   EXPECT_EQ(out[0]->data, "a");
 }
 
+TEST(MemoryStoreTest, CountPresentCountsEachIdGiven) {
+  MemoryStore store;
+  store.Put(Id(1), Value("a"));
+  store.Put(Id(3), Value("c"));
+  EXPECT_EQ(store.CountPresent({Id(1), Id(2), Id(3), Id(1)}), 3u);
+  EXPECT_EQ(store.CountPresent({}), 0u);
+}
+
 TEST(MemoryStoreTest, FirstPutWins) {
   MemoryStore store;
   store.Put(Id(1), Value("a"));
