@@ -58,6 +58,37 @@ def test_wrong_number_of_arguments(ray_start_shared):
     assert_tasks_still_run()
 
 
+@pytest.mark.parametrize("call, ok", [
+    ((), False), ((1,), True), ((1, 2), True), ((1, 2, 3), False),
+])
+def test_positional_calls_are_checked_without_keywords(ray_start_shared, call, ok):
+    # Plain positional calls take a fast check instead of Signature.bind: same verdicts.
+    @ray.remote
+    def defaulted(a, b=2):
+        return a + b
+
+    @ray.remote
+    def keyword_only(a, *, k):
+        return a + k
+
+    @ray.remote
+    def variadic(a, *rest):
+        return a + sum(rest)
+
+    if ok:
+        assert ray.get(defaulted.remote(*call)) == sum(call) + (2 if len(call) == 1 else 0)
+    else:
+        with pytest.raises(TypeError, match="defaulted.remote"):
+            defaulted.remote(*call)
+    with pytest.raises(TypeError, match="missing a required argument: 'k'"):
+        keyword_only.remote(*call[:1] or (1,))
+    if call:
+        assert ray.get(variadic.remote(*call)) == sum(call)
+    else:
+        with pytest.raises(TypeError, match="missing a required argument: 'a'"):
+            variadic.remote()
+
+
 def test_unserializable_argument(ray_start_shared):
     @ray.remote
     def f(x):

@@ -40,6 +40,8 @@ class RemoteFunction:
         # Options are fixed per function (and per .options() copy): so is the demand.
         self._demand = resource_demand(self._options)
         self._signature = _signature_of(function)
+        self._positional = _positional_range(self._signature)
+        self._strategy = _encoded_strategy_or_none(self._options)
         self._pickled = None
         self._descriptor = None
         self.__doc__ = function.__doc__
@@ -59,11 +61,12 @@ class RemoteFunction:
         _check_generator_options(options, self._is_generator)
         merged = task_options_with_defaults({**self._options, **options})
         demand = resource_demand(merged)
+        strategy = _encoded_strategy_or_none(merged)
         parent = self
 
         class FunctionWithOptions:
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged, demand)
+                return parent._remote(args, kwargs, merged, demand, strategy)
 
             def __call__(self, *args, **kwargs):
                 return parent(*args, **kwargs)
@@ -71,7 +74,7 @@ class RemoteFunction:
         return FunctionWithOptions()
 
     def remote(self, *args, **kwargs):
-        return self._remote(args, kwargs, self._options, self._demand)
+        return self._remote(args, kwargs, self._options, self._demand, self._strategy)
 
     def bind(self, *args, **kwargs):
         raise NotImplementedError("bind(): Ray's DAG API (ray.dag, compiled graphs) is not "
@@ -91,10 +94,14 @@ class RemoteFunction:
             worker.current_job_id, self._descriptor, self._pickled, self._options["max_calls"])
         return self._descriptor
 
-    def _remote(self, args, kwargs, options, demand):
+    def _remote(self, args, kwargs, options, demand, strategy):
         from cyray._private.worker import _auto_init, global_worker
 
-        if self._signature is not None:
+        positional = self._positional
+        if self._signature is not None and (
+                kwargs or positional is None
+                or not positional[0] <= len(args) <= positional[1]):
+            # Plain positional calls that fit are checked above without bind (~6 us).
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as e:
@@ -114,8 +121,8 @@ class RemoteFunction:
             num_returns, demand,
             options["max_retries"], bool(retry), allowlist,
             options["max_calls"] or 0,
-            encode_scheduling_strategy(options["scheduling_strategy"],
-                                       options.get("label_selector")),
+            strategy if strategy is not None else encode_scheduling_strategy(
+                options["scheduling_strategy"], options.get("label_selector")),
             mode, -1 if backpressure is None else backpressure,
             options["enable_task_events"] is not False)
         if call_site.RECORDING:
@@ -156,6 +163,35 @@ def encode_scheduling_strategy(strategy, label_selector):
     from cyray._private.scheduling import encode_scheduling_strategy as encode
 
     return encode(strategy, label_selector)
+
+
+def _encoded_strategy_or_none(options):
+    """The options' scheduling strategy, encoded once; None when it does not encode (the
+    call then encodes it and raises the error)."""
+    try:
+        return encode_scheduling_strategy(options["scheduling_strategy"],
+                                          options.get("label_selector"))
+    except Exception:
+        return None
+
+
+def _positional_range(signature):
+    """(fewest, most) positional arguments a call without keywords may pass, when that
+    alone decides whether the call binds; None when it does not (a keyword-only parameter
+    without a default) or the signature is unknown."""
+    if signature is None:
+        return None
+    fewest, most = 0, 0
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            most += 1
+            if parameter.default is parameter.empty:
+                fewest = most
+        elif parameter.kind == parameter.VAR_POSITIONAL:
+            most = float("inf")
+        elif parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+            return None
+    return fewest, most
 
 
 def _signature_of(function):
