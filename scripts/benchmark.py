@@ -99,19 +99,23 @@ class PeakRss:
             self._sample()
 
     def _sample(self):
-        psutil = _psutil()
-        procs = [self._process]
-        if self.tree:
-            procs += self._process.children(recursive=True)
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
+        total, _ = _rss(self._process, self.tree)
         self.peak_bytes = max(self.peak_bytes, total)
-        if psutil.virtual_memory().available < self._min_available:
+        if _psutil().virtual_memory().available < self._min_available:
             self.memory_low = True
+
+
+def _rss(process, tree):
+    """(bytes of RSS, number of processes) of `process`, with its descendants when `tree`."""
+    psutil = _psutil()
+    procs = [process] + (process.children(recursive=True) if tree else [])
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total, len(procs)
 
 
 # Workloads. Those taking `ray` run unchanged on cyray and on Ray; `mp_*` take the Pool.
@@ -119,17 +123,9 @@ class PeakRss:
 
 def idle_memory(_target):
     """RSS of this process and all its descendants, 2 s after the first result."""
-    psutil = _psutil()
     time.sleep(2.0)
-    me = psutil.Process()
-    procs = [me] + me.children(recursive=True)
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 1e6, float(len(procs))
+    total, count = _rss(_psutil().Process(), tree=True)
+    return total / 1e6, float(count)
 
 
 def task_round_trip(ray, n=1000):

@@ -120,15 +120,16 @@ def test_driver_exit_without_shutdown(tmp_path):
         kill_processes(procs)
 
 
-def test_driver_killed_with_sigkill(tmp_path):
-    run = DriverRun(tmp_path, CLUSTER_DRIVER.format(tail="time.sleep(300)"))
+def _kill_driver_and_check_cluster_ends(tmp_path, source, alive_check):
+    """Runs `source` (a CLUSTER_DRIVER that sleeps), checks its cluster's processes with
+    `alive_check(procs, records)`, SIGKILLs the driver, and asserts every process ends."""
+    run = DriverRun(tmp_path, source)
     procs = []
     try:
         records = json.loads(run.read_tagged_line("CLUSTER_PIDS", timeout=90))
-        worker_pid = parse_tagged_json(run.stdout, "WORKER_PID")
-        _check_records(records, worker_pid)
+        _check_records(records, parse_tagged_json(run.stdout, "WORKER_PID"))
         procs = processes_from_records(records)
-        assert len(procs) >= 3, f"cluster processes exited while the driver ran: {records}"
+        alive_check(procs, records)
         run.popen.send_signal(signal.SIGKILL)
         run.popen.wait(timeout=10)
         survivors = wait_until_gone(procs, timeout=15)
@@ -136,6 +137,14 @@ def test_driver_killed_with_sigkill(tmp_path):
     finally:
         run.stop()
         kill_processes(procs)
+
+
+def test_driver_killed_with_sigkill(tmp_path):
+    def still_running(procs, records):
+        assert len(procs) >= 3, f"cluster processes exited while the driver ran: {records}"
+
+    _kill_driver_and_check_cluster_ends(
+        tmp_path, CLUSTER_DRIVER.format(tail="time.sleep(300)"), still_running)
 
 
 CTRL_C_DRIVER = """
@@ -195,17 +204,9 @@ def test_cluster_started_from_a_thread_outlives_the_thread_not_the_driver(tmp_pa
         "import threading\n"
         "starter = threading.Thread(target=lambda: ray.init(num_cpus=1))\n"
         "starter.start()\nstarter.join()\ntime.sleep(2)  # the starting thread is gone")
-    run = DriverRun(tmp_path, source.format(tail="time.sleep(300)"))
-    procs = []
-    try:
-        records = json.loads(run.read_tagged_line("CLUSTER_PIDS", timeout=90))
-        _check_records(records, parse_tagged_json(run.stdout, "WORKER_PID"))
-        procs = processes_from_records(records)
+
+    def none_ended(procs, records):
         assert len(procs) == len(records), "a cluster process ended with its starting thread"
-        run.popen.send_signal(signal.SIGKILL)
-        run.popen.wait(timeout=10)
-        survivors = wait_until_gone(procs, timeout=15)
-        assert not survivors, f"alive 15 s after the driver was killed: {describe(survivors)}"
-    finally:
-        run.stop()
-        kill_processes(procs)
+
+    _kill_driver_and_check_cluster_ends(
+        tmp_path, source.format(tail="time.sleep(300)"), none_ended)

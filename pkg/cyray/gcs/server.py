@@ -109,11 +109,15 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
             entry.version = old.version
             if entry == old:
                 return
-        self._view_version += 1
-        entry.version = self._view_version
+        entry.version = self._bump_view()
         self._view[node.node_id] = entry
+
+    def _bump_view(self) -> int:
+        """The next view version; wakes the subscribers, who send what is newer."""
+        self._view_version += 1
         self._view_changed.set()
         self._view_changed = asyncio.Event()
+        return self._view_version
 
     def _workers_dead_since(self, known: int) -> List[bytes]:
         dead = []
@@ -191,10 +195,7 @@ class NodeInfoService(gcs_grpc.NodeInfoGcsServiceServicer):
     async def ReportWorkerFailure(self, request, context):
         self._worker_failures.append(gcs_pb2.WorkerFailureData(report=request,
                                                                time_ms=now_ms()))
-        self._view_version += 1
-        self._dead_workers.append((self._view_version, request.worker_id))
-        self._view_changed.set()
-        self._view_changed = asyncio.Event()
+        self._dead_workers.append((self._bump_view(), request.worker_id))
         if self.on_worker_failure is not None:
             await self.on_worker_failure(request)
         return gcs_pb2.ReportWorkerFailureReply()

@@ -12,8 +12,7 @@ bool MayRunAgain(const rpc::TaskSpec &spec) {
 }
 }  // namespace
 
-void LineageTable::Record(const rpc::TaskSpec &spec, const std::vector<ObjectID> &returns,
-                          const std::vector<ObjectID> &plasma_args) {
+void LineageTable::Record(const rpc::TaskSpec &spec, const std::vector<ObjectID> &returns) {
   TaskID task_id = TaskID::FromBinary(spec.task_id());
   std::lock_guard<std::mutex> lock(mu_);
   rebuilding_.erase(task_id);
@@ -26,15 +25,15 @@ void LineageTable::Record(const rpc::TaskSpec &spec, const std::vector<ObjectID>
   for (const ObjectID &id : returns) {
     if (!in_scope_(id) || objects_.count(id) > 0) continue;
     objects_[id].task = task_id;
-    task.returns.push_back(id);
     task.kept_returns++;
   }
   if (task.kept_returns == 0) return;
-  for (const ObjectID &arg : plasma_args) {
-    auto it = objects_.find(arg);
+  for (const auto &arg : spec.args()) {
+    if (!arg.in_plasma()) continue;
+    auto it = objects_.find(ObjectID::FromBinary(arg.object_ref().object_id()));
     if (it == objects_.end()) continue;
     it->second.pins++;
-    task.pinned_args.push_back(arg);
+    task.pinned_args.push_back(it->first);
   }
   task.spec = spec;
   tasks_.emplace(task_id, std::move(task));
@@ -100,6 +99,11 @@ std::optional<LineageTable::Rebuild> LineageTable::StartRebuild(const ObjectID &
     if (!in_scope_(arg_id)) rebuild.args_to_rebuild.push_back(arg_id);
   }
   return rebuild;
+}
+
+bool LineageTable::Has(const ObjectID &id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.count(id) > 0;
 }
 
 bool LineageTable::EndRebuild(const TaskID &task) {

@@ -29,12 +29,11 @@ class LineageTable {
   explicit LineageTable(InScope in_scope) : in_scope_(std::move(in_scope)) {}
 
   // `spec` (as it ran: arguments resolved) made `returns`, shared-memory
-  // objects this process owns; `plasma_args` are its arguments in shared
-  // memory, pinned while its lineage lives. Returns no longer in scope are
-  // skipped. A task seen before (a rebuild) keeps its entry, with the new
-  // attempt number, and its rebuild ends.
-  void Record(const rpc::TaskSpec &spec, const std::vector<ObjectID> &returns,
-              const std::vector<ObjectID> &plasma_args);
+  // objects this process owns; its arguments in shared memory that have
+  // lineage here are pinned while its own lineage lives. Returns no longer in
+  // scope are skipped. A task seen before (a rebuild) keeps its entry, with
+  // the new attempt number, and its rebuild ends.
+  void Record(const rpc::TaskSpec &spec, const std::vector<ObjectID> &returns);
   // The object left scope: its lineage goes, unless a later task's pins it.
   void OnOutOfScope(const ObjectID &id);
 
@@ -51,6 +50,8 @@ class LineageTable {
   // Marks the object's task as rebuilding and returns what to run; nullopt
   // when no lineage is kept or the task is being rebuilt already.
   std::optional<Rebuild> StartRebuild(const ObjectID &id);
+  // Whether the object's lineage is kept (its task can be found to rebuild it).
+  bool Has(const ObjectID &id) const;
   // The task's rebuild failed; returns whether it was being rebuilt.
   bool EndRebuild(const TaskID &task);
 
@@ -60,7 +61,6 @@ class LineageTable {
  private:
   struct TaskLineage {
     rpc::TaskSpec spec;
-    std::vector<ObjectID> returns;
     // Returns whose lineage is still kept; the task goes with the last.
     int kept_returns = 0;
     // Arguments whose lineage this task pins.

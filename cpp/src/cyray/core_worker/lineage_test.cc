@@ -9,8 +9,8 @@ namespace {
 
 class LineageTableTest : public ::testing::Test {
  protected:
-  // A retryable task `index` whose returns are `returns` and whose arguments
-  // in shared memory are `args`.
+  // A retryable task `index` (one return) whose arguments in shared memory
+  // are `args`.
   rpc::TaskSpec Task(uint64_t index, const std::vector<ObjectID> &args, int max_retries = 3) {
     rpc::TaskSpec spec;
     spec.set_task_id(TaskID::ForNormalTask(JobID::FromInt(1), TaskID(), index).Binary());
@@ -26,10 +26,10 @@ class LineageTableTest : public ::testing::Test {
     return ObjectID::FromIndex(TaskID::FromBinary(spec.task_id()), 1);
   }
   // Records `spec` with its one return in scope.
-  ObjectID Run(const rpc::TaskSpec &spec, const std::vector<ObjectID> &args) {
+  ObjectID Run(const rpc::TaskSpec &spec) {
     ObjectID ret = Return(spec);
     in_scope.insert(ret);
-    table.Record(spec, {ret}, args);
+    table.Record(spec, {ret});
     return ret;
   }
   void Release(const ObjectID &id) {
@@ -42,7 +42,7 @@ class LineageTableTest : public ::testing::Test {
 };
 
 TEST_F(LineageTableTest, KeptWhileInScope) {
-  ObjectID x = Run(Task(1, {}), {});
+  ObjectID x = Run(Task(1, {}));
   EXPECT_TRUE(table.CanRebuild(x));
   Release(x);
   EXPECT_FALSE(table.CanRebuild(x));
@@ -51,8 +51,8 @@ TEST_F(LineageTableTest, KeptWhileInScope) {
 }
 
 TEST_F(LineageTableTest, AnArgumentOutOfScopeIsKeptForALaterTaskAndRebuiltFirst) {
-  ObjectID x = Run(Task(1, {}), {});
-  ObjectID y = Run(Task(2, {x}), {x});
+  ObjectID x = Run(Task(1, {}));
+  ObjectID y = Run(Task(2, {x}));
   Release(x);  // the user dropped x; y's lineage still needs it
   EXPECT_EQ(table.NumTasks(), 2u);
   EXPECT_TRUE(table.CanRebuild(y));
@@ -69,8 +69,8 @@ TEST_F(LineageTableTest, AnArgumentOutOfScopeIsKeptForALaterTaskAndRebuiltFirst)
 }
 
 TEST_F(LineageTableTest, AnArgumentInScopeOutlivesTheTaskThatPinnedIt) {
-  ObjectID x = Run(Task(1, {}), {});
-  ObjectID y = Run(Task(2, {x}), {x});
+  ObjectID x = Run(Task(1, {}));
+  ObjectID y = Run(Task(2, {x}));
   Release(y);
   EXPECT_TRUE(table.CanRebuild(x));
   EXPECT_EQ(table.NumTasks(), 1u);
@@ -79,9 +79,9 @@ TEST_F(LineageTableTest, AnArgumentInScopeOutlivesTheTaskThatPinnedIt) {
 }
 
 TEST_F(LineageTableTest, ALongChainIsDroppedWhenItsLastObjectIs) {
-  ObjectID previous = Run(Task(1, {}), {});
+  ObjectID previous = Run(Task(1, {}));
   for (uint64_t i = 2; i <= 50; ++i) {
-    ObjectID next = Run(Task(i, {previous}), {previous});
+    ObjectID next = Run(Task(i, {previous}));
     Release(previous);
     previous = next;
   }
@@ -93,8 +93,8 @@ TEST_F(LineageTableTest, ALongChainIsDroppedWhenItsLastObjectIs) {
 }
 
 TEST_F(LineageTableTest, NotRebuildableWhenATaskOnTheWayCannotRunAgain) {
-  ObjectID x = Run(Task(1, {}, /*max_retries=*/0), {});
-  ObjectID y = Run(Task(2, {x}), {x});
+  ObjectID x = Run(Task(1, {}, /*max_retries=*/0));
+  ObjectID y = Run(Task(2, {x}));
   EXPECT_TRUE(table.CanRebuild(y));  // x is in scope: its value is still there
   Release(x);
   EXPECT_FALSE(table.CanRebuild(y));
@@ -103,7 +103,7 @@ TEST_F(LineageTableTest, NotRebuildableWhenATaskOnTheWayCannotRunAgain) {
 TEST_F(LineageTableTest, AnArgumentWithoutLineageMustStayInScope) {
   ObjectID put = ObjectID::FromRandom();
   in_scope.insert(put);
-  ObjectID y = Run(Task(1, {put}), {put});
+  ObjectID y = Run(Task(1, {put}));
   EXPECT_TRUE(table.CanRebuild(y));
   in_scope.erase(put);
   EXPECT_FALSE(table.CanRebuild(y));
@@ -111,17 +111,17 @@ TEST_F(LineageTableTest, AnArgumentWithoutLineageMustStayInScope) {
 
 TEST_F(LineageTableTest, RetriesRunOut) {
   rpc::TaskSpec spec = Task(1, {}, /*max_retries=*/1);
-  ObjectID x = Run(spec, {});
+  ObjectID x = Run(spec);
   ASSERT_TRUE(table.StartRebuild(x).has_value());
   spec.set_attempt_number(1);
-  table.Record(spec, {x}, {});  // the rebuild finished
+  table.Record(spec, {x});  // the rebuild finished
   EXPECT_FALSE(table.CanRebuild(x));
   EXPECT_FALSE(table.EndRebuild(TaskID::FromBinary(spec.task_id())));
 }
 
 TEST_F(LineageTableTest, AReturnAlreadyOutOfScopeIsNotKept) {
   rpc::TaskSpec spec = Task(1, {});
-  table.Record(spec, {Return(spec)}, {});
+  table.Record(spec, {Return(spec)});
   EXPECT_EQ(table.NumTasks(), 0u);
 }
 

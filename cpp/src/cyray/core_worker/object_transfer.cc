@@ -111,11 +111,7 @@ void CoreWorker::Impl::RecordLineage(const rpc::TaskSpec &spec, const rpc::PushT
   for (const auto &ret : reply.return_objects()) {
     if (ret.in_plasma()) returns.push_back(ObjectID::FromBinary(ret.object_id()));
   }
-  std::vector<ObjectID> plasma_args;
-  for (const auto &arg : spec.args()) {
-    if (arg.in_plasma()) plasma_args.push_back(ObjectID::FromBinary(arg.object_ref().object_id()));
-  }
-  lineage_.Record(spec, returns, plasma_args);
+  lineage_.Record(spec, returns);
 }
 
 bool CoreWorker::Impl::CanRebuild(const ObjectID &id) { return lineage_.CanRebuild(id); }
@@ -140,7 +136,22 @@ void CoreWorker::Impl::Rebuild(const ObjectID &id) {
     }
   }
   reference_counter_.AddSubmittedTaskReferences(ArgumentObjectIds(*spec));
-  for (const ObjectID &arg : rebuild->args_to_rebuild) Rebuild(arg);
+  for (const ObjectID &arg : rebuild->args_to_rebuild) {
+    if (lineage_.Has(arg)) {
+      Rebuild(arg);
+    } else {
+      // Left scope between the check and now with no lineage of its own (a
+      // put): the task fails with it rather than waiting forever.
+      lifetimes_.StoreIfReferenced(
+          arg,
+          MakeErrorObject(rpc::OBJECT_LOST, "Object " + arg.Hex() +
+                                                " was freed and cannot be made again, so task " +
+                                                spec->name() +
+                                                " cannot run again to rebuild "
+                                                "the object lost with its node."),
+          /*owned=*/true);
+    }
+  }
   if (spec->type() == rpc::ACTOR_TASK) {
     // A call like any other: in line after the calls made so far; it fails
     // (and the rebuild with it) if the actor is dead for good.

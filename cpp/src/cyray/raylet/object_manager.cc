@@ -1,19 +1,16 @@
 #include "cyray/raylet/object_manager.h"
 
-#include "cyray/raylet/chunk_codec.h"
-
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include <boost/asio/post.hpp>
 
-#include <cstring>
+#include <algorithm>
+
+#include "cyray/raylet/chunk_codec.h"
 
 namespace cyray::raylet {
 
 namespace asio = boost::asio;
-using google::protobuf::internal::WireFormatLite;
-using google::protobuf::io::CodedInputStream;
-using google::protobuf::io::CodedOutputStream;
 
 namespace {
 constexpr char kFetchObjectChunkMethod[] = "/cyray.rpc.ObjectManagerService/FetchObjectChunk";
