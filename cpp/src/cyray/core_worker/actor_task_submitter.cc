@@ -101,6 +101,16 @@ void ActorTaskSubmitter::OnActorState(const std::string &actor_id,
   SendPending(actor_id);
 }
 
+void ActorTaskSubmitter::OnNodeRemoved(const std::string &node_id) {
+  for (auto &[actor_id, queue] : actors_) {
+    if (!queue.alive || queue.address.node_id() != node_id) continue;
+    // Its worker may linger a moment after its raylet: a call sent now could
+    // still run there, then be lost with the node.
+    queue.alive = false;
+    Poll(actor_id);
+  }
+}
+
 void ActorTaskSubmitter::OnUnreachable(const std::string &actor_id, uint64_t generation,
                                        int64_t version) {
   ActorQueue &queue = actors_[actor_id];

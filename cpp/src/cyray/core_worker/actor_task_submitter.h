@@ -63,6 +63,9 @@ class ActorTaskSubmitter {
   // No actor can be reached any more (the local raylet died): fails every
   // pending and in-flight call, and every later one, with `error_type`.
   void FailAll(int error_type, const std::string &message);
+  // A node died: actors whose incarnation ran there get nothing more until the
+  // GCS reports their next incarnation (or their death).
+  void OnNodeRemoved(const std::string &node_id);
 
  private:
   // Set once a call's result (or failure) is delivered; shared by every

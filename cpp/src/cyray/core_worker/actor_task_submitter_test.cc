@@ -20,8 +20,9 @@ class FakeActorStates : public ActorStateSourceInterface {
   // Answers the oldest outstanding poll.
   void Publish(rpc::ActorTableData::ActorState state, int64_t version,
                const std::string &worker = "w1", const std::string &cause = "",
-               int max_task_retries = 0, bool out_of_order = false) {
+               int max_task_retries = 0, bool out_of_order = false, const std::string &node = "") {
     rpc::ActorTableData table;
+    table.mutable_address()->set_node_id(node);
     table.set_allow_out_of_order_execution(out_of_order);
     table.set_state(state);
     table.set_version(version);
@@ -321,6 +322,23 @@ TEST_F(ActorTaskSubmitterTest, OutOfOrderActorGetsReadyCallsPastOnesStillResolvi
   submitter_.MarkReady("actor", slow, Call("slow_args"));
   ASSERT_EQ(workers_.pushed.size(), 2u);
   EXPECT_EQ(workers_.pushed[1].name, "slow_args");
+}
+
+TEST_F(ActorTaskSubmitterTest, NothingIsSentToAnIncarnationWhoseNodeDied) {
+  submitter_.AddActor("actor");
+  states_.Publish(rpc::ActorTableData::ALIVE, 1, "w1", "", /*max_task_retries=*/1, false, "n1");
+  submitter_.OnNodeRemoved("n2");  // another node: no change
+  Submit("a");
+  ASSERT_EQ(workers_.pushed.size(), 1u);
+  submitter_.OnNodeRemoved("n1");
+  Submit("b");
+  EXPECT_EQ(workers_.pushed.size(), 1u);  // b waits: w1 died with n1
+  states_.Publish(rpc::ActorTableData::ALIVE, 2, "w2", "", 1, false, "n3");
+  ASSERT_EQ(workers_.pushed.size(), 3u);
+  EXPECT_EQ(workers_.pushed[1].worker, "w2");
+  EXPECT_EQ(workers_.pushed[1].name, "a");  // resent to the new incarnation
+  EXPECT_EQ(workers_.pushed[2].worker, "w2");
+  EXPECT_EQ(workers_.pushed[2].name, "b");
 }
 
 }  // namespace cyray::core

@@ -93,6 +93,7 @@ void CoreWorker::Impl::FreeRemoteCopies(const ObjectID &id) {
 void CoreWorker::Impl::OnNodeRemoved(const rpc::NodeRemoved &node) {
   NodeID dead = NodeID::FromBinary(node.node_id());
   if (submitter_) submitter_->OnNodeRemoved(node.node_id());
+  if (actor_submitter_) actor_submitter_->OnNodeRemoved(node.node_id());
   auto removal =
       object_directory_.RemoveNode(dead, [this](const ObjectID &id) { return CanRebuild(id); });
   for (const ObjectID &id : removal.lost) {
