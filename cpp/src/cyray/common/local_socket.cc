@@ -54,12 +54,13 @@ void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderS
   PutU32(length, out + 4);
 }
 
-Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length) {
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length,
+                         uint32_t max_length) {
   *type = GetU32(in);
   *length = GetU32(in + 4);
-  if (*length > kMaxFrameSize) {
-    return Status::Invalid("local frame of " + std::to_string(*length) +
-                           " bytes exceeds the limit of " + std::to_string(kMaxFrameSize));
+  if (*length > max_length) {
+    return Status::Invalid("frame of " + std::to_string(*length) + " bytes exceeds the limit of " +
+                           std::to_string(max_length));
   }
   return Status::OK();
 }

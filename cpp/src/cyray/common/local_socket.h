@@ -17,8 +17,9 @@ constexpr size_t kFrameHeaderSize = 8;
 constexpr uint32_t kMaxFrameSize = 64 * 1024 * 1024;
 
 void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderSize]);
-// Fails when the length exceeds kMaxFrameSize.
-Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length);
+// Fails when the length exceeds `max_length`.
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length,
+                         uint32_t max_length = kMaxFrameSize);
 
 // Connects to the Unix socket at `path`.
 StatusOr<int> ConnectUnixSocket(const std::string &path);

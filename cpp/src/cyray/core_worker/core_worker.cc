@@ -27,6 +27,15 @@ Status CoreWorker::Impl::Connect() {
   if (!server_ || port == 0) return Status::IOError("could not start the core worker server");
   address_.set_ip_address(options_.node_ip_address);
   address_.set_port(port);
+  if (!options_.is_driver) {
+    task_channel_ = std::make_unique<TaskChannelServer>(
+        rpc::ClusterToken(), static_cast<uint32_t>(rpc::MaxMessageSize()),
+        [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+               TaskResponder *responder) { AcceptPush(request, reply, responder); });
+    int task_port = 0;
+    CYRAY_RETURN_NOT_OK(task_channel_->Start(options_.node_ip_address, &task_port));
+    address_.set_task_port(task_port);
+  }
   address_.set_worker_id(worker_id_.Binary());
 
   if (options_.is_driver) {
@@ -124,6 +133,7 @@ Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port, std::string 
   request.set_job_id(job_id_.Binary());
   request.set_ip_address(options_.node_ip_address);
   request.set_port(address_.port());
+  request.set_task_port(address_.task_port());
   if (options_.is_driver) request.set_auth_token(options_.auth_token);
   CYRAY_RETURN_NOT_OK(
       WriteFrame(raylet_fd_, rpc::REGISTER_CLIENT_REQUEST, request.SerializeAsString()));
@@ -191,7 +201,7 @@ void CoreWorker::Impl::Shutdown() {
     deferred_.clear();
   }
   for (auto &pending : unanswered) {
-    pending.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker exiting"));
+    pending.reactor->Finish(Status::Disconnected("worker exiting"));
     pending.reactor->Release();
   }
   {
@@ -239,10 +249,12 @@ void CoreWorker::Impl::Shutdown() {
   // What this process saw last reaches the GCS before its job is marked finished.
   if (task_events_) task_events_->Stop();
   if (connected_ && options_.is_driver && gcs_) (void)gcs_->MarkJobFinished(job_id_.Binary());
+  if (task_channel_) task_channel_->Stop();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   }
   // No completion callback may run once we return: they point into this object.
+  client_pool_.Shutdown();
   call_tracker_.CancelAllAndWait(2000);
   if (work_) work_.reset();
   io_.stop();

@@ -29,6 +29,7 @@
 #include "cyray/core_worker/plasma_client.h"
 #include "cyray/core_worker/reference_counter.h"
 #include "cyray/core_worker/rpc_clients.h"
+#include "cyray/core_worker/task_channel.h"
 #include "cyray/core_worker/task_event_buffer.h"
 #include "cyray/core_worker/task_receiver.h"
 #include "cyray/core_worker/task_submitter.h"
@@ -80,9 +81,14 @@ inline std::vector<ObjectID> ArgumentObjectIds(const rpc::TaskSpec &spec) {
   return ids;
 }
 
-// A PushTask call waiting to run on the main thread.
-class TaskReactor : public grpc::ServerUnaryReactor {
+// A PushTask call that came over gRPC (from the GCS: actor creation).
+class TaskReactor : public grpc::ServerUnaryReactor, public TaskResponder {
  public:
+  void Finish(const Status &status) override {
+    grpc::ServerUnaryReactor::Finish(
+        status.ok() ? grpc::Status::OK
+                    : grpc::Status(grpc::StatusCode::UNAVAILABLE, status.message()));
+  }
   void OnDone() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -91,12 +97,12 @@ class TaskReactor : public grpc::ServerUnaryReactor {
     cv_.notify_all();
     Release();
   }
-  void WaitDone(int64_t timeout_ms) {
+  void WaitDone(int64_t timeout_ms) override {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return done_; });
   }
   // Two owners: gRPC (until OnDone) and the task loop (until it let go).
-  void Release() {
+  void Release() override {
     if (refs_.fetch_sub(1) == 1) delete this;
   }
 
@@ -107,10 +113,11 @@ class TaskReactor : public grpc::ServerUnaryReactor {
   std::atomic<int> refs_{2};
 };
 
+// A pushed task waiting to run on an executor thread.
 struct PendingExecution {
   const rpc::PushTaskRequest *request;
   rpc::PushTaskReply *reply;
-  TaskReactor *reactor;
+  TaskResponder *reactor;
 };
 
 // What a thread is running: IDs of tasks and puts it creates derive from it.
@@ -196,6 +203,9 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   grpc::ServerUnaryReactor *PushTask(grpc::CallbackServerContext *ctx,
                                      const rpc::PushTaskRequest *request,
                                      rpc::PushTaskReply *reply) override;
+  // Queues a pushed task (from gRPC or the task channel) or answers it at once.
+  void AcceptPush(const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+                  TaskResponder *responder);
   grpc::ServerUnaryReactor *GetObjectStatus(grpc::CallbackServerContext *ctx,
                                             const rpc::GetObjectStatusRequest *request,
                                             rpc::GetObjectStatusReply *reply) override;
@@ -250,6 +260,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   std::unique_ptr<GcsActorClient> gcs_actor_client_;
   std::unique_ptr<ActorTaskSubmitter> actor_submitter_;
   std::unique_ptr<grpc::Server> server_;
+  // Workers only: where owners push tasks (drivers run none).
+  std::unique_ptr<TaskChannelServer> task_channel_;
   // Task events for the GCS (null when task_events_report_interval_ms is 0).
   std::unique_ptr<TaskEventBuffer> task_events_;
   void RecordTaskStatus(const rpc::TaskSpec &spec, rpc::TaskStatus status,

@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "cyray/common/config.h"
+#include "cyray/rpc/cluster_token.h"
 #include "cyray/rpc/grpc_util.h"
 
 namespace cyray::core {
@@ -134,9 +136,26 @@ rpc::CoreWorkerService::Stub *CoreWorkerClientPool::GetStub(const rpc::Address &
   return stub.get();
 }
 
+CoreWorkerClientPool::CoreWorkerClientPool(asio::io_context &io, rpc::CallTracker &tracker)
+    : io_(io),
+      tracker_(tracker),
+      task_channel_(rpc::ClusterToken(), CyrayConfig::Instance().rpc_connect_timeout_ms(),
+                    static_cast<uint32_t>(rpc::MaxMessageSize())) {}
+
 void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
                                     std::unique_ptr<rpc::PushTaskRequest> request,
                                     PushCallback callback, PushCallback on_reply_thread) {
+  if (worker.task_port() != 0) {
+    task_channel_.Push(
+        worker.ip_address(), worker.task_port(), *request,
+        [this, callback = std::move(callback), on_reply_thread = std::move(on_reply_thread)](
+            const Status &status, rpc::PushTaskReply &reply) {
+          if (on_reply_thread) on_reply_thread(status, reply);
+          auto owned = std::make_shared<rpc::PushTaskReply>(std::move(reply));
+          asio::post(io_, [callback, status, owned] { callback(status, *owned); });
+        });
+    return;
+  }
   using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;
   auto call = std::make_shared<Call>();
   call->request = std::move(*request);

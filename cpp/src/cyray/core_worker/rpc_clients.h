@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "cyray/core_worker/actor_task_submitter.h"
+#include "cyray/core_worker/task_channel.h"
 #include "cyray/core_worker/task_submitter.h"
 #include "cyray/protobuf/core_worker.grpc.pb.h"
 #include "cyray/protobuf/gcs_service.grpc.pb.h"
@@ -64,8 +65,10 @@ class GcsActorClient : public ActorStateSourceInterface {
 
 class CoreWorkerClientPool : public WorkerClientInterface {
  public:
-  CoreWorkerClientPool(boost::asio::io_context &io, rpc::CallTracker &tracker)
-      : io_(io), tracker_(tracker) {}
+  CoreWorkerClientPool(boost::asio::io_context &io, rpc::CallTracker &tracker);
+  // Fails the pushes in flight over the task channel and closes it.
+  void Shutdown() { task_channel_.Shutdown(); }
+  // Pushes over the worker's task channel (gRPC for an address without one).
   void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override;
   void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
@@ -95,6 +98,7 @@ class CoreWorkerClientPool : public WorkerClientInterface {
 
   boost::asio::io_context &io_;
   rpc::CallTracker &tracker_;
+  TaskChannelClient task_channel_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> stubs_;
 };

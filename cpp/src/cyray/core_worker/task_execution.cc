@@ -7,10 +7,16 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
                                                      rpc::PushTaskReply *reply) {
   if (auto *rejected = rpc::RejectIfUnauthenticated(ctx)) return rejected;
   auto *reactor = new TaskReactor();
+  AcceptPush(request, reply, reactor);
+  return reactor;
+}
+
+void CoreWorker::Impl::AcceptPush(const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+                                  TaskResponder *reactor) {
   if (options_.is_driver) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this process runs no tasks"));
+    reactor->Finish(Status::Disconnected("this process runs no tasks"));
     reactor->Release();
-    return reactor;
+    return;
   }
   const rpc::TaskSpec &spec = request->task_spec();
   std::optional<CallOrder> order;
@@ -32,18 +38,16 @@ grpc::ServerUnaryReactor *CoreWorker::Impl::PushTask(grpc::CallbackServerContext
   }
   for (auto &pending : abandoned) {
     ForgetReceived(TaskID::FromBinary(pending.request->task_spec().task_id()));
-    pending.reactor->Finish(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the caller gave up on this call"));
+    pending.reactor->Finish(Status::Disconnected("the caller gave up on this call"));
     pending.reactor->Release();
   }
-  if (result == TaskReceiver<PendingExecution>::PushResult::kQueued) return reactor;
+  if (result == TaskReceiver<PendingExecution>::PushResult::kQueued) return;
   ForgetReceived(TaskID::FromBinary(spec.task_id()));
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                               result == TaskReceiver<PendingExecution>::PushResult::kExiting
-                                   ? "this worker is exiting"
-                                   : "a call of an epoch its caller gave up"));
+  reactor->Finish(
+      Status::Disconnected(result == TaskReceiver<PendingExecution>::PushResult::kExiting
+                               ? "this worker is exiting"
+                               : "a call of an epoch its caller gave up"));
   reactor->Release();
-  return reactor;
 }
 
 Status CoreWorker::Impl::RunTaskLoop() { return ExecutorLoop(true); }
@@ -256,7 +260,7 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   reply->set_is_retryable_error(result.is_retryable_error);
   reply->set_worker_exiting(result.exit_worker);
   rpc::Address caller = spec.caller_address();
-  pending.reactor->Finish(grpc::Status::OK);
+  pending.reactor->Finish(Status::OK());
   for (const auto &outer : containers) {
     client_pool_.WaitForRefRemoved(
         caller, outer.Binary(), [this, outer](const Status &) { lifetimes_.ReleaseNested(outer); });

@@ -31,6 +31,7 @@ Status ValidateLocalMessage(uint32_t type, const std::string &body) {
       if (m.worker_id().size() != WorkerID::kSize) return Status::Invalid("a bad worker id");
       if (!rpc::WorkerType_IsValid(m.worker_type())) return Status::Invalid("a bad worker type");
       if (m.port() < 0 || m.port() > 65535) return Status::Invalid("a bad port");
+      if (m.task_port() < 0 || m.task_port() > 65535) return Status::Invalid("a bad task port");
       return Status::OK();
     }
     case rpc::DISCONNECT_CLIENT: {

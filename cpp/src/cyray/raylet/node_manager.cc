@@ -420,6 +420,7 @@ void NodeManager::HandleRegister(const ConnectionPtr &conn, const std::string &b
   worker->pid = request.pid();
   worker->ip_address = request.ip_address();
   worker->port = request.port();
+  worker->task_port = request.task_port();
   worker->startup_token = request.startup_token();
   worker->connection_id = conn->id;
   Status status;
@@ -843,6 +844,7 @@ grpc::ServerUnaryReactor *NodeManager::RequestWorkerLease(
           addr->set_node_id(config_.node_id.Binary());
           addr->set_ip_address(result.worker->ip_address);
           addr->set_port(result.worker->port);
+          addr->set_task_port(result.worker->task_port);
           addr->set_worker_id(result.worker->worker_id.Binary());
           reply->set_worker_pid(result.worker->pid);
           FillAllocation(result.worker->allocation, reply->mutable_resource_mapping());

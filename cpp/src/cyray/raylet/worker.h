@@ -27,7 +27,8 @@ struct Worker {
   bool is_driver = false;
   int pid = 0;
   std::string ip_address;
-  int port = 0;  // of its CoreWorkerService
+  int port = 0;       // of its CoreWorkerService
+  int task_port = 0;  // of its task channel (0: none)
   int64_t startup_token = -1;
   // Opaque handle of its local-socket connection (0 when none).
   uint64_t connection_id = 0;

@@ -1,0 +1,358 @@
+#include "cyray/core_worker/task_channel.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "cyray/common/logging.h"
+#include "cyray/common/secure_random.h"
+
+namespace cyray::core {
+namespace {
+
+constexpr size_t kCallIdSize = 8;
+
+void PutU64(uint64_t v, char *out) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+
+uint64_t GetU64(const char *in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return v;
+}
+
+// The head of a kReply frame: call id, ok flag and error message.
+std::string ReplyHead(uint64_t call_id, const Status &status) {
+  const std::string message = status.ok() ? "" : status.message();
+  std::string head(kCallIdSize + 1 + 4, '\0');
+  PutU64(call_id, head.data());
+  head[kCallIdSize] = status.ok() ? 1 : 0;
+  const uint32_t n = static_cast<uint32_t>(message.size());
+  for (int i = 0; i < 4; ++i) head[kCallIdSize + 1 + i] = static_cast<char>(n >> (8 * i));
+  return head + message;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- client
+
+struct TaskChannelClient::Peer {
+  std::string key;
+  std::shared_ptr<rpc::FramedConnection> conn;
+  std::mutex mu;
+  bool closed = false;                             // guarded by mu
+  std::string refusal;                             // guarded by mu: the worker's kRefused text
+  std::unordered_map<uint64_t, Callback> pending;  // guarded by mu
+};
+
+TaskChannelClient::TaskChannelClient(std::string token, int64_t connect_timeout_ms,
+                                     uint32_t max_frame)
+    : token_(std::move(token)), connect_timeout_ms_(connect_timeout_ms), max_frame_(max_frame) {}
+
+TaskChannelClient::~TaskChannelClient() { Shutdown(); }
+
+std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const std::string &ip,
+                                                                    int port) {
+  std::string key = ip + ":" + std::to_string(port);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) return nullptr;
+  auto &peer = peers_[key];
+  if (peer) return peer;
+  peer = std::make_shared<Peer>();
+  peer->key = key;
+  std::weak_ptr<Peer> weak = peer;
+  // The callbacks hold the peer weakly: the peer holds the connection.
+  peer->conn = rpc::FramedConnection::Connect(
+      ip, port, connect_timeout_ms_, max_frame_,
+      [this, weak](uint32_t type, std::string body) {
+        if (auto p = weak.lock()) OnFrame(*p, type, body);
+      },
+      [this, weak](const Status &why) {
+        if (auto p = weak.lock()) OnClose(p, why);
+      });
+  peer->conn->Send(kTaskHello, token_, "");
+  return peer;
+}
+
+void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
+                             Callback callback) {
+  rpc::PushTaskReply no_reply;
+  std::shared_ptr<Peer> peer = GetPeer(ip, port);
+  if (!peer) {
+    callback(Status::Disconnected("PushTask: this process is shutting down"), no_reply);
+    return;
+  }
+  const uint64_t call_id = next_call_id_++;
+  bool registered = false;
+  {
+    std::lock_guard<std::mutex> lock(peer->mu);
+    if (!peer->closed) {
+      peer->pending.emplace(call_id, std::move(callback));
+      registered = true;
+    }
+  }
+  if (!registered) {
+    callback(
+        Status::Disconnected("PushTask: the connection to the worker at " + peer->key + " closed"),
+        no_reply);
+    return;
+  }
+  char head[kCallIdSize];
+  PutU64(call_id, head);
+  if (peer->conn->Send(kTaskPush, std::string_view(head, kCallIdSize),
+                       request.SerializeAsString())) {
+    return;
+  }
+  // Closed meanwhile: OnClose fails the call, unless it ran before the insert.
+  Callback unsent;
+  {
+    std::lock_guard<std::mutex> lock(peer->mu);
+    auto it = peer->pending.find(call_id);
+    if (it == peer->pending.end()) return;
+    unsent = std::move(it->second);
+    peer->pending.erase(it);
+  }
+  unsent(Status::Disconnected("PushTask: the connection to the worker at " + peer->key + " closed"),
+         no_reply);
+}
+
+void TaskChannelClient::OnFrame(Peer &peer, uint32_t type, const std::string &body) {
+  if (type == kTaskRefused) {
+    std::lock_guard<std::mutex> lock(peer.mu);
+    peer.refusal = body;
+    return;
+  }
+  if (type != kTaskReply || body.size() < kCallIdSize + 5) {
+    peer.conn->Close(Status::IOError("PushTask: a malformed frame from the worker"));
+    return;
+  }
+  const uint64_t call_id = GetU64(body.data());
+  const bool ok = body[kCallIdSize] != 0;
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n |= static_cast<uint32_t>(static_cast<uint8_t>(body[kCallIdSize + 1 + i])) << (8 * i);
+  }
+  const size_t offset = kCallIdSize + 5;
+  if (body.size() - offset < n) {
+    peer.conn->Close(Status::IOError("PushTask: a malformed reply from the worker"));
+    return;
+  }
+  Callback callback;
+  {
+    std::lock_guard<std::mutex> lock(peer.mu);
+    auto it = peer.pending.find(call_id);
+    if (it == peer.pending.end()) return;
+    callback = std::move(it->second);
+    peer.pending.erase(it);
+  }
+  rpc::PushTaskReply reply;
+  if (!ok) {
+    callback(Status::Disconnected("PushTask: " + body.substr(offset, n)), reply);
+    return;
+  }
+  if (!reply.ParseFromArray(body.data() + offset + n, static_cast<int>(body.size() - offset - n))) {
+    callback(Status::IOError("PushTask: could not parse the worker's reply"), reply);
+    return;
+  }
+  callback(Status::OK(), reply);
+}
+
+void TaskChannelClient::OnClose(const std::shared_ptr<Peer> &peer, const Status &why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(peer->key);
+    if (it != peers_.end() && it->second == peer) peers_.erase(it);
+  }
+  std::unordered_map<uint64_t, Callback> failed;
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> lock(peer->mu);
+    peer->closed = true;
+    failed.swap(peer->pending);
+    reason = peer->refusal.empty() ? why.message() : peer->refusal;
+  }
+  rpc::PushTaskReply no_reply;
+  for (auto &[id, callback] : failed) {
+    callback(Status::Disconnected("PushTask: the connection to the worker at " + peer->key +
+                                  " ended (" + reason + ")"),
+             no_reply);
+  }
+}
+
+void TaskChannelClient::Shutdown() {
+  std::unordered_map<std::string, std::shared_ptr<Peer>> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    peers.swap(peers_);
+  }
+  for (auto &[key, peer] : peers) {
+    peer->conn->Close(Status::Disconnected("this process is shutting down"));
+  }
+}
+
+// ---------------------------------------------------------------- server
+
+namespace {
+
+// One PushTask that arrived over the channel; the reply goes back over the
+// same connection.
+class ChannelResponder : public TaskResponder {
+ public:
+  ChannelResponder(std::weak_ptr<rpc::FramedConnection> conn, uint64_t call_id)
+      : conn_(std::move(conn)), call_id_(call_id) {}
+  rpc::PushTaskRequest request;
+  rpc::PushTaskReply reply;
+
+  void Finish(const Status &status) override {
+    if (auto conn = conn_.lock()) {
+      conn->Send(kTaskReply, ReplyHead(call_id_, status),
+                 status.ok() ? reply.SerializeAsString() : std::string());
+    }
+    Release();
+  }
+  void WaitDone(int64_t timeout_ms) override {
+    if (auto conn = conn_.lock()) conn->WaitFlushed(timeout_ms);
+  }
+  void Release() override {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+ private:
+  std::weak_ptr<rpc::FramedConnection> conn_;
+  const uint64_t call_id_;
+  std::atomic<int> refs_{2};
+};
+
+}  // namespace
+
+struct TaskChannelServer::Client {
+  uint64_t id = 0;
+  std::shared_ptr<rpc::FramedConnection> conn;
+  bool authenticated = false;  // connection thread only
+};
+
+TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push)
+    : token_(std::move(token)), max_frame_(max_frame), on_push_(std::move(on_push)) {}
+
+TaskChannelServer::~TaskChannelServer() { Stop(); }
+
+Status TaskChannelServer::Start(const std::string &ip, int *port) {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  auto *v4 = reinterpret_cast<sockaddr_in *>(&addr);
+  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&addr);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    addr_len = sizeof(*v4);
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    addr_len = sizeof(*v6);
+  } else {
+    return Status::Invalid("the task channel needs a numeric IP address, not " + ip);
+  }
+  listen_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), addr_len) != 0 ||
+      ::listen(listen_fd_, 128) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &addr_len) != 0) {
+    Status failed = Status::IOError("could not listen for the task channel on " + ip + ": " +
+                                    std::strerror(errno));
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    return failed;
+  }
+  *port = ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::OK();
+}
+
+void TaskChannelServer::AcceptLoop() {
+  while (true) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        CYRAY_LOG(WARNING) << "task channel: out of file descriptors; not accepting for 100 ms";
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      return;  // the listener was shut down
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      ::close(fd);
+      return;
+    }
+    auto client = std::make_shared<Client>();
+    client->id = next_client_id_++;
+    std::weak_ptr<Client> weak = client;
+    clients_[client->id] = client;
+    client->conn = rpc::FramedConnection::Serve(
+        fd, max_frame_,
+        [this, weak](uint32_t type, std::string body) {
+          if (auto c = weak.lock()) OnFrame(c, type, std::move(body));
+        },
+        [this, weak](const Status &) {
+          auto c = weak.lock();
+          if (!c) return;
+          std::lock_guard<std::mutex> lock(mu_);
+          clients_.erase(c->id);
+        });
+  }
+}
+
+void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t type,
+                                std::string body) {
+  if (!client->authenticated) {
+    // The acceptor sets client->conn under mu_, maybe after this thread started.
+    { std::lock_guard<std::mutex> lock(mu_); }
+    if (type == kTaskHello && (token_.empty() || ConstantTimeEquals(body, token_))) {
+      client->authenticated = true;
+      return;
+    }
+    CYRAY_LOG(WARNING) << "task channel: refused a connection without the cluster token";
+    client->conn->Send(kTaskRefused,
+                       "this cyray worker takes only calls that carry the cluster token", "");
+    client->conn->WaitFlushed(100);
+    client->conn->Close(Status::Invalid("no cluster token"));
+    return;
+  }
+  if (type != kTaskPush || body.size() < kCallIdSize) {
+    client->conn->Close(Status::IOError("a malformed task channel frame"));
+    return;
+  }
+  auto *responder = new ChannelResponder(client->conn, GetU64(body.data()));
+  if (!responder->request.ParseFromArray(body.data() + kCallIdSize,
+                                         static_cast<int>(body.size() - kCallIdSize))) {
+    responder->Finish(Status::Invalid("could not parse the PushTask request"));
+    responder->Release();
+    return;
+  }
+  on_push_(&responder->request, &responder->reply, responder);
+}
+
+void TaskChannelServer::Stop() {
+  std::unordered_map<uint64_t, std::shared_ptr<Client>> clients;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    clients.swap(clients_);
+  }
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (auto &[id, client] : clients) client->conn->Close(Status::Disconnected("stopping"));
+}
+
+}  // namespace cyray::core

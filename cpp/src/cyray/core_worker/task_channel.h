@@ -1,0 +1,113 @@
+// The channel that carries PushTask between core workers: one TCP connection
+// per (caller, worker) pair, one frame each way per task, instead of a gRPC
+// call (whose callback API costs several times a socket hop here).
+//
+// Frames (rpc::FramedConnection):
+//   kHello   caller -> worker  the cluster token; must come first
+//   kRefused worker -> caller  why the connection is refused (then it closes)
+//   kPush    caller -> worker  [uint64 call id] PushTaskRequest
+//   kReply   worker -> caller  [uint64 call id][uint8 ok][uint32 n][n bytes of error] PushTaskReply
+// The GCS (Python) still pushes actor creation tasks over gRPC; both paths
+// end at the same TaskResponder interface.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "cyray/common/status.h"
+#include "cyray/protobuf/core_worker.pb.h"
+#include "cyray/rpc/framed_connection.h"
+
+namespace cyray::core {
+
+enum TaskChannelFrame : uint32_t {
+  kTaskHello = 1,
+  kTaskRefused = 2,
+  kTaskPush = 3,
+  kTaskReply = 4
+};
+
+// The answering side of one PushTask call, whatever brought it. Two owners:
+// the transport (until the reply is handed over) and the task loop (until it
+// lets go), each calls Release once.
+class TaskResponder {
+ public:
+  virtual ~TaskResponder() = default;
+  // Sends the reply (filled in by then) when `status` is OK, else the error
+  // (the caller sees it as an unreachable worker). Call once.
+  virtual void Finish(const Status &status) = 0;
+  // Waits until the reply has left this process, or `timeout_ms` passed.
+  virtual void WaitDone(int64_t timeout_ms) = 0;
+  virtual void Release() = 0;
+};
+
+// Calls over the task channel, one connection per worker address; a closed
+// connection is made again on the next call. Thread-safe.
+class TaskChannelClient {
+ public:
+  // The reply is the callback's to keep (it may move from it).
+  using Callback = std::function<void(const Status &, rpc::PushTaskReply &)>;
+
+  TaskChannelClient(std::string token, int64_t connect_timeout_ms, uint32_t max_frame);
+  ~TaskChannelClient();
+  // Sends `request` to the worker's task channel at `ip:port`. `callback` runs
+  // once, on the connection's thread: with the reply, or with the reason the
+  // call failed (the worker died, refused, or this client shut down).
+  void Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
+            Callback callback);
+  // Fails every call in flight and closes every connection.
+  void Shutdown();
+
+ private:
+  struct Peer;
+  std::shared_ptr<Peer> GetPeer(const std::string &ip, int port);
+  void OnFrame(Peer &peer, uint32_t type, const std::string &body);
+  void OnClose(const std::shared_ptr<Peer> &peer, const Status &why);
+
+  const std::string token_;
+  const int64_t connect_timeout_ms_;
+  const uint32_t max_frame_;
+  std::atomic<uint64_t> next_call_id_{1};
+  std::mutex mu_;
+  bool shut_down_ = false;                                        // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Peer>> peers_;  // guarded by mu_
+};
+
+// Accepts task channel connections on `ip` and hands each authenticated
+// PushTask to `on_push` (on the connection's thread). Thread-safe.
+class TaskChannelServer {
+ public:
+  // The request and reply live as long as `responder` (until both Releases).
+  using OnPush = std::function<void(const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+                                    TaskResponder *responder)>;
+
+  TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push);
+  ~TaskChannelServer();
+  // Listens on `ip`, port chosen by the kernel (*port).
+  Status Start(const std::string &ip, int *port);
+  // Stops accepting and closes every connection; calls still running answer
+  // into closed connections, which drop the replies.
+  void Stop();
+
+ private:
+  struct Client;
+  void AcceptLoop();
+  void OnFrame(const std::shared_ptr<Client> &client, uint32_t type, std::string body);
+
+  const std::string token_;
+  const uint32_t max_frame_;
+  OnPush on_push_;
+  int listen_fd_ = -1;
+  std::thread acceptor_;
+  std::mutex mu_;
+  bool stopped_ = false;                                           // guarded by mu_
+  uint64_t next_client_id_ = 0;                                    // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_;  // guarded by mu_
+};
+
+}  // namespace cyray::core

@@ -1,0 +1,85 @@
+// A stream socket that carries frames both ways, in the framing of
+// local_socket.h ([uint32 type][uint32 length][body]), for hot paths where a
+// gRPC call costs several times a plain socket hop (see TOOLCHAIN.md).
+//
+// Senders write from their own thread, straight into the socket; only bytes
+// the kernel cannot take at once wait in an outbox that the connection's own
+// thread flushes. That thread also reads: each whole frame goes to OnFrame, on
+// that thread. Frames of one connection arrive in the order they were sent.
+//
+// Thread-safe. The connection's thread keeps the object alive while it runs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "cyray/common/status.h"
+
+namespace cyray::rpc {
+
+class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
+ public:
+  using OnFrame = std::function<void(uint32_t type, std::string body)>;
+  // Runs once, on the connection's thread, when the connection ends for any reason.
+  using OnClose = std::function<void(const Status &why)>;
+
+  // Serves an already connected socket `fd` (taken over).
+  static std::shared_ptr<FramedConnection> Serve(int fd, uint32_t max_frame, OnFrame on_frame,
+                                                 OnClose on_close);
+  // Connects to `ip:port` over TCP without blocking the caller: frames sent
+  // meanwhile wait in the outbox. Fails (OnClose) after `connect_timeout_ms`.
+  static std::shared_ptr<FramedConnection> Connect(const std::string &ip, int port,
+                                                   int64_t connect_timeout_ms, uint32_t max_frame,
+                                                   OnFrame on_frame, OnClose on_close);
+  ~FramedConnection();
+
+  // Sends the frame `type` whose body is `head` followed by `body` (two parts
+  // so a caller can prefix a serialized message without copying it). False
+  // once the connection is closed (OnClose has run or will).
+  bool Send(uint32_t type, std::string_view head, std::string_view body);
+  // Waits until every frame sent so far has left the outbox (or the connection
+  // closed); false on timeout.
+  bool WaitFlushed(int64_t timeout_ms);
+  // Ends the connection: OnClose runs with `why` (unless it already ran).
+  // From another thread, returns once the connection's thread is done.
+  void Close(const Status &why);
+  bool closed() const { return closed_.load(); }
+
+ private:
+  FramedConnection(int fd, bool connecting, int64_t connect_deadline_ms, uint32_t max_frame,
+                   OnFrame on_frame, OnClose on_close);
+  void Run();
+  // Reads what the socket holds; false (with *why) when the connection ended.
+  bool ReadAvailable(Status *why);
+  // Writes what the outbox holds; false (with *why) on a socket error.
+  bool FlushOutbox(Status *why);
+  bool FinishConnect(Status *why);
+  void Wake();
+
+  const int fd_;
+  const int wake_fd_;  // an eventfd: Send and Close wake the connection's thread with it
+  const uint32_t max_frame_;
+  const int64_t connect_deadline_ms_;  // steady-clock ms; 0 when connected from the start
+  OnFrame on_frame_;
+  OnClose on_close_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool connecting_;           // guarded by mu_
+  std::string outbox_;        // guarded by mu_: bytes the socket has not taken yet
+  bool thread_done_ = false;  // guarded by mu_
+  Status close_reason_;       // guarded by mu_: set by Close
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> close_requested_{false};
+  std::thread::id thread_id_;
+  std::string inbox_;  // connection thread only: bytes read, not yet a whole frame
+};
+
+}  // namespace cyray::rpc
