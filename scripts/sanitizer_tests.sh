@@ -11,7 +11,7 @@ export CCACHE_BASEDIR="$root"
 # (CI) rebuilds both sanitizer trees cold (~7 min) instead of hitting the cache.
 export CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
-tests=(common_test object_store_test raylet_test core_worker_test)
+tests=(common_test rpc_test object_store_test raylet_test core_worker_test)
 status=0
 for sanitizer in "${@:-thread address}"; do
   for s in $sanitizer; do

@@ -124,8 +124,12 @@ void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTas
 
 void TaskChannelClient::OnFrame(Peer &peer, uint32_t type, const std::string &body) {
   if (type == kTaskRefused) {
-    std::lock_guard<std::mutex> lock(peer.mu);
-    peer.refusal = body;
+    {
+      std::lock_guard<std::mutex> lock(peer.mu);
+      peer.refusal = body;
+    }
+    // The caller hangs up: a refusal the worker closed on could be lost to a reset.
+    peer.conn->Close(Status::Invalid(body));
     return;
   }
   if (type != kTaskReply || body.size() < kCallIdSize + 5) {
@@ -236,6 +240,7 @@ struct TaskChannelServer::Client {
   uint64_t id = 0;
   std::shared_ptr<rpc::FramedConnection> conn;
   bool authenticated = false;  // connection thread only
+  bool refused = false;        // connection thread only: waits for the caller to hang up
 };
 
 TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push)
@@ -310,6 +315,7 @@ void TaskChannelServer::AcceptLoop() {
 
 void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t type,
                                 std::string body) {
+  if (client->refused) return;
   if (!client->authenticated) {
     // The acceptor sets client->conn under mu_, maybe after this thread started.
     { std::lock_guard<std::mutex> lock(mu_); }
@@ -318,10 +324,10 @@ void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t 
       return;
     }
     CYRAY_LOG(WARNING) << "task channel: refused a connection without the cluster token";
+    // Nothing it sends runs; the caller closes on reading why.
+    client->refused = true;
     client->conn->Send(kTaskRefused,
                        "this cyray worker takes only calls that carry the cluster token", "");
-    client->conn->WaitFlushed(100);
-    client->conn->Close(Status::Invalid("no cluster token"));
     return;
   }
   if (type != kTaskPush || body.size() < kCallIdSize) {

@@ -102,7 +102,7 @@ std::shared_ptr<FramedConnection> FramedConnection::Connect(const std::string &i
       new FramedConnection(fd, connecting, SteadyNowMs() + connect_timeout_ms, max_frame,
                            std::move(on_frame), std::move(on_close)));
   // A connection that failed at once still reports it the usual way, on its thread.
-  if (!failed.ok()) conn->Close(failed);
+  if (!failed.ok()) conn->RequestClose(failed);
   std::thread([conn] { conn->Run(); }).detach();
   return conn;
 }
@@ -154,7 +154,7 @@ bool FramedConnection::WaitFlushed(int64_t timeout_ms) {
                       [this] { return thread_done_ || (!connecting_ && outbox_.empty()); });
 }
 
-void FramedConnection::Close(const Status &why) {
+bool FramedConnection::RequestClose(const Status &why) {
   bool on_own_thread;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -165,7 +165,11 @@ void FramedConnection::Close(const Status &why) {
     on_own_thread = thread_id_ == std::this_thread::get_id();
   }
   Wake();
-  if (on_own_thread) return;  // the loop ends after the current frame
+  return on_own_thread;
+}
+
+void FramedConnection::Close(const Status &why) {
+  if (RequestClose(why)) return;  // on its own thread: the loop ends after the current frame
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this] { return thread_done_; });
 }

@@ -56,6 +56,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   FramedConnection(int fd, bool connecting, int64_t connect_deadline_ms, uint32_t max_frame,
                    OnFrame on_frame, OnClose on_close);
   void Run();
+  // Asks the thread to end; true when called on the connection's own thread.
+  bool RequestClose(const Status &why);
   // Reads what the socket holds; false (with *why) when the connection ended.
   bool ReadAvailable(Status *why);
   // Writes what the outbox holds; false (with *why) on a socket error.

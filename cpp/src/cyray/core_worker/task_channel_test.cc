@@ -1,0 +1,158 @@
+#include "cyray/core_worker/task_channel.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cyray::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Calls' outcomes as the client reports them.
+struct Outcomes {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<Status, rpc::PushTaskReply>> results;
+
+  TaskChannelClient::Callback Record() {
+    return [this](const Status &status, rpc::PushTaskReply &reply) {
+      std::lock_guard<std::mutex> lock(mu);
+      results.emplace_back(status, std::move(reply));
+      cv.notify_all();
+    };
+  }
+  bool Wait(size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, 10s, [&] { return results.size() >= n; });
+  }
+};
+
+rpc::PushTaskRequest Request(const std::string &name) {
+  rpc::PushTaskRequest request;
+  request.mutable_task_spec()->set_name(name);
+  return request;
+}
+
+// A server whose pushes the test answers (or not) by hand.
+struct Worker {
+  std::mutex mu;
+  std::vector<std::tuple<const rpc::PushTaskRequest *, rpc::PushTaskReply *, TaskResponder *>>
+      received;
+  TaskChannelServer server;
+  int port = 0;
+
+  explicit Worker(const std::string &token)
+      : server(token, 1 << 20,
+               [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+                      TaskResponder *responder) {
+                 std::lock_guard<std::mutex> lock(mu);
+                 received.emplace_back(request, reply, responder);
+               }) {
+    EXPECT_TRUE(server.Start("127.0.0.1", &port).ok());
+  }
+  size_t Received() {
+    std::lock_guard<std::mutex> lock(mu);
+    return received.size();
+  }
+  // Answers every received push with its task name as the reply's error flag
+  // and one return object named after it.
+  void AnswerAll(const Status &status) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto &[request, reply, responder] : received) {
+      reply->add_return_objects()->set_object_id(request->task_spec().name());
+      responder->Finish(status);
+      responder->Release();
+    }
+    received.clear();
+  }
+};
+
+TEST(TaskChannelTest, PushesGetTheirOwnReplies) {
+  Worker worker("secret");
+  TaskChannelClient client("secret", 5000, 1 << 20);
+  Outcomes out;
+  for (int i = 0; i < 50; ++i) {
+    client.Push("127.0.0.1", worker.port, Request("task" + std::to_string(i)), out.Record());
+  }
+  for (int i = 0; i < 100 && worker.Received() < 50; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(worker.Received(), 50u);
+  // Answered from another thread than the one that received them, as executors do.
+  std::thread([&] { worker.AnswerAll(Status::OK()); }).join();
+  ASSERT_TRUE(out.Wait(50));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(out.results[i].first.ok()) << out.results[i].first;
+    EXPECT_EQ(out.results[i].second.return_objects(0).object_id(), "task" + std::to_string(i));
+  }
+  client.Shutdown();
+  worker.server.Stop();
+}
+
+TEST(TaskChannelTest, AnErrorAnswerReachesTheCallerAsUnreachable) {
+  Worker worker("");
+  TaskChannelClient client("", 5000, 1 << 20);
+  Outcomes out;
+  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
+  worker.AnswerAll(Status::Disconnected("this worker is exiting"));
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
+  EXPECT_NE(out.results[0].first.message().find("this worker is exiting"), std::string::npos);
+  client.Shutdown();
+}
+
+TEST(TaskChannelTest, AClientWithoutTheTokenIsRefusedAndRunsNothing) {
+  Worker worker("secret");
+  TaskChannelClient client("guess", 5000, 1 << 20);
+  Outcomes out;
+  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
+  EXPECT_NE(out.results[0].first.message().find("cluster token"), std::string::npos)
+      << out.results[0].first;
+  EXPECT_EQ(worker.Received(), 0u);
+  client.Shutdown();
+}
+
+TEST(TaskChannelTest, AStoppedWorkerFailsTheCallsInFlightAndLaterOnes) {
+  Outcomes out;
+  TaskChannelClient client("", 5000, 1 << 20);
+  int port;
+  {
+    Worker worker("");
+    port = worker.port;
+    client.Push("127.0.0.1", port, Request("running"), out.Record());
+    for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(worker.Received(), 1u);
+    worker.server.Stop();
+    ASSERT_TRUE(out.Wait(1));
+    EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
+    worker.AnswerAll(Status::OK());  // after the stop: dropped, no crash
+  }
+  client.Push("127.0.0.1", port, Request("later"), out.Record());
+  ASSERT_TRUE(out.Wait(2));
+  EXPECT_FALSE(out.results[1].first.ok());
+  client.Shutdown();
+}
+
+TEST(TaskChannelTest, ClientShutdownFailsCallsInFlightAndRefusesNewOnes) {
+  Worker worker("");
+  TaskChannelClient client("", 5000, 1 << 20);
+  Outcomes out;
+  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
+  client.Shutdown();
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
+  client.Push("127.0.0.1", worker.port, Request("after"), out.Record());
+  ASSERT_TRUE(out.Wait(2));
+  EXPECT_EQ(out.results[1].first.code(), StatusCode::kDisconnected);
+  worker.AnswerAll(Status::OK());
+}
+
+}  // namespace
+}  // namespace cyray::core
