@@ -4,10 +4,13 @@ same machine carry it without any extra step."""
 
 import os
 import random
+import socket
+import struct
 import subprocess
 import sys
 
 import grpc
+import psutil
 import pytest
 
 import cyray as ray
@@ -116,6 +119,80 @@ def test_random_payloads_with_the_token_hurt_nothing(ray_start_shared):
         return x + 1
 
     assert ray.get([still_fine.remote(i) for i in range(5)], timeout=60) == [1, 2, 3, 4, 5]
+
+
+def _frame(frame_type, body):
+    return struct.pack("<II", frame_type, len(body)) + body
+
+
+def _read_frame(sock):
+    """One task channel frame (type, body), or None once the worker closed."""
+    data = b""
+    while len(data) < 8:
+        chunk = sock.recv(8 - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    frame_type, length = struct.unpack("<II", data)
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return frame_type, body
+
+
+def _task_channel_port(pid):
+    """The listening port of worker `pid` that speaks the task channel."""
+    ports = [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+             if c.status == psutil.CONN_LISTEN]
+    for port in ports:
+        # The other port is gRPC's, which does not answer this: a short wait.
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            sock.sendall(_frame(1, b"wrong"))
+            try:
+                answer = _read_frame(sock)
+            except (socket.timeout, ConnectionError):
+                answer = None
+        if answer is not None and answer[0] == 2:
+            return port, answer[1]
+    raise AssertionError(f"no task channel among the ports {ports} of worker {pid}")
+
+
+def test_the_task_channel_refuses_callers_without_the_token(ray_start_shared):
+    @ray.remote
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def pid(self):
+            return os.getpid()
+
+        def bump(self):
+            self.n += 1
+            return self.n
+
+    counter = Counter.remote()
+    pid = ray.get(counter.pid.remote(), timeout=60)
+    port, refusal = _task_channel_port(pid)
+    assert b"cluster token" in refusal
+    # Without the token a push is not even read; with it, a malformed push is
+    # answered with an error and the worker serves on.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(_frame(3, struct.pack("<Q", 1) + b"\x0a\xff\xff"))
+        sock.sendall(_frame(1, _token().encode()))
+        answer = _read_frame(sock)
+        assert answer is not None and answer[0] == 2
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(_frame(1, _token().encode()))
+        sock.sendall(_frame(3, struct.pack("<Q", 42) + b"\x0a\xff\xff"))
+        frame_type, body = _read_frame(sock)
+        assert frame_type == 4
+        call_id, ok = struct.unpack("<QB", body[:9])
+        assert (call_id, ok) == (42, 0)
+        assert b"could not parse" in body
+    assert ray.get(counter.bump.remote(), timeout=60) == 1
 
 
 def test_second_driver_and_status_find_the_token_without_help(ray_start_shared, tmp_path):
