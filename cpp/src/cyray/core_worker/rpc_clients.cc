@@ -153,7 +153,14 @@ void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
           if (on_reply_thread) on_reply_thread(status, reply);
           auto owned = std::make_shared<rpc::PushTaskReply>(std::move(reply));
           asio::post(io_, [callback, status, owned] { callback(status, *owned); });
-        });
+        },
+        /*flush=*/false);
+    if (!flush_posted_.exchange(true)) {
+      asio::post(io_, [this] {
+        flush_posted_ = false;
+        task_channel_.Flush();
+      });
+    }
     return;
   }
   using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;

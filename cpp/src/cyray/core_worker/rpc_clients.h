@@ -99,6 +99,9 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   boost::asio::io_context &io_;
   rpc::CallTracker &tracker_;
   TaskChannelClient task_channel_;
+  // A flush of the task channel is posted to io_: pushes made by the handlers
+  // queued before it go out together.
+  std::atomic<bool> flush_posted_{false};
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<rpc::CoreWorkerService::Stub>> stubs_;
 };

@@ -45,6 +45,7 @@ std::string ReplyHead(uint64_t call_id, const Status &status) {
 struct TaskChannelClient::Peer {
   std::string key;
   std::shared_ptr<rpc::FramedConnection> conn;
+  bool unflushed = false;  // guarded by the client's mu_: listed in unflushed_
   std::mutex mu;
   bool closed = false;                             // guarded by mu
   std::string refusal;                             // guarded by mu: the worker's kRefused text
@@ -81,7 +82,7 @@ std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const std::s
 }
 
 void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
-                             Callback callback) {
+                             Callback callback, bool flush) {
   rpc::PushTaskReply no_reply;
   std::shared_ptr<Peer> peer = GetPeer(ip, port);
   if (!peer) {
@@ -105,8 +106,15 @@ void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTas
   }
   char head[kCallIdSize];
   PutU64(call_id, head);
-  if (peer->conn->Send(kTaskPush, std::string_view(head, kCallIdSize),
-                       request.SerializeAsString())) {
+  if (peer->conn->Send(kTaskPush, std::string_view(head, kCallIdSize), request.SerializeAsString(),
+                       flush)) {
+    if (!flush) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!peer->unflushed) {
+        peer->unflushed = true;
+        unflushed_.push_back(peer);
+      }
+    }
     return;
   }
   // Closed meanwhile: OnClose fails the call, unless it ran before the insert.
@@ -120,6 +128,16 @@ void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTas
   }
   unsent(Status::Disconnected("PushTask: the connection to the worker at " + peer->key + " closed"),
          no_reply);
+}
+
+void TaskChannelClient::Flush() {
+  std::vector<std::shared_ptr<Peer>> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    peers.swap(unflushed_);
+    for (auto &peer : peers) peer->unflushed = false;
+  }
+  for (auto &peer : peers) peer->conn->Flush();
 }
 
 void TaskChannelClient::OnFrame(Peer &peer, uint32_t type, const std::string &body) {
@@ -195,6 +213,7 @@ void TaskChannelClient::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     shut_down_ = true;
     peers.swap(peers_);
+    unflushed_.clear();
   }
   for (auto &[key, peer] : peers) {
     peer->conn->Close(Status::Disconnected("this process is shutting down"));

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "cyray/common/status.h"
 #include "cyray/protobuf/core_worker.pb.h"
@@ -58,8 +59,12 @@ class TaskChannelClient {
   // Sends `request` to the worker's task channel at `ip:port`. `callback` runs
   // once, on the connection's thread: with the reply, or with the reason the
   // call failed (the worker died, refused, or this client shut down).
-  void Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
-            Callback callback);
+  // With `flush` false the frame waits for Flush(): pushes made together then
+  // share one write per worker.
+  void Push(const std::string &ip, int port, const rpc::PushTaskRequest &request, Callback callback,
+            bool flush = true);
+  // Writes the frames that pushes without `flush` left waiting.
+  void Flush();
   // Fails every call in flight and closes every connection.
   void Shutdown();
 
@@ -76,6 +81,7 @@ class TaskChannelClient {
   std::mutex mu_;
   bool shut_down_ = false;                                        // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<Peer>> peers_;  // guarded by mu_
+  std::vector<std::shared_ptr<Peer>> unflushed_;                  // guarded by mu_
 };
 
 // Accepts task channel connections on `ip` and hands each authenticated

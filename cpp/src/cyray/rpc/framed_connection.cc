@@ -114,7 +114,8 @@ void FramedConnection::Wake() {
   }
 }
 
-bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_view body) {
+bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_view body,
+                            bool flush) {
   uint8_t header[kFrameHeaderSize];
   const size_t length = head.size() + body.size();
   if (length > max_frame_) return false;
@@ -122,7 +123,7 @@ bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_vi
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_.load() || close_requested_.load()) return false;
   size_t written = 0;
-  if (!connecting_ && outbox_.empty()) {
+  if (flush && !connecting_ && outbox_.empty()) {
     // The common case: the kernel takes the whole frame now, from this thread.
     iovec parts[3] = {{header, kFrameHeaderSize},
                       {const_cast<char *>(head.data()), head.size()},
@@ -144,8 +145,40 @@ bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_vi
   append_from(head.data(), head.size(), written);
   written = written > head.size() ? written - head.size() : 0;
   append_from(body.data(), body.size(), written);
-  if (was_empty) Wake();
+  if (flush && was_empty) Wake();
   return true;
+}
+
+void FramedConnection::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (connecting_ || outbox_.empty() || closed_.load()) return;
+  int err = 0;
+  (void)WriteOutboxLocked(&err);  // an error shows again on the connection's thread
+  if (outbox_.empty()) {
+    cv_.notify_all();
+  } else {
+    Wake();
+  }
+}
+
+bool FramedConnection::WriteOutboxLocked(int *err) {
+  size_t sent = 0;
+  bool ok = true;
+  while (sent < outbox_.size()) {
+    ssize_t n =
+        ::send(fd_, outbox_.data() + sent, outbox_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        *err = errno;
+        ok = false;
+      }
+      break;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  outbox_.erase(0, sent);
+  return ok;
 }
 
 bool FramedConnection::WaitFlushed(int64_t timeout_ms) {
@@ -189,19 +222,11 @@ bool FramedConnection::FinishConnect(Status *why) {
 
 bool FramedConnection::FlushOutbox(Status *why) {
   std::lock_guard<std::mutex> lock(mu_);
-  size_t sent = 0;
-  while (sent < outbox_.size()) {
-    ssize_t n =
-        ::send(fd_, outbox_.data() + sent, outbox_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      *why = SocketError("send", errno);
-      return false;
-    }
-    sent += static_cast<size_t>(n);
+  int err = 0;
+  if (!WriteOutboxLocked(&err)) {
+    *why = SocketError("send", err);
+    return false;
   }
-  outbox_.erase(0, sent);
   if (outbox_.empty()) cv_.notify_all();
   return true;
 }

@@ -42,8 +42,14 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
 
   // Sends the frame `type` whose body is `head` followed by `body` (two parts
   // so a caller can prefix a serialized message without copying it). False
-  // once the connection is closed (OnClose has run or will).
-  bool Send(uint32_t type, std::string_view head, std::string_view body);
+  // once the connection is closed (OnClose has run or will). With `flush`
+  // false the frame waits in the outbox for Flush (or the connection's thread,
+  // if it wakes first): several frames then cost one write and wake the other
+  // side once.
+  bool Send(uint32_t type, std::string_view head, std::string_view body, bool flush = true);
+  // Writes what the outbox holds now, from this thread; what the kernel does
+  // not take, the connection's thread writes.
+  void Flush();
   // Waits until every frame sent so far has left the outbox (or the connection
   // closed); false on timeout.
   bool WaitFlushed(int64_t timeout_ms);
@@ -62,6 +68,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   bool ReadAvailable(Status *why);
   // Writes what the outbox holds; false (with *why) on a socket error.
   bool FlushOutbox(Status *why);
+  // Writes the outbox until the kernel takes no more; false (errno in *err)
+  // on a socket error. Needs mu_.
+  bool WriteOutboxLocked(int *err);
   bool FinishConnect(Status *why);
   void Wake();
 
