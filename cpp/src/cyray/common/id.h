@@ -59,7 +59,28 @@ class BaseID {
   }
   std::string Hex() const;
   const uint8_t *Data() const { return bytes_.data(); }
-  size_t Hash() const { return static_cast<size_t>(HashBytes(bytes_.data(), N)); }
+  // For hash tables only (IDs derive from HashBytes, which must not change):
+  // eight bytes at a time, several times faster than HashBytes' byte loop on
+  // the lookups that wait, get and reference counting do for every ID.
+  size_t Hash() const {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ N;
+    size_t i = 0;
+    for (; i + 8 <= N; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, bytes_.data() + i, 8);
+      h = (h ^ word) * 0xff51afd7ed558ccdULL;
+      h ^= h >> 32;
+    }
+    if (i < N) {
+      uint64_t tail = 0;
+      std::memcpy(&tail, bytes_.data() + i, N - i);
+      h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return static_cast<size_t>(h);
+  }
 
   bool operator==(const BaseID &other) const { return bytes_ == other.bytes_; }
   bool operator!=(const BaseID &other) const { return bytes_ != other.bytes_; }

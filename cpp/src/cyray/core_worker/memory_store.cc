@@ -65,11 +65,17 @@ Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, i
       (*out)[i] = it->second;
       found++;
       error = error || ErrorTypeOf(it->second->metadata) != 0;
-    } else {
-      waiter.missing[ids[i]].push_back(i);
     }
   }
   if (found >= num_required || (stop_on_error && error)) return Status::OK();
+  if (timeout_ms == 0) {
+    return Status::TimedOut("Get timed out: " + std::to_string(found) + " of " +
+                            std::to_string(num_required) + " objects ready after 0 ms");
+  }
+  // Only a call that waits pays for the index of what it waits for.
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if ((*out)[i] == nullptr) waiter.missing[ids[i]].push_back(i);
+  }
   waiter.stop_on_error = stop_on_error;
   waiter.still_needed = num_required - found;
   get_waiters_.push_back(&waiter);
