@@ -269,18 +269,12 @@ TaskChannelServer::~TaskChannelServer() { Stop(); }
 
 Status TaskChannelServer::Start(const std::string &ip, int *port) {
   sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  auto *v4 = reinterpret_cast<sockaddr_in *>(&addr);
-  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&addr);
-  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    addr_len = sizeof(*v4);
-  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    addr_len = sizeof(*v6);
-  } else {
+  uint32_t addr_len = 0;
+  if (!rpc::ToSocketAddress(ip, 0, &addr, &addr_len)) {
     return Status::Invalid("the task channel needs a numeric IP address, not " + ip);
   }
+  auto *v4 = reinterpret_cast<sockaddr_in *>(&addr);
+  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&addr);
   listen_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
   if (::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), addr_len) != 0 ||

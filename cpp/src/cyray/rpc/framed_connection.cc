@@ -36,6 +36,25 @@ void SetNoDelay(int fd) {
 
 }  // namespace
 
+bool ToSocketAddress(const std::string &ip, int port, sockaddr_storage *addr, uint32_t *addr_len) {
+  *addr = {};
+  auto *v4 = reinterpret_cast<sockaddr_in *>(addr);
+  auto *v6 = reinterpret_cast<sockaddr_in6 *>(addr);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *addr_len = sizeof(*v4);
+    return true;
+  }
+  if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *addr_len = sizeof(*v6);
+    return true;
+  }
+  return false;
+}
+
 FramedConnection::FramedConnection(int fd, bool connecting, int64_t connect_deadline_ms,
                                    uint32_t max_frame, OnFrame on_frame, OnClose on_close)
     : fd_(fd),
@@ -66,22 +85,11 @@ std::shared_ptr<FramedConnection> FramedConnection::Connect(const std::string &i
                                                             uint32_t max_frame, OnFrame on_frame,
                                                             OnClose on_close) {
   sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  auto *v4 = reinterpret_cast<sockaddr_in *>(&addr);
-  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&addr);
-  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    addr_len = sizeof(*v4);
-  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    addr_len = sizeof(*v6);
-  }
+  uint32_t addr_len = 0;
   Status failed;
   int fd = -1;
   bool connecting = false;
-  if (addr_len == 0) {
+  if (!ToSocketAddress(ip, port, &addr, &addr_len)) {
     failed = Status::Invalid("not a numeric IP address: " + ip);
   } else {
     fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

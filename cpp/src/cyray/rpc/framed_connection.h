@@ -22,7 +22,13 @@
 
 #include "cyray/common/status.h"
 
+struct sockaddr_storage;
+
 namespace cyray::rpc {
+
+// Fills `*addr` with the numeric IPv4 or IPv6 address `ip` and `port`; false
+// (nothing filled) when `ip` is not numeric.
+bool ToSocketAddress(const std::string &ip, int port, sockaddr_storage *addr, uint32_t *addr_len);
 
 class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  public:
