@@ -16,6 +16,8 @@ namespace cyray::core {
 namespace {
 
 constexpr size_t kCallIdSize = 8;
+// Room a reply frame keeps for its head (call id, flag, error message).
+constexpr size_t kReplyHeadRoom = 1024;
 
 void PutU64(uint64_t v, char *out) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
@@ -44,12 +46,13 @@ std::string ReplyHead(uint64_t call_id, const Status &status) {
 
 struct TaskChannelClient::Peer {
   std::string key;
-  std::shared_ptr<rpc::FramedConnection> conn;
-  bool unflushed = false;  // guarded by the client's mu_: listed in unflushed_
+  std::shared_ptr<rpc::FramedConnection> conn;  // set once, under the client's mu_
+  bool unflushed = false;                       // guarded by the client's mu_: listed in unflushed_
+  // The pusher's thread and the connection's thread meet here.
   std::mutex mu;
-  bool closed = false;                             // guarded by mu
-  std::string refusal;                             // guarded by mu: the worker's kRefused text
-  std::unordered_map<uint64_t, Callback> pending;  // guarded by mu
+  bool closed ABSL_GUARDED_BY(mu) = false;
+  std::string refusal ABSL_GUARDED_BY(mu);  // the worker's kRefused text
+  std::unordered_map<uint64_t, Callback> pending ABSL_GUARDED_BY(mu);
 };
 
 TaskChannelClient::TaskChannelClient(std::string token, int64_t connect_timeout_ms,
@@ -84,6 +87,14 @@ std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const std::s
 void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
                              Callback callback, bool flush) {
   rpc::PushTaskReply no_reply;
+  std::string serialized = request.SerializeAsString();
+  if (serialized.size() + kCallIdSize > max_frame_) {
+    callback(Status::Invalid("PushTask: the request takes " + std::to_string(serialized.size()) +
+                             " bytes, above the " + std::to_string(max_frame_) +
+                             "-byte message limit (CYRAY_max_grpc_message_size)"),
+             no_reply);
+    return;
+  }
   std::shared_ptr<Peer> peer = GetPeer(ip, port);
   if (!peer) {
     callback(Status::Disconnected("PushTask: this process is shutting down"), no_reply);
@@ -106,8 +117,7 @@ void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTas
   }
   char head[kCallIdSize];
   PutU64(call_id, head);
-  if (peer->conn->Send(kTaskPush, std::string_view(head, kCallIdSize), request.SerializeAsString(),
-                       flush)) {
+  if (peer->conn->Send(kTaskPush, std::string_view(head, kCallIdSize), serialized, flush)) {
     if (!flush) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!peer->unflushed) {
@@ -228,15 +238,23 @@ namespace {
 // same connection.
 class ChannelResponder : public TaskResponder {
  public:
-  ChannelResponder(std::weak_ptr<rpc::FramedConnection> conn, uint64_t call_id)
-      : conn_(std::move(conn)), call_id_(call_id) {}
+  ChannelResponder(std::weak_ptr<rpc::FramedConnection> conn, uint64_t call_id, uint32_t max_frame)
+      : conn_(std::move(conn)), call_id_(call_id), max_frame_(max_frame) {}
   rpc::PushTaskRequest request;
   rpc::PushTaskReply reply;
 
   void Finish(const Status &status) override {
     if (auto conn = conn_.lock()) {
-      conn->Send(kTaskReply, ReplyHead(call_id_, status),
-                 status.ok() ? reply.SerializeAsString() : std::string());
+      std::string body = status.ok() ? reply.SerializeAsString() : std::string();
+      Status answer = status;
+      if (body.size() + kReplyHeadRoom > max_frame_) {
+        // Dropped, it would leave the caller waiting forever: it gets why instead.
+        answer = Status::Invalid("the task's reply takes " + std::to_string(body.size()) +
+                                 " bytes, above the " + std::to_string(max_frame_) +
+                                 "-byte message limit (CYRAY_max_grpc_message_size)");
+        body.clear();
+      }
+      conn->Send(kTaskReply, ReplyHead(call_id_, answer), body);
     }
     Release();
   }
@@ -250,6 +268,7 @@ class ChannelResponder : public TaskResponder {
  private:
   std::weak_ptr<rpc::FramedConnection> conn_;
   const uint64_t call_id_;
+  const uint32_t max_frame_;
   std::atomic<int> refs_{2};
 };
 
@@ -347,7 +366,7 @@ void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t 
     client->conn->Close(Status::IOError("a malformed task channel frame"));
     return;
   }
-  auto *responder = new ChannelResponder(client->conn, GetU64(body.data()));
+  auto *responder = new ChannelResponder(client->conn, GetU64(body.data()), max_frame_);
   if (!responder->request.ParseFromArray(body.data() + kCallIdSize,
                                          static_cast<int>(body.size() - kCallIdSize))) {
     responder->Finish(Status::Invalid("could not parse the PushTask request"));

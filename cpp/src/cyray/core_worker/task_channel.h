@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/status.h"
 #include "cyray/protobuf/core_worker.pb.h"
 #include "cyray/rpc/framed_connection.h"
@@ -48,7 +49,9 @@ class TaskResponder {
 };
 
 // Calls over the task channel, one connection per worker address; a closed
-// connection is made again on the next call. Thread-safe.
+// connection is made again on the next call. Thread-safe: Push and Flush come
+// from the owner's io thread, Shutdown from the one that shuts the process
+// down, and each connection's thread delivers replies and its end.
 class TaskChannelClient {
  public:
   // The reply is the callback's to keep (it may move from it).
@@ -60,7 +63,8 @@ class TaskChannelClient {
   // once, on the connection's thread: with the reply, or with the reason the
   // call failed (the worker died, refused, or this client shut down).
   // With `flush` false the frame waits for Flush(): pushes made together then
-  // share one write per worker.
+  // share one write per worker. A request above the frame limit fails (Invalid)
+  // without being sent.
   void Push(const std::string &ip, int port, const rpc::PushTaskRequest &request, Callback callback,
             bool flush = true);
   // Writes the frames that pushes without `flush` left waiting.
@@ -79,13 +83,16 @@ class TaskChannelClient {
   const uint32_t max_frame_;
   std::atomic<uint64_t> next_call_id_{1};
   std::mutex mu_;
-  bool shut_down_ = false;                                        // guarded by mu_
-  std::unordered_map<std::string, std::shared_ptr<Peer>> peers_;  // guarded by mu_
-  std::vector<std::shared_ptr<Peer>> unflushed_;                  // guarded by mu_
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::unordered_map<std::string, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
+  // Peers holding frames that Push left for Flush.
+  std::vector<std::shared_ptr<Peer>> unflushed_ ABSL_GUARDED_BY(mu_);
 };
 
 // Accepts task channel connections on `ip` and hands each authenticated
-// PushTask to `on_push` (on the connection's thread). Thread-safe.
+// PushTask to `on_push` (on the connection's thread). Start and Stop come from
+// the owner's thread; the acceptor thread and the connections' threads share
+// the client table under mu_.
 class TaskChannelServer {
  public:
   // The request and reply live as long as `responder` (until both Releases).
@@ -108,12 +115,12 @@ class TaskChannelServer {
   const std::string token_;
   const uint32_t max_frame_;
   OnPush on_push_;
-  int listen_fd_ = -1;
+  int listen_fd_ = -1;  // set by Start before the acceptor starts, closed by Stop after it ends
   std::thread acceptor_;
   std::mutex mu_;
-  bool stopped_ = false;                                           // guarded by mu_
-  uint64_t next_client_id_ = 0;                                    // guarded by mu_
-  std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_;  // guarded by mu_
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_client_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cyray::core

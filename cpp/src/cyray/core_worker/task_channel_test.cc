@@ -46,8 +46,8 @@ struct Worker {
   TaskChannelServer server;
   int port = 0;
 
-  explicit Worker(const std::string &token)
-      : server(token, 1 << 20,
+  explicit Worker(const std::string &token, uint32_t max_frame = 1 << 20)
+      : server(token, max_frame,
                [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
                       TaskResponder *responder) {
                  std::lock_guard<std::mutex> lock(mu);
@@ -58,6 +58,11 @@ struct Worker {
   size_t Received() {
     std::lock_guard<std::mutex> lock(mu);
     return received.size();
+  }
+  // True once `n` pushes arrived (within 10 s).
+  bool WaitReceived(size_t n) {
+    for (int i = 0; i < 1000 && Received() < n; ++i) std::this_thread::sleep_for(10ms);
+    return Received() >= n;
   }
   // Answers every received push with its task name as the reply's error flag
   // and one return object named after it.
@@ -79,7 +84,7 @@ TEST(TaskChannelTest, PushesGetTheirOwnReplies) {
   for (int i = 0; i < 50; ++i) {
     client.Push("127.0.0.1", worker.port, Request("task" + std::to_string(i)), out.Record());
   }
-  for (int i = 0; i < 100 && worker.Received() < 50; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.WaitReceived(50));
   ASSERT_EQ(worker.Received(), 50u);
   // Answered from another thread than the one that received them, as executors do.
   std::thread([&] { worker.AnswerAll(Status::OK()); }).join();
@@ -97,7 +102,7 @@ TEST(TaskChannelTest, AnErrorAnswerReachesTheCallerAsUnreachable) {
   TaskChannelClient client("", 5000, 1 << 20);
   Outcomes out;
   client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
-  for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.WaitReceived(1));
   worker.AnswerAll(Status::Disconnected("this worker is exiting"));
   ASSERT_TRUE(out.Wait(1));
   EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
@@ -126,8 +131,7 @@ TEST(TaskChannelTest, AStoppedWorkerFailsTheCallsInFlightAndLaterOnes) {
     Worker worker("");
     port = worker.port;
     client.Push("127.0.0.1", port, Request("running"), out.Record());
-    for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(worker.Received(), 1u);
+    ASSERT_TRUE(worker.WaitReceived(1));
     worker.server.Stop();
     ASSERT_TRUE(out.Wait(1));
     EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
@@ -144,7 +148,7 @@ TEST(TaskChannelTest, ClientShutdownFailsCallsInFlightAndRefusesNewOnes) {
   TaskChannelClient client("", 5000, 1 << 20);
   Outcomes out;
   client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
-  for (int i = 0; i < 100 && worker.Received() < 1; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.WaitReceived(1));
   client.Shutdown();
   ASSERT_TRUE(out.Wait(1));
   EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
@@ -152,6 +156,40 @@ TEST(TaskChannelTest, ClientShutdownFailsCallsInFlightAndRefusesNewOnes) {
   ASSERT_TRUE(out.Wait(2));
   EXPECT_EQ(out.results[1].first.code(), StatusCode::kDisconnected);
   worker.AnswerAll(Status::OK());
+}
+
+TEST(TaskChannelTest, AReplyAboveTheFrameLimitReachesTheCallerAsAnError) {
+  Worker worker("", 4096);
+  TaskChannelClient client("", 5000, 1 << 20);
+  Outcomes out;
+  client.Push("127.0.0.1", worker.port, Request("big"), out.Record());
+  ASSERT_TRUE(worker.WaitReceived(1));
+  {
+    std::lock_guard<std::mutex> lock(worker.mu);
+    auto &[request, reply, responder] = worker.received[0];
+    reply->add_return_objects()->set_data(std::string(8192, 'x'));
+    responder->Finish(Status::OK());
+    responder->Release();
+    worker.received.clear();
+  }
+  ASSERT_TRUE(out.Wait(1));  // not left waiting for a reply that was never sent
+  EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
+  EXPECT_NE(out.results[0].first.message().find("message limit"), std::string::npos)
+      << out.results[0].first;
+  client.Shutdown();
+}
+
+TEST(TaskChannelTest, ARequestAboveTheFrameLimitFailsWithoutBeingSent) {
+  Worker worker("");
+  TaskChannelClient client("", 5000, 1024);
+  Outcomes out;
+  client.Push("127.0.0.1", worker.port, Request(std::string(2048, 'n')), out.Record());
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_EQ(out.results[0].first.code(), StatusCode::kInvalid);
+  EXPECT_NE(out.results[0].first.message().find("message limit"), std::string::npos);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(worker.Received(), 0u);
+  client.Shutdown();
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 // thread flushes. That thread also reads: each whole frame goes to OnFrame, on
 // that thread. Frames of one connection arrive in the order they were sent.
 //
-// Thread-safe. The connection's thread keeps the object alive while it runs.
+// Thread-safe: Send, Flush, WaitFlushed and Close may come from any thread;
+// fields below say which threads touch them. The connection's thread keeps the
+// object alive while it runs.
 #pragma once
 
 #include <atomic>
@@ -20,6 +22,7 @@
 #include <string_view>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "cyray/common/status.h"
 
 struct sockaddr_storage;
@@ -30,7 +33,7 @@ namespace cyray::rpc {
 // (nothing filled) when `ip` is not numeric.
 bool ToSocketAddress(const std::string &ip, int port, sockaddr_storage *addr, uint32_t *addr_len);
 
-class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
+class FramedConnection {
  public:
   using OnFrame = std::function<void(uint32_t type, std::string body)>;
   // Runs once, on the connection's thread, when the connection ends for any reason.
@@ -62,7 +65,6 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Ends the connection: OnClose runs with `why` (unless it already ran).
   // From another thread, returns once the connection's thread is done.
   void Close(const Status &why);
-  bool closed() const { return closed_.load(); }
 
  private:
   FramedConnection(int fd, bool connecting, int64_t connect_deadline_ms, uint32_t max_frame,
@@ -76,7 +78,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   bool FlushOutbox(Status *why);
   // Writes the outbox until the kernel takes no more; false (errno in *err)
   // on a socket error. Needs mu_.
-  bool WriteOutboxLocked(int *err);
+  bool WriteOutboxLocked(int *err) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool FinishConnect(Status *why);
   void Wake();
 
@@ -84,18 +86,22 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   const int wake_fd_;  // an eventfd: Send and Close wake the connection's thread with it
   const uint32_t max_frame_;
   const int64_t connect_deadline_ms_;  // steady-clock ms; 0 when connected from the start
+  // Called, then cleared, on the connection's thread only.
   OnFrame on_frame_;
   OnClose on_close_;
 
+  // Senders, closers and the connection's thread meet here.
   std::mutex mu_;
   std::condition_variable cv_;
-  bool connecting_;           // guarded by mu_
-  std::string outbox_;        // guarded by mu_: bytes the socket has not taken yet
-  bool thread_done_ = false;  // guarded by mu_
-  Status close_reason_;       // guarded by mu_: set by Close
+  bool connecting_ ABSL_GUARDED_BY(mu_);
+  std::string outbox_ ABSL_GUARDED_BY(mu_);  // bytes the socket has not taken yet
+  bool thread_done_ ABSL_GUARDED_BY(mu_) = false;
+  Status close_reason_ ABSL_GUARDED_BY(mu_);  // set by the first Close
+  std::thread::id thread_id_ ABSL_GUARDED_BY(mu_);
+  // Set once by the connection's thread as it ends; read by senders.
   std::atomic<bool> closed_{false};
+  // Set once by Close (any thread); read by the connection's thread and senders.
   std::atomic<bool> close_requested_{false};
-  std::thread::id thread_id_;
   std::string inbox_;  // connection thread only: bytes read, not yet a whole frame
 };
 

@@ -47,6 +47,22 @@ struct Inbox {
   }
 };
 
+// A TCP socket bound to a free loopback port (*port); -1 on failure.
+int LoopbackSocket(int *port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 TEST(FramedConnectionTest, FramesCrossBothWaysInOrder) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
@@ -141,17 +157,12 @@ TEST(FramedConnectionTest, CloseFromItsOwnFrameCallbackDoesNotDeadlock) {
 }
 
 TEST(FramedConnectionTest, ConnectsOverTcpAndQueuesFramesUntilConnected) {
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr *>(&addr), len), 0);
+  int port = 0;
+  int listener = LoopbackSocket(&port);
+  ASSERT_GE(listener, 0);
   ASSERT_EQ(::listen(listener, 4), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr *>(&addr), &len), 0);
   Inbox a, b;
-  auto client = FramedConnection::Connect("127.0.0.1", ntohs(addr.sin_port), 5000, 1024,
-                                          a.OnFrame(), a.OnClose());
+  auto client = FramedConnection::Connect("127.0.0.1", port, 5000, 1024, a.OnFrame(), a.OnClose());
   ASSERT_TRUE(client->Send(5, "early", ""));
   int fd = ::accept(listener, nullptr, nullptr);
   ASSERT_GE(fd, 0);
@@ -167,17 +178,12 @@ TEST(FramedConnectionTest, ConnectsOverTcpAndQueuesFramesUntilConnected) {
 }
 
 TEST(FramedConnectionTest, ConnectingToAClosedPortFails) {
-  int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr *>(&addr), len), 0);
-  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+  int port = 0;
+  int probe = LoopbackSocket(&port);
+  ASSERT_GE(probe, 0);
   ::close(probe);  // a port nothing listens on
   Inbox a;
-  auto client = FramedConnection::Connect("127.0.0.1", ntohs(addr.sin_port), 5000, 1024,
-                                          a.OnFrame(), a.OnClose());
+  auto client = FramedConnection::Connect("127.0.0.1", port, 5000, 1024, a.OnFrame(), a.OnClose());
   client->Send(1, "lost", "");
   ASSERT_TRUE(a.WaitClosed());
   EXPECT_FALSE(a.why.ok());
