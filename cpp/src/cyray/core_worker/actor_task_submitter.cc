@@ -271,10 +271,11 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
       spec.set_max_retries(queue.max_task_retries);
       spec.mutable_actor_task_spec()->set_max_retries_set(true);
     }
-    auto request = std::make_unique<rpc::PushTaskRequest>();
+    auto request = std::make_shared<rpc::PushTaskRequest>();
     request->set_intended_worker_id(queue.address.worker_id());
     *request->mutable_task_spec() = spec;
-    auto shared_spec = std::make_shared<rpc::TaskSpec>(spec);
+    // The reply-thread callback reads the spec inside the request: not another copy.
+    std::shared_ptr<const rpc::TaskSpec> shared_spec(request, &request->task_spec());
     int64_t max_retries = MaxRetries(queue, spec);
     queue.in_flight.emplace(seq, InFlightCall{std::move(spec), done});
     std::string incarnation = queue.address.worker_id();
@@ -289,7 +290,7 @@ void ActorTaskSubmitter::SendPending(const std::string &actor_id) {
       }
     };
     workers_.PushTask(
-        queue.address, std::move(request),
+        queue.address, request,
         [this, actor_id, seq, epoch, incarnation, max_retries](const Status &status,
                                                                const rpc::PushTaskReply &reply) {
           ActorQueue &queue = actors_[actor_id];

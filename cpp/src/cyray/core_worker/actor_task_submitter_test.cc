@@ -39,7 +39,7 @@ class FakeActorStates : public ActorStateSourceInterface {
 
 class FakeWorkers : public WorkerClientInterface {
  public:
-  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+  void PushTask(const rpc::Address &worker, std::shared_ptr<const rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name(),
                       request->task_spec().actor_task_spec().sequence_number(),

@@ -143,7 +143,7 @@ CoreWorkerClientPool::CoreWorkerClientPool(asio::io_context &io, rpc::CallTracke
                     static_cast<uint32_t>(rpc::MaxMessageSize())) {}
 
 void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
-                                    std::unique_ptr<rpc::PushTaskRequest> request,
+                                    std::shared_ptr<const rpc::PushTaskRequest> request,
                                     PushCallback callback, PushCallback on_reply_thread) {
   if (worker.task_port() != 0) {
     task_channel_.Push(
@@ -165,7 +165,7 @@ void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
   }
   using Call = rpc::AsyncCall<rpc::PushTaskRequest, rpc::PushTaskReply>;
   auto call = std::make_shared<Call>();
-  call->request = std::move(*request);
+  call->request = *request;
   if (!tracker_.Start(&call->context)) return;
   GetStub(worker)->async()->PushTask(
       &call->context, &call->request, &call->reply,

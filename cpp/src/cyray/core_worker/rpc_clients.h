@@ -69,7 +69,7 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   // Fails the pushes in flight over the task channel and closes it.
   void Shutdown() { task_channel_.Shutdown(); }
   // Pushes over the worker's task channel (gRPC for an address without one).
-  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+  void PushTask(const rpc::Address &worker, std::shared_ptr<const rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override;
   void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,
                   bool recursive, std::function<void(bool attempt_succeeded)> callback) override;

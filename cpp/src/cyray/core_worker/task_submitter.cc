@@ -212,18 +212,19 @@ void NormalTaskSubmitter::ReleaseWorker(const LeasedWorkerPtr &worker, bool disc
 }
 
 void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec spec) {
-  auto request = std::make_unique<rpc::PushTaskRequest>();
-  request->set_intended_worker_id(worker->address.worker_id());
-  *request->mutable_resource_mapping() = worker->resource_mapping;
-  *request->mutable_task_spec() = spec;
   if (status_listener_) {
     TaskStatusDetail where;
     where.node_id = worker->address.node_id();
     where.worker_id = worker->address.worker_id();
     Notify(spec, rpc::SUBMITTED_TO_WORKER, where);
   }
+  auto request = std::make_shared<rpc::PushTaskRequest>();
+  request->set_intended_worker_id(worker->address.worker_id());
+  *request->mutable_resource_mapping() = worker->resource_mapping;
+  *request->mutable_task_spec() = std::move(spec);
+  // The callbacks keep the spec where it is, inside the request: not a copy.
+  std::shared_ptr<rpc::TaskSpec> shared_spec(request, request->mutable_task_spec());
   worker->in_flight++;
-  auto shared_spec = std::make_shared<rpc::TaskSpec>(std::move(spec));
   auto completed = std::make_shared<bool>(false);
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   in_flight_[shared_spec->task_id()] = InFlightTask{worker, cancelled};
@@ -239,7 +240,7 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
     }
   };
   workers_.PushTask(
-      worker->address, std::move(request),
+      worker->address, request,
       [this, worker, shared_spec, completed, cancelled](const Status &status,
                                                         const rpc::PushTaskReply &reply) {
         worker->in_flight--;

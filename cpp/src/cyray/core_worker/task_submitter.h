@@ -59,8 +59,10 @@ class WorkerClientInterface {
   using PushCallback = std::function<void(const Status &, const rpc::PushTaskReply &)>;
   // `callback` runs on the submitter's thread; `on_reply_thread`, when given,
   // runs first on the thread that received the reply (it must be thread-safe).
-  virtual void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
-                        PushCallback callback, PushCallback on_reply_thread = nullptr) = 0;
+  // The request is read, not kept: a caller may hold it (and the spec in it) on.
+  virtual void PushTask(const rpc::Address &worker,
+                        std::shared_ptr<const rpc::PushTaskRequest> request, PushCallback callback,
+                        PushCallback on_reply_thread = nullptr) = 0;
   // Asks the worker running (or holding) `task_id` to cancel it. `callback`
   // runs on the submitter's thread with whether the worker had the task.
   virtual void CancelTask(const rpc::Address &worker, const std::string &task_id, bool force_kill,

@@ -80,7 +80,7 @@ class FakeLeaseClient : public LeaseClientInterface {
 
 class FakeWorkers : public WorkerClientInterface {
  public:
-  void PushTask(const rpc::Address &worker, std::unique_ptr<rpc::PushTaskRequest> request,
+  void PushTask(const rpc::Address &worker, std::shared_ptr<const rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override {
     pushed.push_back({worker.worker_id(), request->task_spec().name()});
     // As the real client: the reply-thread callback first, then the other.
