@@ -9,6 +9,16 @@ namespace cyray::core {
 // events are for observing, and must never hold up a process's shutdown long.
 constexpr int64_t kTaskEventsSendTimeoutMs = 2000;
 
+namespace {
+
+// The node's session directory: where its raylet's socket is.
+std::string SessionDirOf(const CoreWorkerOptions &options) {
+  const size_t slash = options.raylet_socket.rfind('/');
+  return slash == std::string::npos ? "" : options.raylet_socket.substr(0, slash);
+}
+
+}  // namespace
+
 Status CoreWorker::Impl::CheckSignals() {
   return options_.check_signals ? options_.check_signals() : Status::OK();
 }
@@ -33,7 +43,8 @@ Status CoreWorker::Impl::Connect() {
         [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
                TaskResponder *responder) { AcceptPush(request, reply, responder); });
     int task_port = 0;
-    CYRAY_RETURN_NOT_OK(task_channel_->Start(options_.node_ip_address, &task_port));
+    CYRAY_RETURN_NOT_OK(
+        task_channel_->Start(options_.node_ip_address, &task_port, SessionDirOf(options_)));
     address_.set_task_port(task_port);
   }
   address_.set_worker_id(worker_id_.Binary());
@@ -148,6 +159,7 @@ Status CoreWorker::Impl::RegisterWithRaylet(int *node_manager_port, std::string 
     return Status::IOError("the raylet refused registration: " + reply.failure_reason());
   }
   node_id_ = NodeID::FromBinary(reply.node_id());
+  client_pool_.SetLocalNode(node_id_.Binary(), SessionDirOf(options_));
   *node_manager_port = reply.node_manager_port();
   *plasma_token = reply.plasma_token();
   return Status::OK();

@@ -147,7 +147,7 @@ void CoreWorkerClientPool::PushTask(const rpc::Address &worker,
                                     PushCallback callback, PushCallback on_reply_thread) {
   if (worker.task_port() != 0) {
     task_channel_.Push(
-        worker.ip_address(), worker.task_port(), *request,
+        worker, *request,
         [this, callback = std::move(callback), on_reply_thread = std::move(on_reply_thread)](
             const Status &status, rpc::PushTaskReply &reply) {
           if (on_reply_thread) on_reply_thread(status, reply);

@@ -68,6 +68,10 @@ class CoreWorkerClientPool : public WorkerClientInterface {
   CoreWorkerClientPool(boost::asio::io_context &io, rpc::CallTracker &tracker);
   // Fails the pushes in flight over the task channel and closes it.
   void Shutdown() { task_channel_.Shutdown(); }
+  // Workers on `node_id` are called over their Unix sockets in `session_dir`.
+  void SetLocalNode(const std::string &node_id, const std::string &session_dir) {
+    task_channel_.SetLocalNode(node_id, session_dir);
+  }
   // Pushes over the worker's task channel (gRPC for an address without one).
   void PushTask(const rpc::Address &worker, std::shared_ptr<const rpc::PushTaskRequest> request,
                 PushCallback callback, PushCallback on_reply_thread = nullptr) override;

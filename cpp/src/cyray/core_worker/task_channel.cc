@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -42,6 +46,10 @@ std::string ReplyHead(uint64_t call_id, const Status &status) {
 
 }  // namespace
 
+std::string TaskSocketPath(const std::string &dir, const std::string &ip, int port) {
+  return dir + "/task_" + ip + "_" + std::to_string(port) + ".sock";
+}
+
 // ---------------------------------------------------------------- client
 
 struct TaskChannelClient::Peer {
@@ -61,8 +69,15 @@ TaskChannelClient::TaskChannelClient(std::string token, int64_t connect_timeout_
 
 TaskChannelClient::~TaskChannelClient() { Shutdown(); }
 
-std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const std::string &ip,
-                                                                    int port) {
+void TaskChannelClient::SetLocalNode(std::string node_id, std::string session_dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  local_node_id_ = std::move(node_id);
+  local_dir_ = std::move(session_dir);
+}
+
+std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const rpc::Address &worker) {
+  const std::string &ip = worker.ip_address();
+  const int port = worker.task_port();
   std::string key = ip + ":" + std::to_string(port);
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return nullptr;
@@ -72,19 +87,25 @@ std::shared_ptr<TaskChannelClient::Peer> TaskChannelClient::GetPeer(const std::s
   peer->key = key;
   std::weak_ptr<Peer> weak = peer;
   // The callbacks hold the peer weakly: the peer holds the connection.
-  peer->conn = rpc::FramedConnection::Connect(
-      ip, port, connect_timeout_ms_, max_frame_,
-      [this, weak](uint32_t type, std::string body) {
-        if (auto p = weak.lock()) OnFrame(*p, type, body);
-      },
-      [this, weak](const Status &why) {
-        if (auto p = weak.lock()) OnClose(p, why);
-      });
+  auto on_frame = [this, weak](uint32_t type, std::string body) {
+    if (auto p = weak.lock()) OnFrame(*p, type, body);
+  };
+  auto on_close = [this, weak](const Status &why) {
+    if (auto p = weak.lock()) OnClose(p, why);
+  };
+  if (!local_dir_.empty() && !worker.node_id().empty() && worker.node_id() == local_node_id_) {
+    peer->conn = rpc::FramedConnection::ConnectLocal(TaskSocketPath(local_dir_, ip, port),
+                                                     max_frame_, on_frame, on_close);
+  }
+  if (!peer->conn) {
+    peer->conn = rpc::FramedConnection::Connect(ip, port, connect_timeout_ms_, max_frame_, on_frame,
+                                                on_close);
+  }
   peer->conn->Send(kTaskHello, token_, "");
   return peer;
 }
 
-void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTaskRequest &request,
+void TaskChannelClient::Push(const rpc::Address &worker, const rpc::PushTaskRequest &request,
                              Callback callback, bool flush) {
   rpc::PushTaskReply no_reply;
   std::string serialized = request.SerializeAsString();
@@ -95,7 +116,7 @@ void TaskChannelClient::Push(const std::string &ip, int port, const rpc::PushTas
              no_reply);
     return;
   }
-  std::shared_ptr<Peer> peer = GetPeer(ip, port);
+  std::shared_ptr<Peer> peer = GetPeer(worker);
   if (!peer) {
     callback(Status::Disconnected("PushTask: this process is shutting down"), no_reply);
     return;
@@ -286,7 +307,7 @@ TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPu
 
 TaskChannelServer::~TaskChannelServer() { Stop(); }
 
-Status TaskChannelServer::Start(const std::string &ip, int *port) {
+Status TaskChannelServer::Start(const std::string &ip, int *port, const std::string &session_dir) {
   sockaddr_storage addr{};
   uint32_t addr_len = 0;
   if (!rpc::ToSocketAddress(ip, 0, &addr, &addr_len)) {
@@ -306,43 +327,86 @@ Status TaskChannelServer::Start(const std::string &ip, int *port) {
     return failed;
   }
   *port = ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  if (!session_dir.empty()) ListenLocal(TaskSocketPath(session_dir, ip, *port));
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) return Status::IOError(std::string("eventfd: ") + std::strerror(errno));
   acceptor_ = std::thread([this] { AcceptLoop(); });
   return Status::OK();
 }
 
+void TaskChannelServer::ListenLocal(const std::string &path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    CYRAY_LOG(WARNING) << "task channel: " << path
+                       << " is too long for a Unix socket; callers on this node use TCP";
+    return;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  // A file left by a worker that died with this address is stale: ours now.
+  ::unlink(path.c_str());
+  // Only this user may connect (the token is still asked for).
+  const mode_t old_mask = ::umask(077);
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
+  ::umask(old_mask);
+  if (!bound || ::listen(fd, 128) != 0) {
+    CYRAY_LOG(WARNING) << "task channel: could not listen on " << path << ": "
+                       << std::strerror(errno) << "; callers on this node use TCP";
+    ::close(fd);
+    return;
+  }
+  local_listen_fd_ = fd;
+  local_path_ = path;
+}
+
 void TaskChannelServer::AcceptLoop() {
   while (true) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        CYRAY_LOG(WARNING) << "task channel: out of file descriptors; not accepting for 100 ms";
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      return;  // the listener was shut down
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) {
-      ::close(fd);
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}, {local_listen_fd_, POLLIN, 0}};
+    const nfds_t count = local_listen_fd_ >= 0 ? 3 : 2;
+    if (::poll(fds, count, -1) < 0) {
+      if (errno == EINTR) continue;
+      CYRAY_LOG(WARNING) << "task channel: poll failed: " << std::strerror(errno);
       return;
     }
-    auto client = std::make_shared<Client>();
-    client->id = next_client_id_++;
-    std::weak_ptr<Client> weak = client;
-    clients_[client->id] = client;
-    client->conn = rpc::FramedConnection::Serve(
-        fd, max_frame_,
-        [this, weak](uint32_t type, std::string body) {
-          if (auto c = weak.lock()) OnFrame(c, type, std::move(body));
-        },
-        [this, weak](const Status &) {
-          auto c = weak.lock();
-          if (!c) return;
-          std::lock_guard<std::mutex> lock(mu_);
-          clients_.erase(c->id);
-        });
+    if (fds[0].revents) return;  // Stop
+    for (nfds_t i = 1; i < count; ++i) {
+      if (!fds[i].revents) continue;
+      int fd = ::accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        if (!Accept(fd)) return;
+      } else if (errno == EMFILE || errno == ENFILE) {
+        CYRAY_LOG(WARNING) << "task channel: out of file descriptors; not accepting for 100 ms";
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      // Other errors (EINTR, ECONNABORTED, EAGAIN) leave the listener as it was.
+    }
   }
+}
+
+bool TaskChannelServer::Accept(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) {
+    ::close(fd);
+    return false;
+  }
+  auto client = std::make_shared<Client>();
+  client->id = next_client_id_++;
+  std::weak_ptr<Client> weak = client;
+  clients_[client->id] = client;
+  client->conn = rpc::FramedConnection::Serve(
+      fd, max_frame_,
+      [this, weak](uint32_t type, std::string body) {
+        if (auto c = weak.lock()) OnFrame(c, type, std::move(body));
+      },
+      [this, weak](const Status &) {
+        auto c = weak.lock();
+        if (!c) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        clients_.erase(c->id);
+      });
+  return true;
 }
 
 void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t type,
@@ -384,12 +448,16 @@ void TaskChannelServer::Stop() {
     stopped_ = true;
     clients.swap(clients_);
   }
-  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-  if (acceptor_.joinable()) acceptor_.join();
-  if (listen_fd_ >= 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
+  if (stop_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)::write(stop_fd_, &one, sizeof(one));
   }
+  if (acceptor_.joinable()) acceptor_.join();
+  for (int *fd : {&listen_fd_, &local_listen_fd_, &stop_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+  if (!local_path_.empty()) ::unlink(local_path_.c_str());
   for (auto &[id, client] : clients) client->conn->Close(Status::Disconnected("stopping"));
 }
 

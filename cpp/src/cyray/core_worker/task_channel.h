@@ -1,6 +1,9 @@
-// The channel that carries PushTask between core workers: one TCP connection
-// per (caller, worker) pair, one frame each way per task, instead of a gRPC
-// call (whose callback API costs several times a socket hop here).
+// The channel that carries PushTask between core workers: one connection per
+// (caller, worker) pair, one frame each way per task, instead of a gRPC call
+// (whose callback API costs several times a socket hop here). A worker listens
+// on TCP (its node's address) and on a Unix socket in its node's session
+// directory; a caller on the same node uses the Unix socket, which costs a
+// fraction of loopback TCP per message, and TCP when that is not there.
 //
 // Frames (rpc::FramedConnection):
 //   kHello   caller -> worker  the cluster token; must come first
@@ -34,6 +37,10 @@ enum TaskChannelFrame : uint32_t {
   kTaskReply = 4
 };
 
+// Where a worker listening on `ip:port` also listens for callers on its own
+// node: a Unix socket in the node's session directory `dir`.
+std::string TaskSocketPath(const std::string &dir, const std::string &ip, int port);
+
 // The answering side of one PushTask call, whatever brought it. Two owners:
 // the transport (until the reply is handed over) and the task loop (until it
 // lets go), each calls Release once.
@@ -59,13 +66,17 @@ class TaskChannelClient {
 
   TaskChannelClient(std::string token, int64_t connect_timeout_ms, uint32_t max_frame);
   ~TaskChannelClient();
-  // Sends `request` to the worker's task channel at `ip:port`. `callback` runs
+  // The node this process runs on and its session directory: a worker whose
+  // address names this node is called over its Unix socket there.
+  void SetLocalNode(std::string node_id, std::string session_dir);
+  // Sends `request` to the task channel of `worker` (its ip_address and
+  // task_port, or its Unix socket when on this node). `callback` runs
   // once, on the connection's thread: with the reply, or with the reason the
   // call failed (the worker died, refused, or this client shut down).
   // With `flush` false the frame waits for Flush(): pushes made together then
   // share one write per worker. A request above the frame limit fails (Invalid)
   // without being sent.
-  void Push(const std::string &ip, int port, const rpc::PushTaskRequest &request, Callback callback,
+  void Push(const rpc::Address &worker, const rpc::PushTaskRequest &request, Callback callback,
             bool flush = true);
   // Writes the frames that pushes without `flush` left waiting.
   void Flush();
@@ -74,7 +85,7 @@ class TaskChannelClient {
 
  private:
   struct Peer;
-  std::shared_ptr<Peer> GetPeer(const std::string &ip, int port);
+  std::shared_ptr<Peer> GetPeer(const rpc::Address &worker);
   void OnFrame(Peer &peer, uint32_t type, const std::string &body);
   void OnClose(const std::shared_ptr<Peer> &peer, const Status &why);
 
@@ -84,6 +95,8 @@ class TaskChannelClient {
   std::atomic<uint64_t> next_call_id_{1};
   std::mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::string local_node_id_ ABSL_GUARDED_BY(mu_);
+  std::string local_dir_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
   // Peers holding frames that Push left for Flush.
   std::vector<std::shared_ptr<Peer>> unflushed_ ABSL_GUARDED_BY(mu_);
@@ -101,21 +114,30 @@ class TaskChannelServer {
 
   TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push);
   ~TaskChannelServer();
-  // Listens on `ip`, port chosen by the kernel (*port).
-  Status Start(const std::string &ip, int *port);
+  // Listens on `ip`, port chosen by the kernel (*port), and, when
+  // `session_dir` is given, on TaskSocketPath there (a warning, not an error,
+  // if it cannot: callers then use TCP).
+  Status Start(const std::string &ip, int *port, const std::string &session_dir = "");
   // Stops accepting and closes every connection; calls still running answer
   // into closed connections, which drop the replies.
   void Stop();
 
  private:
   struct Client;
+  void ListenLocal(const std::string &path);
   void AcceptLoop();
+  // Serves one accepted connection; false once stopped.
+  bool Accept(int fd);
   void OnFrame(const std::shared_ptr<Client> &client, uint32_t type, std::string body);
 
   const std::string token_;
   const uint32_t max_frame_;
   OnPush on_push_;
-  int listen_fd_ = -1;  // set by Start before the acceptor starts, closed by Stop after it ends
+  // Set by Start before the acceptor starts, closed by Stop after it ends.
+  int listen_fd_ = -1;
+  int local_listen_fd_ = -1;  // the Unix socket; -1 without one
+  std::string local_path_;
+  int stop_fd_ = -1;  // an eventfd: Stop wakes the acceptor with it
   std::thread acceptor_;
   std::mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,9 +1,15 @@
 #include "cyray/core_worker/task_channel.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -32,6 +38,15 @@ struct Outcomes {
   }
 };
 
+// A worker's address on 127.0.0.1, on the node `node_id`.
+rpc::Address Address(int task_port, const std::string &node_id = "") {
+  rpc::Address address;
+  address.set_ip_address("127.0.0.1");
+  address.set_task_port(task_port);
+  address.set_node_id(node_id);
+  return address;
+}
+
 rpc::PushTaskRequest Request(const std::string &name) {
   rpc::PushTaskRequest request;
   request.mutable_task_spec()->set_name(name);
@@ -46,14 +61,15 @@ struct Worker {
   TaskChannelServer server;
   int port = 0;
 
-  explicit Worker(const std::string &token, uint32_t max_frame = 1 << 20)
+  explicit Worker(const std::string &token, uint32_t max_frame = 1 << 20,
+                  const std::string &session_dir = "")
       : server(token, max_frame,
                [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
                       TaskResponder *responder) {
                  std::lock_guard<std::mutex> lock(mu);
                  received.emplace_back(request, reply, responder);
                }) {
-    EXPECT_TRUE(server.Start("127.0.0.1", &port).ok());
+    EXPECT_TRUE(server.Start("127.0.0.1", &port, session_dir).ok());
   }
   size_t Received() {
     std::lock_guard<std::mutex> lock(mu);
@@ -82,7 +98,7 @@ TEST(TaskChannelTest, PushesGetTheirOwnReplies) {
   TaskChannelClient client("secret", 5000, 1 << 20);
   Outcomes out;
   for (int i = 0; i < 50; ++i) {
-    client.Push("127.0.0.1", worker.port, Request("task" + std::to_string(i)), out.Record());
+    client.Push(Address(worker.port), Request("task" + std::to_string(i)), out.Record());
   }
   ASSERT_TRUE(worker.WaitReceived(50));
   ASSERT_EQ(worker.Received(), 50u);
@@ -101,7 +117,7 @@ TEST(TaskChannelTest, AnErrorAnswerReachesTheCallerAsUnreachable) {
   Worker worker("");
   TaskChannelClient client("", 5000, 1 << 20);
   Outcomes out;
-  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  client.Push(Address(worker.port), Request("t"), out.Record());
   ASSERT_TRUE(worker.WaitReceived(1));
   worker.AnswerAll(Status::Disconnected("this worker is exiting"));
   ASSERT_TRUE(out.Wait(1));
@@ -114,7 +130,7 @@ TEST(TaskChannelTest, AClientWithoutTheTokenIsRefusedAndRunsNothing) {
   Worker worker("secret");
   TaskChannelClient client("guess", 5000, 1 << 20);
   Outcomes out;
-  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  client.Push(Address(worker.port), Request("t"), out.Record());
   ASSERT_TRUE(out.Wait(1));
   EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
   EXPECT_NE(out.results[0].first.message().find("cluster token"), std::string::npos)
@@ -130,14 +146,14 @@ TEST(TaskChannelTest, AStoppedWorkerFailsTheCallsInFlightAndLaterOnes) {
   {
     Worker worker("");
     port = worker.port;
-    client.Push("127.0.0.1", port, Request("running"), out.Record());
+    client.Push(Address(port), Request("running"), out.Record());
     ASSERT_TRUE(worker.WaitReceived(1));
     worker.server.Stop();
     ASSERT_TRUE(out.Wait(1));
     EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
     worker.AnswerAll(Status::OK());  // after the stop: dropped, no crash
   }
-  client.Push("127.0.0.1", port, Request("later"), out.Record());
+  client.Push(Address(port), Request("later"), out.Record());
   ASSERT_TRUE(out.Wait(2));
   EXPECT_FALSE(out.results[1].first.ok());
   client.Shutdown();
@@ -147,12 +163,12 @@ TEST(TaskChannelTest, ClientShutdownFailsCallsInFlightAndRefusesNewOnes) {
   Worker worker("");
   TaskChannelClient client("", 5000, 1 << 20);
   Outcomes out;
-  client.Push("127.0.0.1", worker.port, Request("t"), out.Record());
+  client.Push(Address(worker.port), Request("t"), out.Record());
   ASSERT_TRUE(worker.WaitReceived(1));
   client.Shutdown();
   ASSERT_TRUE(out.Wait(1));
   EXPECT_EQ(out.results[0].first.code(), StatusCode::kDisconnected);
-  client.Push("127.0.0.1", worker.port, Request("after"), out.Record());
+  client.Push(Address(worker.port), Request("after"), out.Record());
   ASSERT_TRUE(out.Wait(2));
   EXPECT_EQ(out.results[1].first.code(), StatusCode::kDisconnected);
   worker.AnswerAll(Status::OK());
@@ -162,7 +178,7 @@ TEST(TaskChannelTest, AReplyAboveTheFrameLimitReachesTheCallerAsAnError) {
   Worker worker("", 4096);
   TaskChannelClient client("", 5000, 1 << 20);
   Outcomes out;
-  client.Push("127.0.0.1", worker.port, Request("big"), out.Record());
+  client.Push(Address(worker.port), Request("big"), out.Record());
   ASSERT_TRUE(worker.WaitReceived(1));
   {
     std::lock_guard<std::mutex> lock(worker.mu);
@@ -183,12 +199,98 @@ TEST(TaskChannelTest, ARequestAboveTheFrameLimitFailsWithoutBeingSent) {
   Worker worker("");
   TaskChannelClient client("", 5000, 1024);
   Outcomes out;
-  client.Push("127.0.0.1", worker.port, Request(std::string(2048, 'n')), out.Record());
+  client.Push(Address(worker.port), Request(std::string(2048, 'n')), out.Record());
   ASSERT_TRUE(out.Wait(1));
   EXPECT_EQ(out.results[0].first.code(), StatusCode::kInvalid);
   EXPECT_NE(out.results[0].first.message().find("message limit"), std::string::npos);
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(worker.Received(), 0u);
+  client.Shutdown();
+}
+
+// A session directory for one test, removed at its end.
+struct SessionDir {
+  std::string path;
+  SessionDir() {
+    char pattern[] = "/tmp/cyray_task_channel_XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~SessionDir() { std::filesystem::remove_all(path); }
+};
+
+// A TCP port on 127.0.0.1 where nothing accepts (bound, not listening).
+struct DeadPort {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  DeadPort() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr *>(&addr), len), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+    port = ntohs(addr.sin_port);
+  }
+  ~DeadPort() { ::close(fd); }
+};
+
+TEST(TaskChannelTest, ACallerOnTheWorkersNodeCallsOverItsUnixSocket) {
+  SessionDir dir;
+  Worker worker("secret", 1 << 20, dir.path);
+  const std::string socket = TaskSocketPath(dir.path, "127.0.0.1", worker.port);
+  ASSERT_TRUE(std::filesystem::exists(socket));
+  // The Unix socket, moved to the name of a port where TCP finds no one: only
+  // it can carry the call.
+  DeadPort dead;
+  std::filesystem::rename(socket, TaskSocketPath(dir.path, "127.0.0.1", dead.port));
+  TaskChannelClient client("secret", 5000, 1 << 20);
+  client.SetLocalNode("node-a", dir.path);
+  Outcomes out;
+  client.Push(Address(dead.port, "node-a"), Request("local"), out.Record());
+  ASSERT_TRUE(worker.WaitReceived(1));
+  worker.AnswerAll(Status::OK());
+  ASSERT_TRUE(out.Wait(1));
+  ASSERT_TRUE(out.results[0].first.ok()) << out.results[0].first;
+  EXPECT_EQ(out.results[0].second.return_objects(0).object_id(), "local");
+  // A worker named on another node is not looked for here: TCP, refused.
+  TaskChannelClient remote("secret", 5000, 1 << 20);
+  remote.SetLocalNode("node-b", dir.path);
+  remote.Push(Address(dead.port, "node-a"), Request("remote"), out.Record());
+  ASSERT_TRUE(out.Wait(2));
+  EXPECT_EQ(out.results[1].first.code(), StatusCode::kDisconnected);
+  EXPECT_EQ(worker.Received(), 0u);
+  client.Shutdown();
+  remote.Shutdown();
+}
+
+TEST(TaskChannelTest, TheUnixSocketAsksForTheTokenAndGoesAwayOnStop) {
+  SessionDir dir;
+  Worker worker("secret", 1 << 20, dir.path);
+  const std::string socket = TaskSocketPath(dir.path, "127.0.0.1", worker.port);
+  TaskChannelClient client("guess", 5000, 1 << 20);
+  client.SetLocalNode("node-a", dir.path);
+  Outcomes out;
+  client.Push(Address(worker.port, "node-a"), Request("t"), out.Record());
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_NE(out.results[0].first.message().find("cluster token"), std::string::npos)
+      << out.results[0].first;
+  EXPECT_EQ(worker.Received(), 0u);
+  worker.server.Stop();
+  EXPECT_FALSE(std::filesystem::exists(socket));
+  client.Shutdown();
+}
+
+TEST(TaskChannelTest, WithoutTheUnixSocketACallerOnTheNodeUsesTcp) {
+  SessionDir dir;
+  Worker worker("", 1 << 20);  // listens on TCP only
+  TaskChannelClient client("", 5000, 1 << 20);
+  client.SetLocalNode("node-a", dir.path);
+  Outcomes out;
+  client.Push(Address(worker.port, "node-a"), Request("tcp"), out.Record());
+  ASSERT_TRUE(worker.WaitReceived(1));
+  worker.AnswerAll(Status::OK());
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_TRUE(out.results[0].first.ok()) << out.results[0].first;
   client.Shutdown();
 }
 

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -111,6 +112,27 @@ std::shared_ptr<FramedConnection> FramedConnection::Connect(const std::string &i
                            std::move(on_frame), std::move(on_close)));
   // A connection that failed at once still reports it the usual way, on its thread.
   if (!failed.ok()) conn->RequestClose(failed);
+  std::thread([conn] { conn->Run(); }).detach();
+  return conn;
+}
+
+std::shared_ptr<FramedConnection> FramedConnection::ConnectLocal(const std::string &path,
+                                                                 uint32_t max_frame,
+                                                                 OnFrame on_frame,
+                                                                 OnClose on_close) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return nullptr;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return nullptr;
+  // A Unix socket connects at once, or fails (EAGAIN: the listener's backlog is full).
+  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return nullptr;
+  }
+  std::shared_ptr<FramedConnection> conn(
+      new FramedConnection(fd, false, 0, max_frame, std::move(on_frame), std::move(on_close)));
   std::thread([conn] { conn->Run(); }).detach();
   return conn;
 }
