@@ -309,7 +309,10 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
         result.outputs_stored_ns = time.time_ns()
     finally:
         worker.end_task()
-        worker.set_proctitle(idle_title)
+        # With more tasks queued the worker is not idle: a title per task would
+        # cost two prctl calls per task.
+        if not worker.core_worker.has_queued_tasks():
+            worker.set_proctitle(idle_title)
     if spec.max_calls > 0:
         if worker.function_actor_manager.count_call(spec.function.function_id) >= spec.max_calls:
             result.exit_worker = True

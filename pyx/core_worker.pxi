@@ -413,6 +413,10 @@ cdef class CoreWorker:
             status = self.core_worker.CancelTask(object_id, owner_address, force_kill, recursive)
         check_status(status)
 
+    def has_queued_tasks(self):
+        """Whether pushed tasks wait to run on this worker now."""
+        return self.core_worker.HasQueuedTasks()
+
     def is_task_cancelled(self, bytes task_id):
         cdef c_string c_task_id = task_id
         return self.core_worker.IsTaskCancelled(c_task_id)

@@ -129,6 +129,24 @@ def test_process_title(ray_start_shared, tmp_path):
     assert is_alive(psutil.Process(pid))
 
 
+def test_process_title_is_idle_after_a_burst_of_tasks(ray_start_shared):
+    # Tasks queued behind one another skip the idle title in between (two syscalls per
+    # task); the worker still ends titled idle once its queue is empty.
+    @ray.remote
+    def title_burst_task():
+        return os.getpid()
+
+    pids = set(ray.get([title_burst_task.remote() for _ in range(300)], timeout=60))
+
+    def all_idle():
+        try:
+            return all(process_title(pid).startswith("cyray::IDLE") for pid in pids)
+        except OSError:
+            return False
+
+    wait_for(all_idle, 10, message=f"workers {sorted(pids)} to be titled cyray::IDLE")
+
+
 # A driver that prints from tasks, then gives the log forwarding time to deliver.
 PRINT_DRIVER = """
 import os

@@ -93,6 +93,11 @@ def dumps(value, buffer_callback=None):
     return out.getvalue()
 
 
+# Values that hold no refs and pickle the same with the C pickler as with cloudpickle's
+# (which is slower to set up per call): most task returns and arguments.
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+
+
 def serialize(value):
     """(data, metadata, nested_refs) of `value`; TypeError if it cannot be pickled."""
     payload, raws, metadata, nested = serialize_parts(value)
@@ -103,6 +108,8 @@ def serialize(value):
 
 def serialize_parts(value):
     """(payload, out-of-band buffers, metadata, nested_refs), before framing."""
+    if type(value) in _PLAIN_TYPES and type(value) not in _custom_reducers:
+        return pickle.dumps(value, protocol=5), [], METADATA_PICKLE, []
     buffers = []
     with NestedRefRecorder() as nested:
         try:

@@ -50,6 +50,7 @@ class Worker:
         self.function_actor_manager = FunctionActorManager(self)
         self.lock = threading.RLock()
         self._saved_cuda_visible = None
+        self._proctitle = None  # the title set last (by set_proctitle)
         self._task_set_cuda = False
         # The actor this worker hosts, its methods (bound once, at creation) and
         # how its calls run.
@@ -111,7 +112,9 @@ class Worker:
         return list(self.actor_gpu_ids)
 
     def set_proctitle(self, title):
-        _setproctitle.setproctitle(title)
+        if title != self._proctitle:  # a syscall each time, and tasks repeat titles
+            _setproctitle.setproctitle(title)
+            self._proctitle = title
 
     def begin_task(self, job_id, task_gpu_ids):
         """Process-wide set-up for a task: the job's namespace and, for a normal

@@ -93,6 +93,12 @@ class TaskReceiver {
     return call;
   }
 
+  // Whether calls wait in the queue for an executor.
+  bool HasQueued() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !queue_.empty();
+  }
+
   // An execution from Next is done. With `exit_after` the worker exits once
   // no execution runs any more.
   void Finish(bool exit_after) {
