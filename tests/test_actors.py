@@ -255,6 +255,29 @@ def test_calls_from_driver_run_in_submission_order(ray_start_shared, actors):
     assert ray.get(refs, timeout=30) == list(range(1, 1001))
 
 
+def test_a_result_is_not_held_back_by_the_call_queued_after_it(ray_start_shared, actors):
+    # The worker may hold a reply briefly to share a write with the next call's, when
+    # that call is already queued; never for as long as that call runs.
+    @ray.remote
+    class Sleeper:
+        def ping(self):
+            return "pong"
+
+        def sleep(self, seconds):
+            time.sleep(seconds)
+
+    actor = Sleeper.remote()
+    actors.append(actor)
+    ray.get(actor.ping.remote())
+    quick = actor.ping.remote()
+    slow = actor.sleep.remote(5)
+    start = time.monotonic()
+    ready, _ = ray.wait([quick], timeout=3)
+    assert ready == [quick], "the first call's result waited for the one after it"
+    assert time.monotonic() - start < 3
+    ray.get(slow)
+
+
 def test_order_waits_for_argument_dependencies(ray_start_shared, actors, gate):
     # Ray's documented example: a call whose argument is not ready yet still runs before the
     # calls submitted after it by the same caller.

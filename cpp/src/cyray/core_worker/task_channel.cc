@@ -264,7 +264,17 @@ class ChannelResponder : public TaskResponder {
   rpc::PushTaskRequest request;
   rpc::PushTaskReply reply;
 
-  void Finish(const Status &status) override {
+  void Finish(const Status &status) override { Answer(status, /*batched=*/false); }
+  void FinishBatched(const Status &status) override { Answer(status, /*batched=*/true); }
+  void WaitDone(int64_t timeout_ms) override {
+    if (auto conn = conn_.lock()) conn->WaitFlushed(timeout_ms);
+  }
+  void Release() override {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+ private:
+  void Answer(const Status &status, bool batched) {
     if (auto conn = conn_.lock()) {
       std::string body = status.ok() ? reply.SerializeAsString() : std::string();
       Status answer = status;
@@ -275,18 +285,15 @@ class ChannelResponder : public TaskResponder {
                                  "-byte message limit (CYRAY_max_grpc_message_size)");
         body.clear();
       }
-      conn->Send(kTaskReply, ReplyHead(call_id_, answer), body);
+      if (batched) {
+        conn->SendSoon(kTaskReply, ReplyHead(call_id_, answer), body, kReplyHoldUs);
+      } else {
+        conn->Send(kTaskReply, ReplyHead(call_id_, answer), body);
+      }
     }
     Release();
   }
-  void WaitDone(int64_t timeout_ms) override {
-    if (auto conn = conn_.lock()) conn->WaitFlushed(timeout_ms);
-  }
-  void Release() override {
-    if (refs_.fetch_sub(1) == 1) delete this;
-  }
 
- private:
   std::weak_ptr<rpc::FramedConnection> conn_;
   const uint64_t call_id_;
   const uint32_t max_frame_;

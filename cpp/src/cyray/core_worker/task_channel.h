@@ -37,6 +37,9 @@ enum TaskChannelFrame : uint32_t {
   kTaskReply = 4
 };
 
+// How long a reply that FinishBatched sent may wait for the next ones.
+constexpr int64_t kReplyHoldUs = 500;
+
 // Where a worker listening on `ip:port` also listens for callers on its own
 // node: a Unix socket in the node's session directory `dir`.
 std::string TaskSocketPath(const std::string &dir, const std::string &ip, int port);
@@ -50,6 +53,10 @@ class TaskResponder {
   // Sends the reply (filled in by then) when `status` is OK, else the error
   // (the caller sees it as an unreachable worker). Call once.
   virtual void Finish(const Status &status) = 0;
+  // As Finish, but the reply may wait briefly for the replies that follow it,
+  // to share one write (and one wake-up of the caller); for a reply whose
+  // worker has more calls queued. The caller gets it within kReplyHoldUs.
+  virtual void FinishBatched(const Status &status) { Finish(status); }
   // Waits until the reply has left this process, or `timeout_ms` passed.
   virtual void WaitDone(int64_t timeout_ms) = 0;
   virtual void Release() = 0;

@@ -259,8 +259,13 @@ void CoreWorker::Impl::FinishExecution(const PendingExecution &pending, const St
   reply->set_is_application_error(result.is_application_error);
   reply->set_is_retryable_error(result.is_retryable_error);
   reply->set_worker_exiting(result.exit_worker);
-  rpc::Address caller = spec.caller_address();
-  pending.reactor->Finish(Status::OK());
+  rpc::Address caller = containers.empty() ? rpc::Address() : spec.caller_address();
+  if (!result.exit_worker && receiver_.HasQueued()) {
+    // More tasks wait here: this reply may share a write with theirs.
+    pending.reactor->FinishBatched(Status::OK());
+  } else {
+    pending.reactor->Finish(Status::OK());
+  }
   for (const auto &outer : containers) {
     client_pool_.WaitForRefRemoved(
         caller, outer.Binary(), [this, outer](const Status &) { lifetimes_.ReleaseNested(outer); });

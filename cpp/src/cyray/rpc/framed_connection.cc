@@ -14,11 +14,18 @@
 
 #include <chrono>
 #include <cstring>
+#include <ctime>
 
 #include "cyray/common/local_socket.h"
 
 namespace cyray::rpc {
 namespace {
+
+int64_t SteadyNowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 int64_t SteadyNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -175,7 +182,38 @@ bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_vi
   append_from(head.data(), head.size(), written);
   written = written > head.size() ? written - head.size() : 0;
   append_from(body.data(), body.size(), written);
+  if (flush && !connecting_ && hold_until_us_ != 0) {
+    // Frames that SendSoon held go now, in this frame's write.
+    int err = 0;
+    (void)WriteOutboxLocked(&err);  // an error shows again on the connection's thread
+    if (outbox_.empty()) {
+      cv_.notify_all();
+    } else {
+      Wake();  // the rest when the socket takes it
+    }
+    return true;
+  }
   if (flush && was_empty) Wake();
+  return true;
+}
+
+bool FramedConnection::SendSoon(uint32_t type, std::string_view head, std::string_view body,
+                                int64_t within_us) {
+  uint8_t header[kFrameHeaderSize];
+  const size_t length = head.size() + body.size();
+  if (length > max_frame_) return false;
+  EncodeFrameHeader(type, static_cast<uint32_t>(length), header);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_.load() || close_requested_.load()) return false;
+  const bool was_empty = outbox_.empty();
+  outbox_.append(reinterpret_cast<const char *>(header), kFrameHeaderSize);
+  outbox_.append(head.data(), head.size());
+  outbox_.append(body.data(), body.size());
+  if (was_empty) {
+    // The thread learns the deadline (one wake per batch, not per frame).
+    hold_until_us_ = SteadyNowUs() + within_us;
+    Wake();
+  }
   return true;
 }
 
@@ -192,6 +230,7 @@ void FramedConnection::Flush() {
 }
 
 bool FramedConnection::WriteOutboxLocked(int *err) {
+  hold_until_us_ = 0;  // what the socket does not take now, the thread writes when it can
   size_t sent = 0;
   bool ok = true;
   while (sent < outbox_.size()) {
@@ -313,24 +352,35 @@ void FramedConnection::Run() {
       break;
     }
     bool connecting, want_write;
+    int64_t hold_until_us;
     {
       std::lock_guard<std::mutex> lock(mu_);
       connecting = connecting_;
+      hold_until_us = hold_until_us_;
       want_write = connecting_ || !outbox_.empty();
     }
-    int timeout_ms = -1;
+    int64_t timeout_us = -1;
     if (connecting) {
       int64_t left = connect_deadline_ms_ - SteadyNowMs();
       if (left <= 0) {
         why = Status::TimedOut("could not connect in time");
         break;
       }
-      timeout_ms = static_cast<int>(left);
+      timeout_us = left * 1000;
+    } else if (hold_until_us != 0) {
+      // Held frames wait for their deadline (or a flush) to share a write.
+      const int64_t left = hold_until_us - SteadyNowUs();
+      if (left > 0) {
+        want_write = false;
+        timeout_us = left;
+      }
     }
     pollfd fds[2] = {
         {fd_, static_cast<short>((connecting ? 0 : POLLIN) | (want_write ? POLLOUT : 0)), 0},
         {wake_fd_, POLLIN, 0}};
-    int ready = ::poll(fds, 2, timeout_ms);
+    const timespec timeout{static_cast<time_t>(timeout_us / 1000000),
+                           static_cast<long>(timeout_us % 1000000) * 1000};
+    int ready = ::ppoll(fds, 2, timeout_us < 0 ? nullptr : &timeout, nullptr);
     if (ready < 0) {
       if (errno == EINTR) continue;
       why = SocketError("poll", errno);

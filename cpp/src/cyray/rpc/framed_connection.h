@@ -61,6 +61,10 @@ class FramedConnection {
   // if it wakes first): several frames then cost one write and wake the other
   // side once.
   bool Send(uint32_t type, std::string_view head, std::string_view body, bool flush = true);
+  // Sends a frame that may wait up to `within_us` for frames sent after it, to
+  // share their write: the connection's thread writes it by then, unless a
+  // Send with `flush` or a Flush writes it first.
+  bool SendSoon(uint32_t type, std::string_view head, std::string_view body, int64_t within_us);
   // Writes what the outbox holds now, from this thread; what the kernel does
   // not take, the connection's thread writes.
   void Flush();
@@ -100,6 +104,10 @@ class FramedConnection {
   std::condition_variable cv_;
   bool connecting_ ABSL_GUARDED_BY(mu_);
   std::string outbox_ ABSL_GUARDED_BY(mu_);  // bytes the socket has not taken yet
+  // Steady-clock us by which the connection's thread writes frames SendSoon
+  // left in the outbox; 0 when the outbox holds none (or only what the socket
+  // did not take, which it writes as soon as it can).
+  int64_t hold_until_us_ ABSL_GUARDED_BY(mu_) = 0;
   bool thread_done_ ABSL_GUARDED_BY(mu_) = false;
   Status close_reason_ ABSL_GUARDED_BY(mu_);  // set by the first Close
   std::thread::id thread_id_ ABSL_GUARDED_BY(mu_);

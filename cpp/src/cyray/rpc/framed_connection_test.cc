@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <future>
+#include <thread>
 #include <vector>
 
 namespace cyray::rpc {
@@ -83,6 +84,45 @@ TEST(FramedConnectionTest, FramesCrossBothWaysInOrder) {
   left->Close(Status::OK());
   right->Close(Status::OK());
   EXPECT_EQ(a.closes, 1);
+}
+
+TEST(FramedConnectionTest, AHeldFrameArrivesByItsDeadlineWithoutAFlush) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  Inbox a, b;
+  auto left = FramedConnection::Serve(fds[0], 1 << 20, a.OnFrame(), a.OnClose());
+  auto right = FramedConnection::Serve(fds[1], 1 << 20, b.OnFrame(), b.OnClose());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(left->SendSoon(7, "held", "", 200 * 1000));
+  std::this_thread::sleep_for(50ms);
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    EXPECT_TRUE(b.frames.empty());  // still held: its deadline is 200 ms away
+  }
+  ASSERT_TRUE(b.WaitFrames(1));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  EXPECT_EQ(b.frames[0].second, "held");
+  left->Close(Status::OK());
+  right->Close(Status::OK());
+}
+
+TEST(FramedConnectionTest, ASendWithFlushTakesTheHeldFramesAlongInOrder) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  Inbox a, b;
+  auto left = FramedConnection::Serve(fds[0], 1 << 20, a.OnFrame(), a.OnClose());
+  auto right = FramedConnection::Serve(fds[1], 1 << 20, b.OnFrame(), b.OnClose());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(left->SendSoon(7, "held" + std::to_string(i), "", 60 * 1000 * 1000));
+  }
+  ASSERT_TRUE(left->Send(8, "now", ""));
+  ASSERT_TRUE(b.WaitFrames(4));  // long before the held frames' one-minute deadline
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b.frames[i].second, "held" + std::to_string(i));
+  EXPECT_EQ(b.frames[3].first, 8u);
+  // And WaitFlushed sees the outbox empty.
+  EXPECT_TRUE(left->WaitFlushed(1000));
+  left->Close(Status::OK());
+  right->Close(Status::OK());
 }
 
 TEST(FramedConnectionTest, AFrameLargerThanTheSocketBufferArrivesWhole) {
