@@ -35,6 +35,8 @@ ACTOR_CREATION_TASK = 1
 ACTOR_TASK = 2
 
 _worker_module = None
+# The process title for when this worker waits for tasks again (see execute_task).
+_idle_title = None
 
 
 def _global_worker():
@@ -101,9 +103,6 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
              bint retry_exceptions, bytes allowlist):
     """(serialized returns, is_application_error, is_retryable_error, exit_worker,
     error message) of a call that returned `outputs` or raised `exc`."""
-    from cyray.actor import _ActorExit
-    from cyray.exceptions import RayTaskError
-
     serialization = worker.serialization
     if exc is None:
         try:
@@ -120,6 +119,8 @@ def _outcome(worker, str name, str title, uint64_t num_returns, outputs, exc,
             return [serialization.serialize(value) for value in outputs], False, False, False, ""
         except Exception as e:
             exc = e
+    from cyray.actor import _ActorExit
+
     if isinstance(exc, _ActorExit):
         return [serialization.serialize(None)] * num_returns, False, False, True, ""
     error = _task_error(worker, name, title, exc)
@@ -199,11 +200,9 @@ def _run_interruptible(worker, bytes task_id, function, args, kwargs):
 
 
 cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
+    global _idle_title
     worker = _global_worker()
     serialization = worker.serialization
-    from cyray._private.function_manager import FunctionDescriptor
-    from cyray.actor import _ActorExit
-
     cdef int task_type = spec.task_type
     cdef bint is_generator = spec.streaming_generator or spec.returns_dynamic
     generator = _generator_spec(spec) if is_generator else None
@@ -221,11 +220,17 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
         title = f"cyray::{class_name}.{function_name}"
         idle_title = f"cyray::{class_name}"
     else:
-        descriptor = FunctionDescriptor(
-            spec.function.module_name.decode(),
-            class_name if task_type == ACTOR_CREATION_TASK else function_name,
+        execution_info = worker.function_actor_manager.execution_infos.get(
             spec.function.function_id)
-        execution_info = worker.function_actor_manager.get_execution_info(job_id, descriptor)
+        if execution_info is None:  # loaded once per function
+            from cyray._private.function_manager import FunctionDescriptor
+
+            descriptor = FunctionDescriptor(
+                spec.function.module_name.decode(),
+                class_name if task_type == ACTOR_CREATION_TASK else function_name,
+                spec.function.function_id)
+            execution_info = worker.function_actor_manager.get_execution_info(
+                job_id, descriptor)
         if task_type == ACTOR_CREATION_TASK:
             name = class_name
             title = idle_title = f"cyray::{class_name}"
@@ -259,6 +264,8 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
                 outputs = None
             elif task_type == ACTOR_TASK:
                 if function_name == "__ray_terminate__":
+                    from cyray.actor import _ActorExit
+
                     raise _ActorExit()
                 if worker.is_coroutine_method(function_name):
                     # Runs on the actor's event loop; the executor moves on.
@@ -309,10 +316,9 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
         result.outputs_stored_ns = time.time_ns()
     finally:
         worker.end_task()
-        # With more tasks queued the worker is not idle: a title per task would
-        # cost two prctl calls per task.
-        if not worker.core_worker.has_queued_tasks():
-            worker.set_proctitle(idle_title)
+        # Titled idle once the worker waits for tasks (check_signals_callback), not
+        # between tasks that follow one another: two syscalls per task otherwise.
+        _idle_title = idle_title
     if spec.max_calls > 0:
         if worker.function_actor_manager.count_call(spec.function.function_id) >= spec.max_calls:
             result.exit_worker = True

@@ -176,7 +176,6 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
         CStatus CancelTask(const c_string &object_id, const c_string &owner_address,
                            c_bool force_kill, c_bool recursive)
         c_bool IsTaskCancelled(const c_string &task_id)
-        c_bool HasQueuedTasks()
         CStatus GeneratorNext(const c_string &task_id, int64_t timeout_ms, c_string *item_id,
                               c_bool *end)
         c_bool GeneratorNextReady(const c_string &task_id)

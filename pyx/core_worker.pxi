@@ -11,8 +11,24 @@ from libcpp.vector cimport vector
 _pending_signal_exception = None
 
 
+cdef void set_idle_title() noexcept:
+    """Titles this worker idle, once its last task ended and none runs."""
+    global _idle_title
+    title, _idle_title = _idle_title, None
+    try:
+        worker = _global_worker()
+        if worker.tasks_running == 0:
+            worker.set_proctitle(title)
+    except BaseException:  # noqa: B036 - a title is not worth failing a wait for
+        pass
+
+
 cdef CStatus check_signals_callback() noexcept with gil:
+    """Called every get_check_signal_interval_ms while C++ waits: by a worker's task
+    loop waiting for tasks, and by gets and waits."""
     global _pending_signal_exception
+    if _idle_title is not None:
+        set_idle_title()
     try:
         PyErr_CheckSignals()
     except BaseException as e:  # noqa: B036 - handed back to Python after the wait
@@ -412,10 +428,6 @@ cdef class CoreWorker:
         with nogil:
             status = self.core_worker.CancelTask(object_id, owner_address, force_kill, recursive)
         check_status(status)
-
-    def has_queued_tasks(self):
-        """Whether pushed tasks wait to run on this worker now."""
-        return self.core_worker.HasQueuedTasks()
 
     def is_task_cancelled(self, bytes task_id):
         cdef c_string c_task_id = task_id

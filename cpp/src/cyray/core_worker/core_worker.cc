@@ -966,8 +966,6 @@ Status CoreWorker::CancelTask(const std::string &object_id, const std::string &o
                               bool force_kill, bool recursive) {
   return impl_->CancelObjectTask(object_id, owner_address, force_kill, recursive);
 }
-bool CoreWorker::HasQueuedTasks() const { return impl_->receiver_.HasQueued(); }
-
 bool CoreWorker::IsTaskCancelled(const std::string &task_id) const {
   return impl_->IsReceivedCancelled(TaskID::FromBinary(task_id));
 }

@@ -110,8 +110,6 @@ class CoreWorker {
                     bool recursive);
   // Whether cancel was asked for `task_id`, a task this worker runs.
   bool IsTaskCancelled(const std::string &task_id) const;
-  // Whether pushed tasks wait for an executor now (the worker is not about to idle).
-  bool HasQueuedTasks() const;
 
   // Generators, owner side (ObjectRefGenerator): waits up to `timeout_ms`
   // (< 0: no limit) for the next item of generator task `task_id`. Sets
