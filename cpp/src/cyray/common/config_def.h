@@ -36,8 +36,9 @@ CYRAY_CONFIG(int64_t, get_check_signal_interval_ms, 100,
              "Blocking waits wake this often to let Python handle Ctrl-C.")
 CYRAY_CONFIG(int64_t, max_lease_requests_in_flight, 10,
              "Outstanding worker lease requests per scheduling class of one owner.")
-CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 4,
-             "Tasks an owner pipelines to one leased worker when more wait than leases come.")
+CYRAY_CONFIG(int64_t, max_tasks_in_flight_per_worker, 16,
+             "Most tasks an owner pipelines to one leased worker when more wait than leases "
+             "come; fewer for longer tasks (about 1 ms of work queued behind the running one).")
 CYRAY_CONFIG(int64_t, lease_idle_linger_ms, 10,
              "An owner keeps a drained lease this long for the next task of the same shape.")
 CYRAY_CONFIG(int64_t, object_store_full_timeout_ms, 3000,

@@ -1,6 +1,7 @@
 #include "cyray/core_worker/task_submitter.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "cyray/common/logging.h"
 
@@ -13,6 +14,17 @@ constexpr int64_t kWorkerFailureCauseWaitMs = 1000;
 constexpr int64_t kRemoteLeaseRetryDelayMs = 100;
 // Before asking a worker again to cancel a task it has not got yet.
 constexpr int64_t kCancelRetryDelayMs = 100;
+// The work one worker may have queued behind the task it runs, in us of the
+// key's average task: enough to hide a round trip, little to wait behind.
+constexpr double kPipelineBudgetUs = 1000;
+// Tasks one worker may hold before any of its key has been timed.
+constexpr int kUntimedPipelineDepth = 4;
+
+int64_t SteadyNowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
 
 std::string CancelledMessage(const TaskID &task_id) {
@@ -32,7 +44,27 @@ NormalTaskSubmitter::NormalTaskSubmitter(LeaseClientInterface &leases,
       lease_idle_linger_ms_(lease_idle_linger_ms),
       schedule_after_(std::move(schedule_after)),
       on_complete_(std::move(on_complete)),
-      on_fail_(std::move(on_fail)) {}
+      on_fail_(std::move(on_fail)),
+      now_us_(SteadyNowUs) {}
+
+int NormalTaskSubmitter::PipelineDepth(const KeyState &state) const {
+  if (state.service_us <= 0)
+    return std::min(kUntimedPipelineDepth, max_tasks_in_flight_per_worker_);
+  const double depth = 1 + kPipelineBudgetUs / state.service_us;
+  return depth >= max_tasks_in_flight_per_worker_ ? max_tasks_in_flight_per_worker_
+                                                  : static_cast<int>(depth);
+}
+
+void NormalTaskSubmitter::TimeReply(const LeasedWorkerPtr &worker, int64_t pushed_us) {
+  const int64_t now = now_us_();
+  // The worker took this task up when it was pushed, or when the one before
+  // it on this worker answered, whichever came later.
+  const double sample =
+      static_cast<double>(std::max<int64_t>(1, now - std::max(pushed_us, worker->last_reply_us)));
+  worker->last_reply_us = now;
+  double &average = keys_[worker->key].service_us;
+  average = average <= 0 ? sample : 0.8 * average + 0.2 * sample;
+}
 
 std::string NormalTaskSubmitter::SchedulingKey(const rpc::TaskSpec &spec) {
   // Resources in key order (std::map), then the function.
@@ -177,7 +209,7 @@ void NormalTaskSubmitter::OnWorkerIdle(const LeasedWorkerPtr &worker) {
   // coming (those tasks would otherwise wait for a worker anyway).
   while (!state.queue.empty() && !worker->released) {
     bool first = worker->in_flight == 0;
-    bool pipeline = worker->in_flight < max_tasks_in_flight_per_worker_ &&
+    bool pipeline = worker->in_flight < PipelineDepth(state) &&
                     state.queue.size() > static_cast<size_t>(state.pending_lease_requests) &&
                     state.queue.front().max_calls() == 0;
     if (!first && !pipeline) break;
@@ -227,6 +259,7 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   worker->in_flight++;
   auto completed = std::make_shared<bool>(false);
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  const int64_t pushed_us = now_us_();
   in_flight_[shared_spec->task_id()] = InFlightTask{worker, cancelled};
   // A final reply completes the task right where it arrives, so the caller's
   // get wakes without waiting for the submitter's thread.
@@ -241,9 +274,10 @@ void NormalTaskSubmitter::PushTask(const LeasedWorkerPtr &worker, rpc::TaskSpec 
   };
   workers_.PushTask(
       worker->address, request,
-      [this, worker, shared_spec, completed, cancelled](const Status &status,
-                                                        const rpc::PushTaskReply &reply) {
+      [this, worker, shared_spec, completed, cancelled, pushed_us](
+          const Status &status, const rpc::PushTaskReply &reply) {
         worker->in_flight--;
+        if (status.ok()) TimeReply(worker, pushed_us);
         rpc::TaskSpec &spec = *shared_spec;
         in_flight_.erase(spec.task_id());
         if (status.ok() && *completed) cancelled_elsewhere_.erase(spec.task_id());

@@ -95,6 +95,8 @@ class NormalTaskSubmitter {
   using StatusListener =
       std::function<void(const rpc::TaskSpec &, rpc::TaskStatus, const TaskStatusDetail &)>;
   void SetStatusListener(StatusListener listener) { status_listener_ = std::move(listener); }
+  // The clock (us) that times tasks for the pipeline depth; a steady clock by default.
+  void SetClock(std::function<int64_t()> now_us) { now_us_ = std::move(now_us); }
 
   // Queues a task whose arguments are all resolved (inline).
   void SubmitTask(rpc::TaskSpec spec);
@@ -124,6 +126,8 @@ class NormalTaskSubmitter {
     // Bumped each time the worker is parked, so a stale linger timer is ignored.
     uint64_t park_generation = 0;
     int in_flight = 0;
+    // When its last reply came (the clock's us), to time the task after it.
+    int64_t last_reply_us = 0;
     // Set when the worker failed or is exiting: push nothing more to it.
     bool released = false;
     // A push to it failed: it is given back once its raylet said how it ended.
@@ -145,9 +149,18 @@ class NormalTaskSubmitter {
     std::string owner_id;
     // Leased workers with nothing to do, kept for the linger period.
     std::deque<LeasedWorkerPtr> parked;
+    // How long a task of this key keeps a worker busy (us, a moving average
+    // over replies); 0 before the first reply.
+    double service_us = 0;
   };
 
   static std::string SchedulingKey(const rpc::TaskSpec &spec);
+  // How many tasks of `state` one worker may hold at once: deep for short
+  // tasks (a round trip per task would leave workers waiting), 1 for long ones
+  // (tasks queued behind a busy worker could have run on the next one leased).
+  int PipelineDepth(const KeyState &state) const;
+  // A reply came from `worker` for a task pushed at `pushed_us`: times it.
+  void TimeReply(const LeasedWorkerPtr &worker, int64_t pushed_us);
   void RequestLeasesIfNeeded(const std::string &key);
   // Nothing of `key` is queued any more: its pending lease requests are
   // cancelled at their raylets (they would hold demand, or a worker, for
@@ -178,6 +191,7 @@ class NormalTaskSubmitter {
   ScheduleAfter schedule_after_;
   OnComplete on_complete_;
   OnFail on_fail_;
+  std::function<int64_t()> now_us_;
   StatusListener status_listener_;
   void Notify(const rpc::TaskSpec &spec, rpc::TaskStatus status,
               const TaskStatusDetail &detail = {}) {

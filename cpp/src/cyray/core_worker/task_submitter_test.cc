@@ -226,6 +226,39 @@ TEST_F(TaskSubmitterTest, PipelinedTasksOfADeadWorkerAreRetried) {
   EXPECT_TRUE(leases_.returned[0].second);
 }
 
+TEST_F(TaskSubmitterTest, ShortTasksPipelineDeeperAndLongTasksLess) {
+  int64_t now_us = 1000000;
+  NormalTaskSubmitter submitter(
+      leases_, workers_, /*max_lease_requests_in_flight=*/2,
+      /*max_tasks_in_flight_per_worker=*/8, /*lease_idle_linger_ms=*/10,
+      [](int64_t, std::function<void()>) {},
+      [](const rpc::TaskSpec &, const rpc::PushTaskReply &) {},
+      [](const rpc::TaskSpec &, int, const std::string &) {});
+  submitter.SetClock([&] { return now_us; });
+  for (int i = 0; i < 100; ++i) submitter.SubmitTask(Task("t" + std::to_string(i)));
+  leases_.Grant("w1");  // a lease is still coming: the worker gets more than one
+  auto in_flight = [&] { return workers_.callbacks.size(); };
+  EXPECT_EQ(in_flight(), 4u) << "untimed: the default depth";
+  // Tasks of 10 us: the worker may hold the most (8).
+  for (int i = 0; i < 4; ++i) {
+    now_us += 10;
+    workers_.Reply();
+  }
+  EXPECT_EQ(in_flight(), 8u);
+  // Tasks of 100 ms: one at a time (the average follows within a few replies).
+  for (int i = 0; i < 20; ++i) {
+    now_us += 100000;
+    workers_.Reply();
+  }
+  EXPECT_EQ(in_flight(), 1u);
+  // 240 us: about 1 ms of work is 5 tasks (one running, four behind it).
+  for (int i = 0; i < 60; ++i) {
+    now_us += 240;
+    workers_.Reply();
+  }
+  EXPECT_EQ(in_flight(), 5u);
+}
+
 TEST_F(TaskSubmitterTest, LeaseRequestsAreCappedInFlight) {
   for (int i = 0; i < 10; ++i) submitter_.SubmitTask(Task("t" + std::to_string(i)));
   EXPECT_EQ(leases_.requests.size(), 2u);
