@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -305,12 +306,28 @@ class ChannelResponder : public TaskResponder {
 struct TaskChannelServer::Client {
   uint64_t id = 0;
   std::shared_ptr<rpc::FramedConnection> conn;
+  // Steady-clock ms by which it must show the token; 0 once it has. Guarded
+  // by the server's mu_.
+  int64_t hello_deadline_ms = 0;
   bool authenticated = false;  // connection thread only
   bool refused = false;        // connection thread only: waits for the caller to hang up
 };
 
-TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push)
-    : token_(std::move(token)), max_frame_(max_frame), on_push_(std::move(on_push)) {}
+namespace {
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push,
+                                     int64_t hello_timeout_ms, int max_unauthenticated)
+    : token_(std::move(token)),
+      max_frame_(max_frame),
+      on_push_(std::move(on_push)),
+      hello_timeout_ms_(hello_timeout_ms),
+      max_unauthenticated_(max_unauthenticated) {}
 
 TaskChannelServer::~TaskChannelServer() { Stop(); }
 
@@ -372,7 +389,8 @@ void TaskChannelServer::AcceptLoop() {
   while (true) {
     pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}, {local_listen_fd_, POLLIN, 0}};
     const nfds_t count = local_listen_fd_ >= 0 ? 3 : 2;
-    if (::poll(fds, count, -1) < 0) {
+    const int64_t next_deadline_ms = CloseSilentConnections();
+    if (::poll(fds, count, static_cast<int>(next_deadline_ms)) < 0) {
       if (errno == EINTR) continue;
       CYRAY_LOG(WARNING) << "task channel: poll failed: " << std::strerror(errno);
       return;
@@ -382,7 +400,10 @@ void TaskChannelServer::AcceptLoop() {
       if (!fds[i].revents) continue;
       int fd = ::accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
-        if (!Accept(fd)) return;
+        std::shared_ptr<rpc::FramedConnection> evict;
+        const bool serving = Accept(fd, &evict);
+        if (evict) evict->Close(Status::Disconnected("too many connections without the token"));
+        if (!serving) return;
       } else if (errno == EMFILE || errno == ENFILE) {
         CYRAY_LOG(WARNING) << "task channel: out of file descriptors; not accepting for 100 ms";
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -392,14 +413,32 @@ void TaskChannelServer::AcceptLoop() {
   }
 }
 
-bool TaskChannelServer::Accept(int fd) {
+bool TaskChannelServer::Accept(int fd, std::shared_ptr<rpc::FramedConnection> *evict) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) {
     ::close(fd);
     return false;
   }
+  if (unauthenticated_ >= max_unauthenticated_) {
+    // Callers show the token at once: the oldest of this many is not a caller.
+    const Client *oldest = nullptr;
+    for (const auto &[id, client] : clients_) {
+      if (client->hello_deadline_ms != 0 &&
+          (!oldest || client->hello_deadline_ms < oldest->hello_deadline_ms)) {
+        oldest = client.get();
+      }
+    }
+    if (oldest) *evict = oldest->conn;
+    if (evicted_++ % 1000 == 0) {
+      CYRAY_LOG(WARNING) << "task channel: " << unauthenticated_
+                         << " connections have not shown the cluster token; closing the oldest ("
+                         << evicted_ << " so far)";
+    }
+  }
   auto client = std::make_shared<Client>();
   client->id = next_client_id_++;
+  client->hello_deadline_ms = SteadyNowMs() + hello_timeout_ms_;
+  unauthenticated_++;
   std::weak_ptr<Client> weak = client;
   clients_[client->id] = client;
   client->conn = rpc::FramedConnection::Serve(
@@ -411,21 +450,52 @@ bool TaskChannelServer::Accept(int fd) {
         auto c = weak.lock();
         if (!c) return;
         std::lock_guard<std::mutex> lock(mu_);
+        if (c->hello_deadline_ms != 0) unauthenticated_--;
         clients_.erase(c->id);
       });
   return true;
+}
+
+int64_t TaskChannelServer::CloseSilentConnections() {
+  std::vector<std::shared_ptr<rpc::FramedConnection>> expired;
+  int64_t next = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (unauthenticated_ == 0) return -1;
+    const int64_t now = SteadyNowMs();
+    for (const auto &[id, client] : clients_) {
+      const int64_t deadline = client->hello_deadline_ms;
+      if (deadline == 0) continue;
+      if (deadline <= now) {
+        expired.push_back(client->conn);
+      } else if (next < 0 || deadline - now < next) {
+        next = deadline - now;
+      }
+    }
+  }
+  for (auto &conn : expired) {
+    // Returns once its thread ended (its OnClose took it off the table).
+    conn->Close(Status::TimedOut("no cluster token within " + std::to_string(hello_timeout_ms_) +
+                                 " ms of connecting"));
+  }
+  return expired.empty() ? next : 0;  // 0: look again at once (more may have expired)
 }
 
 void TaskChannelServer::OnFrame(const std::shared_ptr<Client> &client, uint32_t type,
                                 std::string body) {
   if (client->refused) return;
   if (!client->authenticated) {
-    // The acceptor sets client->conn under mu_, maybe after this thread started.
-    { std::lock_guard<std::mutex> lock(mu_); }
     if (type == kTaskHello && (token_.empty() || ConstantTimeEquals(body, token_))) {
       client->authenticated = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (client->hello_deadline_ms != 0) {
+        client->hello_deadline_ms = 0;
+        unauthenticated_--;
+      }
       return;
     }
+    // The acceptor sets client->conn under mu_, maybe after this thread started.
+    { std::lock_guard<std::mutex> lock(mu_); }
     CYRAY_LOG(WARNING) << "task channel: refused a connection without the cluster token";
     // Nothing it sends runs; the caller closes on reading why.
     client->refused = true;

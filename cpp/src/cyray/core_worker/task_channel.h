@@ -109,6 +109,11 @@ class TaskChannelClient {
   std::vector<std::shared_ptr<Peer>> unflushed_ ABSL_GUARDED_BY(mu_);
 };
 
+// How long a caller has to show the cluster token after connecting.
+constexpr int64_t kTaskHelloTimeoutMs = 10000;
+// Connections that may wait for their token at once; beyond it the oldest is closed.
+constexpr int kMaxUnauthenticatedTaskConnections = 64;
+
 // Accepts task channel connections on `ip` and hands each authenticated
 // PushTask to `on_push` (on the connection's thread). Start and Stop come from
 // the owner's thread; the acceptor thread and the connections' threads share
@@ -119,7 +124,13 @@ class TaskChannelServer {
   using OnPush = std::function<void(const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
                                     TaskResponder *responder)>;
 
-  TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push);
+  // A connection that has not shown the token within `hello_timeout_ms` is
+  // closed, and at most `max_unauthenticated` wait at once (a new one closes
+  // the oldest: callers show the token at once): a peer that never
+  // authenticates cannot hold the worker's threads, nor keep callers out.
+  TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push,
+                    int64_t hello_timeout_ms = kTaskHelloTimeoutMs,
+                    int max_unauthenticated = kMaxUnauthenticatedTaskConnections);
   ~TaskChannelServer();
   // Listens on `ip`, port chosen by the kernel (*port), and, when
   // `session_dir` is given, on TaskSocketPath there (a warning, not an error,
@@ -133,13 +144,19 @@ class TaskChannelServer {
   struct Client;
   void ListenLocal(const std::string &path);
   void AcceptLoop();
-  // Serves one accepted connection; false once stopped.
-  bool Accept(int fd);
+  // Serves one accepted connection; false once stopped. Sets *evict to the
+  // oldest connection still owing the token when too many do.
+  bool Accept(int fd, std::shared_ptr<rpc::FramedConnection> *evict);
+  // Closes the connections whose hello deadline passed; the ms until the next
+  // deadline (-1: none).
+  int64_t CloseSilentConnections();
   void OnFrame(const std::shared_ptr<Client> &client, uint32_t type, std::string body);
 
   const std::string token_;
   const uint32_t max_frame_;
   OnPush on_push_;
+  const int64_t hello_timeout_ms_;
+  const int max_unauthenticated_;
   // Set by Start before the acceptor starts, closed by Stop after it ends.
   int listen_fd_ = -1;
   int local_listen_fd_ = -1;  // the Unix socket; -1 without one
@@ -149,6 +166,8 @@ class TaskChannelServer {
   std::mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_client_id_ ABSL_GUARDED_BY(mu_) = 0;
+  int unauthenticated_ ABSL_GUARDED_BY(mu_) = 0;  // connections still owing the token
+  uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;     // connections closed for newer ones (the cap)
   std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_ ABSL_GUARDED_BY(mu_);
 };
 

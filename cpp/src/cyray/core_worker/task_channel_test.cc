@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,13 +63,16 @@ struct Worker {
   int port = 0;
 
   explicit Worker(const std::string &token, uint32_t max_frame = 1 << 20,
-                  const std::string &session_dir = "")
-      : server(token, max_frame,
-               [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
-                      TaskResponder *responder) {
-                 std::lock_guard<std::mutex> lock(mu);
-                 received.emplace_back(request, reply, responder);
-               }) {
+                  const std::string &session_dir = "", int64_t hello_timeout_ms = 10000,
+                  int max_unauthenticated = 64)
+      : server(
+            token, max_frame,
+            [this](const rpc::PushTaskRequest *request, rpc::PushTaskReply *reply,
+                   TaskResponder *responder) {
+              std::lock_guard<std::mutex> lock(mu);
+              received.emplace_back(request, reply, responder);
+            },
+            hello_timeout_ms, max_unauthenticated) {
     EXPECT_TRUE(server.Start("127.0.0.1", &port, session_dir).ok());
   }
   size_t Received() {
@@ -287,6 +291,54 @@ TEST(TaskChannelTest, WithoutTheUnixSocketACallerOnTheNodeUsesTcp) {
   client.SetLocalNode("node-a", dir.path);
   Outcomes out;
   client.Push(Address(worker.port, "node-a"), Request("tcp"), out.Record());
+  ASSERT_TRUE(worker.WaitReceived(1));
+  worker.AnswerAll(Status::OK());
+  ASSERT_TRUE(out.Wait(1));
+  EXPECT_TRUE(out.results[0].first.ok()) << out.results[0].first;
+  client.Shutdown();
+}
+
+// A raw TCP connection to 127.0.0.1:`port` that sends nothing.
+struct SilentConnection {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  explicit SilentConnection(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  }
+  ~SilentConnection() { ::close(fd); }
+  // True when the worker closed it within `timeout_ms`.
+  bool ClosedWithin(int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return false;
+    char byte;
+    return ::read(fd, &byte, 1) <= 0;
+  }
+};
+
+TEST(TaskChannelTest, AConnectionWithoutTheTokenIsClosedAfterTheHelloDeadline) {
+  Worker worker("secret", 1 << 20, "", /*hello_timeout_ms=*/300);
+  SilentConnection silent(worker.port);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.ClosedWithin(10000));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
+}
+
+TEST(TaskChannelTest, TooManyConnectionsWithoutTheTokenCloseTheOldestNotCallers) {
+  Worker worker("secret", 1 << 20, "", /*hello_timeout_ms=*/60000, /*max_unauthenticated=*/2);
+  SilentConnection first(worker.port);
+  std::this_thread::sleep_for(20ms);
+  SilentConnection second(worker.port);
+  std::this_thread::sleep_for(20ms);
+  SilentConnection third(worker.port);
+  EXPECT_TRUE(first.ClosedWithin(5000)) << "the oldest makes room";
+  EXPECT_FALSE(second.ClosedWithin(200));
+  // A caller with the token still gets in, and is served.
+  TaskChannelClient client("secret", 5000, 1 << 20);
+  Outcomes out;
+  client.Push(Address(worker.port), Request("t"), out.Record());
   ASSERT_TRUE(worker.WaitReceived(1));
   worker.AnswerAll(Status::OK());
   ASSERT_TRUE(out.Wait(1));
