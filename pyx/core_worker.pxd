@@ -155,7 +155,7 @@ cdef extern from "cyray/core_worker/core_worker.h" namespace "cyray::core" nogil
                         uint64_t object_size)
         CStatus Get(const vector[c_string] &ids, int64_t timeout_ms,
                     vector[shared_ptr[const CObjectValue]] *out)
-        CStatus Wait(const vector[c_string] &ids, int num_objects, int64_t timeout_ms,
+        CStatus Wait(const c_string &packed_ids, int num_objects, int64_t timeout_ms,
                      c_bool fetch_local, vector[c_bool] *ready)
         void AddLocalReference(const c_string &object_id, const c_string &owner_address)
         void SetCallSite(const c_string &object_id, const c_string &call_site)

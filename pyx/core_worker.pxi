@@ -1,5 +1,6 @@
 # CoreWorker: owns the C++ core worker of this process (driver or worker).
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.string cimport memcpy
@@ -133,9 +134,21 @@ cdef void _fill_value(CObjectValue *out, bytes data, bytes metadata, list nested
 
 cdef vector[c_string] _id_vector(list object_refs) except *:
     cdef vector[c_string] ids
+    ids.reserve(len(object_refs))
     for ref in object_refs:
         ids.push_back((<ObjectRef>ref)._binary)
     return ids
+
+
+cdef c_string _packed_ids(list object_refs) except *:
+    """The refs' object IDs back to back, in one string (see CoreWorker::Wait)."""
+    cdef c_string packed
+    cdef bytes binary
+    packed.reserve(len(object_refs) * ObjectRef._SIZE)
+    for ref in object_refs:
+        binary = (<ObjectRef>ref)._binary
+        packed.append(PyBytes_AS_STRING(binary), PyBytes_GET_SIZE(binary))
+    return packed
 
 
 cdef void _fill_task_options(CTaskOptions *options, tuple descriptor, str name,
@@ -437,7 +450,7 @@ cdef class CoreWorker:
              bint fetch_local=True):
         """(ready, not_ready): the first `num_returns` ready refs in list order, and the
         rest in list order."""
-        cdef vector[c_string] ids = _id_vector(object_refs)
+        cdef c_string ids = _packed_ids(object_refs)
         cdef vector[c_bool] ready
         cdef CStatus status
         with nogil:

@@ -114,3 +114,12 @@ class NestedRefRecorder:
     def __exit__(self, *exc):
         _nested_refs.refs = self.previous
         return False
+
+
+def all_object_refs(list values):
+    """Whether every item of `values` is exactly an ObjectRef (at C speed: wait and get
+    check their lists on every call)."""
+    for value in values:
+        if type(value) is not ObjectRef:
+            return False
+    return True

@@ -19,7 +19,7 @@ from cyray._private.config_knobs import knob
 from cyray._private.function_manager import FunctionActorManager
 from cyray._private.object_ref_generator import ObjectRefGenerator
 from cyray._private.ray_context import BaseContext, RayContext  # noqa: F401 - Ray's names here
-from cyray._raylet import CoreWorker, ObjectRef
+from cyray._raylet import CoreWorker, ObjectRef, all_object_refs
 
 SCRIPT_MODE = 0
 WORKER_MODE = 1
@@ -735,9 +735,6 @@ def cancel(ray_waitable, *, force=False, recursive=True):
     global_worker.core_worker.cancel_task(ray_waitable, force, recursive)
 
 
-_PLAIN_REFS = {ObjectRef}
-
-
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress=False):
     """(ready, not_ready) once `num_returns` of `object_refs` are ready, as ray.wait.
 
@@ -750,8 +747,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True, progress
     if isinstance(object_refs, (ObjectRef, ObjectRefGenerator)):
         raise TypeError("wait() expected a list of ObjectRefs or ObjectRefGenerators, got a "
                         "single ObjectRef or ObjectRefGenerator")
-    if (isinstance(object_refs, (list, tuple))
-            and set(map(type, object_refs)) == _PLAIN_REFS):
+    if type(object_refs) is list and all_object_refs(object_refs):
         refs, generators = list(object_refs), False  # the common case, checked at C speed
     else:
         refs, _ = _check_object_refs(object_refs, "wait", generators_allowed=True)

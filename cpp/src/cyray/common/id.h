@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace cyray {
 
@@ -39,7 +40,7 @@ class BaseID {
     return id;
   }
   // `binary` must hold exactly kSize bytes; otherwise Nil is returned.
-  static Derived FromBinary(const std::string &binary) {
+  static Derived FromBinary(std::string_view binary) {
     Derived id;
     if (binary.size() == N) std::memcpy(id.bytes_.data(), binary.data(), N);
     return id;

@@ -468,13 +468,34 @@ bool CoreWorker::Impl::ShouldLendCpuWhileWaiting() {
   return Context().executing;
 }
 
-Status CoreWorker::Impl::Wait(const std::vector<std::string> &ids, int num_objects,
-                              int64_t timeout_ms, bool fetch_local, std::vector<bool> *ready) {
+Status CoreWorker::Impl::Wait(const std::string &packed_ids, int num_objects, int64_t timeout_ms,
+                              bool fetch_local, std::vector<bool> *ready) {
+  if (packed_ids.size() % ObjectID::kSize != 0) {
+    return Status::Invalid("wait: object IDs must be " + std::to_string(ObjectID::kSize) +
+                           " bytes each");
+  }
   std::vector<ObjectID> object_ids;
-  object_ids.reserve(ids.size());
-  for (const auto &id : ids) object_ids.push_back(ObjectID::FromBinary(id));
-  StartFetchesFor(object_ids);
-  size_t present = memory_store_.CountPresent(object_ids);
+  object_ids.reserve(packed_ids.size() / ObjectID::kSize);
+  for (size_t at = 0; at < packed_ids.size(); at += ObjectID::kSize) {
+    object_ids.push_back(
+        ObjectID::FromBinary(std::string_view(packed_ids).substr(at, ObjectID::kSize)));
+  }
+  // The common case in a loop of waits: answered from one pass over the store.
+  std::vector<size_t> remote;
+  const size_t present =
+      memory_store_.MarkPresent(object_ids, ready, fetch_local ? &remote : nullptr);
+  std::vector<ObjectID> missing;
+  for (size_t i = 0; i < object_ids.size(); ++i) {
+    if (!(*ready)[i]) missing.push_back(object_ids[i]);
+  }
+  StartFetchesFor(missing);
+  if (present >= static_cast<size_t>(num_objects) || timeout_ms == 0) {
+    // Ready and local: a shared-memory object another node holds is pulled
+    // here first (a failed pull shows at get).
+    for (size_t i : remote)
+      (void)Materialize(object_ids[i], memory_store_.GetIfExists(object_ids[i]));
+    return Status::OK();
+  }
   bool notify =
       present < static_cast<size_t>(num_objects) && timeout_ms != 0 && ShouldLendCpuWhileWaiting();
   // As in get: a task waiting lends its CPU back, so nested waits cannot deadlock.
@@ -1000,9 +1021,9 @@ Status CoreWorker::Get(const std::vector<std::string> &ids, int64_t timeout_ms,
                        std::vector<ObjectValuePtr> *out) {
   return impl_->Get(ids, timeout_ms, out);
 }
-Status CoreWorker::Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
+Status CoreWorker::Wait(const std::string &packed_ids, int num_objects, int64_t timeout_ms,
                         bool fetch_local, std::vector<bool> *ready) {
-  return impl_->Wait(ids, num_objects, timeout_ms, fetch_local, ready);
+  return impl_->Wait(packed_ids, num_objects, timeout_ms, fetch_local, ready);
 }
 void CoreWorker::AddLocalReference(const std::string &object_id, const std::string &owner_address) {
   impl_->AddLocalReference(object_id, owner_address);

@@ -86,10 +86,12 @@ class CoreWorker {
   // error is in this process; a borrowed one is fetched from its owner), at
   // once if it is. It runs on whichever thread made it ready; no lock held.
   void OnObjectReady(const std::string &object_id, ObjectReadyCallback callback, void *context);
-  // Marks which of `ids` are ready once `num_objects` are or the timeout passes;
-  // with `fetch_local`, ready objects held only on other nodes are pulled here.
-  Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
-              bool fetch_local, std::vector<bool> *ready);
+  // Marks which of the IDs are ready once `num_objects` are or the timeout
+  // passes; with `fetch_local`, ready objects held only on other nodes are
+  // pulled here. `packed_ids` holds the object IDs back to back (one
+  // allocation for any number: wait is called in loops over long lists).
+  Status Wait(const std::string &packed_ids, int num_objects, int64_t timeout_ms, bool fetch_local,
+              std::vector<bool> *ready);
 
   // A Python ObjectRef was created / destroyed. `owner_address` is empty for
   // objects this process owns.

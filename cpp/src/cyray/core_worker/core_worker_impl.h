@@ -187,8 +187,8 @@ class CoreWorker::Impl : public rpc::CoreWorkerService::CallbackService {
   ObjectID NextPutId();
   Status Get(const std::vector<std::string> &ids, int64_t timeout_ms,
              std::vector<ObjectValuePtr> *out);
-  Status Wait(const std::vector<std::string> &ids, int num_objects, int64_t timeout_ms,
-              bool fetch_local, std::vector<bool> *ready);
+  Status Wait(const std::string &packed_ids, int num_objects, int64_t timeout_ms, bool fetch_local,
+              std::vector<bool> *ready);
   Status SubmitTask(const TaskOptions &options, const std::vector<TaskArgInput> &args,
                     std::vector<ObjectRefInfo> *returns);
   Status RunTaskLoop();

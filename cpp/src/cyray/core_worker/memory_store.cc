@@ -41,11 +41,19 @@ bool MemoryStore::Contains(const ObjectID &id) const {
   return objects_.count(id) > 0;
 }
 
-size_t MemoryStore::CountPresent(const std::vector<ObjectID> &ids) const {
+size_t MemoryStore::MarkPresent(const std::vector<ObjectID> &ids, std::vector<bool> *present,
+                                std::vector<size_t> *remote) const {
+  present->assign(ids.size(), false);
+  size_t count = 0;
   std::lock_guard<std::mutex> lock(mu_);
-  size_t present = 0;
-  for (const auto &id : ids) present += objects_.count(id);
-  return present;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = objects_.find(ids[i]);
+    if (it == objects_.end()) continue;
+    (*present)[i] = true;
+    count++;
+    if (remote && it->second->in_plasma && !it->second->plasma) remote->push_back(i);
+  }
+  return count;
 }
 
 Status MemoryStore::Get(const std::vector<ObjectID> &ids, size_t num_required, int64_t timeout_ms,

@@ -25,8 +25,11 @@ class MemoryStore {
   void Put(const ObjectID &id, ObjectValuePtr value);
   ObjectValuePtr GetIfExists(const ObjectID &id) const;
   bool Contains(const ObjectID &id) const;
-  // How many of `ids` are present (one lock for all).
-  size_t CountPresent(const std::vector<ObjectID> &ids) const;
+  // Marks which of `ids` are here (one flag each in *present), in one pass
+  // under the lock, and returns how many. With `remote`, lists the indexes of
+  // those whose value is in another node's shared memory, not pulled here yet.
+  size_t MarkPresent(const std::vector<ObjectID> &ids, std::vector<bool> *present,
+                     std::vector<size_t> *remote) const;
   // Waits until at least `num_required` of `ids` are present or `timeout_ms`
   // passes (-1: no limit). `out` gets one entry per id (null when absent).
   // Returns TimedOut when fewer than `num_required` arrived in time, or the

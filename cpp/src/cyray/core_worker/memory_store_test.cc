@@ -26,12 +26,19 @@ TEST(MemoryStoreTest, GetReturnsWhatWasPut) {
   EXPECT_EQ(out[0]->data, "a");
 }
 
-TEST(MemoryStoreTest, CountPresentCountsEachIdGiven) {
+TEST(MemoryStoreTest, MarkPresentFlagsEachIdGivenAndListsRemoteOnes) {
   MemoryStore store;
   store.Put(Id(1), Value("a"));
-  store.Put(Id(3), Value("c"));
-  EXPECT_EQ(store.CountPresent({Id(1), Id(2), Id(3), Id(1)}), 3u);
-  EXPECT_EQ(store.CountPresent({}), 0u);
+  auto remote = std::make_shared<ObjectValue>();
+  remote->in_plasma = true;  // in another node's shared memory, not pulled here
+  store.Put(Id(3), remote);
+  std::vector<bool> present;
+  std::vector<size_t> remote_indexes;
+  EXPECT_EQ(store.MarkPresent({Id(1), Id(2), Id(3), Id(1)}, &present, &remote_indexes), 3u);
+  EXPECT_EQ(present, (std::vector<bool>{true, false, true, true}));
+  EXPECT_EQ(remote_indexes, (std::vector<size_t>{2}));
+  EXPECT_EQ(store.MarkPresent({}, &present, nullptr), 0u);
+  EXPECT_TRUE(present.empty());
 }
 
 TEST(MemoryStoreTest, FirstPutWins) {
