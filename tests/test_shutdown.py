@@ -210,3 +210,27 @@ def test_cluster_started_from_a_thread_outlives_the_thread_not_the_driver(tmp_pa
 
     _kill_driver_and_check_cluster_ends(
         tmp_path, source.format(tail="time.sleep(300)"), none_ended)
+
+
+def test_shutdown_with_tasks_running_neither_retries_nor_blames_workers(tmp_path):
+    # Shutting down ends the connections to workers still running tasks: that is not a
+    # worker dying, so nothing is retried or reported as one.
+    run = run_driver_script(tmp_path, """
+        import time
+        import cyray as ray
+
+        ray.init(num_cpus=2)
+
+        @ray.remote(max_retries=3)
+        def long_task():
+            time.sleep(60)
+
+        refs = [long_task.remote() for _ in range(2)]
+        time.sleep(2)  # both running
+        ray.shutdown()
+        print("SHUT_DOWN")
+    """)
+    assert run.returncode == 0, run.stderr
+    assert "SHUT_DOWN" in run.stdout
+    for text in ("retrying task", "died unexpectedly"):
+        assert text not in run.stderr, run.stderr

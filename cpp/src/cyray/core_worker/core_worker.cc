@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
+
 namespace cyray::core {
 
 // A batch of task events gives up after this long (the GCS is gone or busy):
@@ -264,6 +266,19 @@ void CoreWorker::Impl::Shutdown() {
   if (task_channel_) task_channel_->Stop();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  }
+  if (submitter_ && io_thread_.joinable()) {
+    // The calls in flight fail as the client pool shuts down: a process going
+    // away must not retry them (nor report them as its workers' deaths).
+    auto failed = std::make_shared<std::promise<void>>();
+    std::future<void> done = failed->get_future();
+    asio::post(io_, [this, failed] {
+      const std::string message = "the process that submitted it shut down";
+      submitter_->FailAll(rpc::SYSTEM_ERROR, message);
+      actor_submitter_->FailAll(rpc::SYSTEM_ERROR, message);
+      failed->set_value();
+    });
+    done.wait_for(std::chrono::seconds(2));
   }
   // No completion callback may run once we return: they point into this object.
   client_pool_.Shutdown();
