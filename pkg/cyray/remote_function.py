@@ -7,6 +7,7 @@ import cloudpickle
 
 from cyray._private import call_site, serialization
 from cyray._private.function_manager import FunctionDescriptor
+from cyray._private.worker import _auto_init, global_worker
 from cyray._private.options import (
     resource_demand,
     task_options_with_defaults,
@@ -43,6 +44,7 @@ class RemoteFunction:
         self._positional = _positional_range(self._signature)
         self._strategy = _encoded_strategy_or_none(self._options)
         self._pickled = None
+        self._submit_options = None  # _encode_submit_options of the decorator's options
         self._descriptor = None
         self.__doc__ = function.__doc__
         self.__name__ = function.__name__
@@ -95,8 +97,6 @@ class RemoteFunction:
         return self._descriptor
 
     def _remote(self, args, kwargs, options, demand, strategy):
-        from cyray._private.worker import _auto_init, global_worker
-
         positional = self._positional
         if self._signature is not None and (
                 kwargs or positional is None
@@ -110,21 +110,16 @@ class RemoteFunction:
         worker = global_worker
         descriptor = self._export(worker)
         task_args = _task_args(worker, args, kwargs, self._function_name)
-        retry = options["retry_exceptions"]
-        allowlist = b""
-        if isinstance(retry, (list, tuple)):
-            allowlist = cloudpickle.dumps(tuple(retry))
-        num_returns, mode = generator_mode(options["num_returns"], self._is_generator)
-        backpressure = options["_generator_backpressure_num_objects"]
-        refs = worker.core_worker.submit_task(
-            descriptor.as_tuple(), options["name"] or self.__name__, task_args,
-            num_returns, demand,
-            options["max_retries"], bool(retry), allowlist,
-            options["max_calls"] or 0,
-            strategy if strategy is not None else encode_scheduling_strategy(
-                options["scheduling_strategy"], options.get("label_selector")),
-            mode, -1 if backpressure is None else backpressure,
-            options["enable_task_events"] is not False)
+        if options is self._options and strategy is not None:
+            # The decorator's options: the same for every call, made once.
+            if self._submit_options is None:
+                self._submit_options = self._encode_submit_options(options, demand, strategy)
+            submit_options = self._submit_options
+        else:
+            submit_options = self._encode_submit_options(options, demand, strategy)
+        name, rest = submit_options
+        num_returns, mode = rest[0], rest[7]
+        refs = worker.core_worker.submit_task(descriptor.as_tuple(), name, task_args, *rest)
         if call_site.RECORDING:
             call_site.record(worker.core_worker, refs, "task call")
         if mode == GENERATOR_STREAMING:
@@ -132,6 +127,24 @@ class RemoteFunction:
         if num_returns == 1:
             return refs[0]
         return refs
+
+
+    def _encode_submit_options(self, options, demand, strategy):
+        """submit_task's arguments after the descriptor and the arguments, from `options`."""
+        retry = options["retry_exceptions"]
+        allowlist = b""
+        if isinstance(retry, (list, tuple)):
+            allowlist = cloudpickle.dumps(tuple(retry))
+        num_returns, mode = generator_mode(options["num_returns"], self._is_generator)
+        backpressure = options["_generator_backpressure_num_objects"]
+        if strategy is None:  # raises the strategy's error
+            strategy = encode_scheduling_strategy(options["scheduling_strategy"],
+                                                  options.get("label_selector"))
+        # (name, the arguments after the call's own): submit_task's order.
+        return options["name"] or self.__name__, (
+            num_returns, demand, options["max_retries"], bool(retry), allowlist,
+            options["max_calls"] or 0, strategy, mode, -1 if backpressure is None else backpressure,
+            options["enable_task_events"] is not False)
 
 
 def generator_mode(num_returns, is_generator):

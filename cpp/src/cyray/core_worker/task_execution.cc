@@ -176,7 +176,8 @@ void CoreWorker::Impl::ExecuteOne(const PendingExecution &pending, bool *exit_af
     TaskStatusDetail where;
     where.node_id = node_id_.Binary();
     where.worker_id = worker_id_.Binary();
-    where.worker_pid = static_cast<int32_t>(getpid());
+    static const int32_t pid = static_cast<int32_t>(getpid());  // a syscall each call
+    where.worker_pid = pid;
     RecordTaskStatus(spec, rpc::RUNNING, where);
   }
   // Read now: once a deferred result is reported (maybe before the callback
