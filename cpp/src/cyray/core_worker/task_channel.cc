@@ -60,7 +60,14 @@ struct TaskChannelClient::Peer {
   // The pusher's thread and the connection's thread meet here.
   std::mutex mu;
   bool closed ABSL_GUARDED_BY(mu) = false;
-  std::string refusal ABSL_GUARDED_BY(mu);  // the worker's kRefused text
+  std::string refusal ABSL_GUARDED_BY(mu);     // the worker's kRefused text
+  std::string end_reason ABSL_GUARDED_BY(mu);  // why it closed, once closed
+
+  // What a call on this connection fails with once it ended.
+  std::string EndedMessage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return "PushTask: the connection to the worker at " + key + " ended (" +
+           (end_reason.empty() ? "closed" : end_reason) + ")";
+  }
   std::unordered_map<uint64_t, Callback> pending ABSL_GUARDED_BY(mu);
 };
 
@@ -123,18 +130,18 @@ void TaskChannelClient::Push(const rpc::Address &worker, const rpc::PushTaskRequ
     return;
   }
   const uint64_t call_id = next_call_id_++;
-  bool registered = false;
+  std::string ended;  // set when the connection ended before the call was registered
   {
     std::lock_guard<std::mutex> lock(peer->mu);
-    if (!peer->closed) {
+    if (peer->closed) {
+      // It may have ended at once (a refusal comes back fast over a Unix socket).
+      ended = peer->EndedMessage();
+    } else {
       peer->pending.emplace(call_id, std::move(callback));
-      registered = true;
     }
   }
-  if (!registered) {
-    callback(
-        Status::Disconnected("PushTask: the connection to the worker at " + peer->key + " closed"),
-        no_reply);
+  if (!ended.empty()) {
+    callback(Status::Disconnected(ended), no_reply);
     return;
   }
   char head[kCallIdSize];
@@ -157,9 +164,9 @@ void TaskChannelClient::Push(const rpc::Address &worker, const rpc::PushTaskRequ
     if (it == peer->pending.end()) return;
     unsent = std::move(it->second);
     peer->pending.erase(it);
+    ended = peer->EndedMessage();
   }
-  unsent(Status::Disconnected("PushTask: the connection to the worker at " + peer->key + " closed"),
-         no_reply);
+  unsent(Status::Disconnected(ended), no_reply);
 }
 
 void TaskChannelClient::Flush() {
@@ -224,19 +231,16 @@ void TaskChannelClient::OnClose(const std::shared_ptr<Peer> &peer, const Status 
     if (it != peers_.end() && it->second == peer) peers_.erase(it);
   }
   std::unordered_map<uint64_t, Callback> failed;
-  std::string reason;
+  std::string message;
   {
     std::lock_guard<std::mutex> lock(peer->mu);
     peer->closed = true;
+    peer->end_reason = peer->refusal.empty() ? why.message() : peer->refusal;
     failed.swap(peer->pending);
-    reason = peer->refusal.empty() ? why.message() : peer->refusal;
+    message = peer->EndedMessage();
   }
   rpc::PushTaskReply no_reply;
-  for (auto &[id, callback] : failed) {
-    callback(Status::Disconnected("PushTask: the connection to the worker at " + peer->key +
-                                  " ended (" + reason + ")"),
-             no_reply);
-  }
+  for (auto &[id, callback] : failed) callback(Status::Disconnected(message), no_reply);
 }
 
 void TaskChannelClient::Shutdown() {
