@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cyray/common/clock.h"
 #include "cyray/common/logging.h"
 #include "cyray/common/secure_random.h"
 
@@ -316,14 +317,6 @@ struct TaskChannelServer::Client {
   bool authenticated = false;  // connection thread only
   bool refused = false;        // connection thread only: waits for the caller to hang up
 };
-
-namespace {
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 TaskChannelServer::TaskChannelServer(std::string token, uint32_t max_frame, OnPush on_push,
                                      int64_t hello_timeout_ms, int max_unauthenticated)

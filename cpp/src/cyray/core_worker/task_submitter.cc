@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cyray/common/clock.h"
 #include "cyray/common/logging.h"
 
 namespace cyray::core {
@@ -20,11 +21,6 @@ constexpr double kPipelineBudgetUs = 1000;
 // Tasks one worker may hold before any of its key has been timed.
 constexpr int kUntimedPipelineDepth = 4;
 
-int64_t SteadyNowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 std::string CancelledMessage(const TaskID &task_id) {

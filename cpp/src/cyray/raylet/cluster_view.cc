@@ -3,15 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
-namespace cyray::raylet {
+#include "cyray/common/clock.h"
 
-namespace {
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
+namespace cyray::raylet {
 
 ClusterView::ClusterView(NodeID local_node_id, Clock now_ms)
     : local_node_id_(local_node_id), now_ms_(now_ms ? std::move(now_ms) : SteadyNowMs) {}

@@ -2,19 +2,12 @@
 
 #include <chrono>
 
+#include "cyray/common/clock.h"
 #include "cyray/common/config.h"
 #include "cyray/common/logging.h"
 #include "cyray/rpc/grpc_util.h"
 
 namespace cyray::raylet {
-
-namespace {
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 ClusterViewSubscriber::ClusterViewSubscriber(const std::string &gcs_address, std::string node_id,
                                              OnUpdate on_update, OnLost on_lost)
@@ -41,7 +34,7 @@ void ClusterViewSubscriber::Stop() {
 
 void ClusterViewSubscriber::Run() {
   int64_t known_version = 0;
-  int64_t last_connected = NowMs();
+  int64_t last_connected = SteadyNowMs();
   const int64_t lost_after = CyrayConfig::Instance().raylet_gcs_lost_timeout_ms();
   while (!stopping_) {
     grpc::ClientContext ctx;
@@ -57,7 +50,7 @@ void ClusterViewSubscriber::Run() {
     auto reader = stub_->SubscribeClusterView(&ctx, request);
     rpc::ClusterViewUpdate update;
     while (reader->Read(&update)) {
-      last_connected = NowMs();
+      last_connected = SteadyNowMs();
       known_version = std::max(known_version, update.version());
       on_update_(std::move(update));
       update = rpc::ClusterViewUpdate();
@@ -68,7 +61,7 @@ void ClusterViewSubscriber::Run() {
       active_ = nullptr;
     }
     if (stopping_) return;
-    if (NowMs() - last_connected > lost_after) {
+    if (SteadyNowMs() - last_connected > lost_after) {
       on_lost_("the cluster view stream from the GCS broke and could not be reopened for " +
                std::to_string(lost_after) + " ms: " + status.error_message());
       return;

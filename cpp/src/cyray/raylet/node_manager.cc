@@ -13,6 +13,7 @@
 #include <future>
 #include <random>
 
+#include "cyray/common/clock.h"
 #include "cyray/common/config.h"
 #include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
@@ -59,12 +60,6 @@ struct NodeManager::CauseWaiter {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // How long a gone worker's exit waits to be reaped before it is reported anyway.
 constexpr int64_t kUnreapedExitTimeoutMs = 2000;
 
@@ -97,7 +92,7 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
       object_store_(store_allocator_),
       resources_(config_.resources),
       launcher_(config_.worker_argv, config_.log_dir),
-      worker_pool_(launcher_, config_.maximum_startup_concurrency, NowMs),
+      worker_pool_(launcher_, config_.maximum_startup_concurrency, SteadyNowMs),
       cluster_view_(config_.node_id),
       scheduling_policy_(
           CyrayConfig::Instance().scheduler_spread_threshold(),
@@ -116,7 +111,7 @@ NodeManager::NodeManager(asio::io_context &io, NodeManagerConfig config)
                   if (!ec) callback();
                 });
           },
-          NowMs, CyrayConfig::Instance().object_manager_chunk_size(),
+          SteadyNowMs, CyrayConfig::Instance().object_manager_chunk_size(),
           static_cast<int>(CyrayConfig::Instance().object_manager_max_chunks_in_flight())),
       gcs_client_(config_.gcs_address),
       acceptor_(io),
@@ -560,7 +555,7 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
                    << " gone: " << why;
   // The GCS hears of it once the process is reaped, with its exit status.
   exits_.OnGone(worker->worker_id, worker->pid, worker->is_driver, worker->intentional_exit, why,
-                NowMs());
+                SteadyNowMs());
   if (worker->is_driver) {
     worker_pool_.DisconnectWorker(worker, /*kill=*/false);
   } else {
@@ -574,7 +569,7 @@ void NodeManager::OnClientGone(const WorkerPtr &worker, const std::string &why) 
 void NodeManager::KillWorker(const WorkerPtr &worker, const std::string &reason) {
   exits_.OnKilledByRuntime(worker->pid, reason);
   exits_.OnGone(worker->worker_id, worker->pid, worker->is_driver, worker->intentional_exit,
-                "killed by the runtime: " + reason, NowMs());
+                "killed by the runtime: " + reason, SteadyNowMs());
   lease_manager_.ReturnWorker(worker, /*disconnect=*/true);
 }
 
@@ -658,7 +653,7 @@ void NodeManager::WaitForChildren() {
 void NodeManager::OnTimer() {
   const auto &config = CyrayConfig::Instance();
   worker_pool_.KillUnregisteredAfter(config.worker_register_timeout_seconds() * 1000);
-  exits_.ExpireUnreaped(NowMs(), kUnreapedExitTimeoutMs);
+  exits_.ExpireUnreaped(SteadyNowMs(), kUnreapedExitTimeoutMs);
   int soft_limit =
       static_cast<int>(config_.resources.count("CPU") ? config_.resources.at("CPU") : 1);
   worker_pool_.TrimIdleWorkers(std::max(1, soft_limit), config.idle_worker_killing_time_ms());
@@ -695,7 +690,7 @@ void NodeManager::HeartbeatLoop() {
   const auto &config = CyrayConfig::Instance();
   // Reports on change come at most this often; they batch what changed meanwhile.
   constexpr auto kMinReportGap = std::chrono::milliseconds(5);
-  int64_t last_ok = NowMs();
+  int64_t last_ok = SteadyNowMs();
   std::string last_sent;
   auto last_sent_at = std::chrono::steady_clock::now();
   while (!stopping_) {
@@ -720,13 +715,13 @@ void NodeManager::HeartbeatLoop() {
     last_sent_at = std::chrono::steady_clock::now();
     Status s = gcs_client_.ReportHeartbeat(report, &alive);
     if (s.ok()) {
-      last_ok = NowMs();
+      last_ok = SteadyNowMs();
       last_sent = std::move(report);
       if (!alive) {
         asio::post(io_, [this] { Stop("the GCS considers this node dead"); });
         break;
       }
-    } else if (NowMs() - last_ok > config.raylet_gcs_lost_timeout_ms()) {
+    } else if (SteadyNowMs() - last_ok > config.raylet_gcs_lost_timeout_ms()) {
       asio::post(io_, [this, s] { Stop("lost the GCS: " + s.ToString()); });
       break;
     }

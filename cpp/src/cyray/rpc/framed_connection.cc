@@ -16,22 +16,11 @@
 #include <cstring>
 #include <ctime>
 
+#include "cyray/common/clock.h"
 #include "cyray/common/local_socket.h"
 
 namespace cyray::rpc {
 namespace {
-
-int64_t SteadyNowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 Status SocketError(const std::string &what, int err) {
   return Status::Disconnected(what + ": " + std::strerror(err));
