@@ -220,7 +220,7 @@ cdef execute_task(const CTaskExecutionSpec &spec, CTaskExecutionResult *result):
         title = f"cyray::{class_name}.{function_name}"
         idle_title = f"cyray::{class_name}"
     else:
-        execution_info = worker.function_actor_manager.execution_infos.get(
+        execution_info = worker.function_actor_manager.cached_execution_info(
             spec.function.function_id)
         if execution_info is None:  # loaded once per function
             from cyray._private.function_manager import FunctionDescriptor

@@ -117,9 +117,8 @@ class RemoteFunction:
             submit_options = self._submit_options
         else:
             submit_options = self._encode_submit_options(options, demand, strategy)
-        name, rest = submit_options
-        num_returns, mode = rest[0], rest[7]
-        refs = worker.core_worker.submit_task(descriptor.as_tuple(), name, task_args, *rest)
+        num_returns, mode, name, after_args = submit_options
+        refs = worker.core_worker.submit_task(descriptor.as_tuple(), name, task_args, *after_args)
         if call_site.RECORDING:
             call_site.record(worker.core_worker, refs, "task call")
         if mode == GENERATOR_STREAMING:
@@ -130,7 +129,8 @@ class RemoteFunction:
 
 
     def _encode_submit_options(self, options, demand, strategy):
-        """submit_task's arguments after the descriptor and the arguments, from `options`."""
+        """(num_returns, generator mode, name, submit_task's arguments after the call's
+        own) for `options`; the first two are what _remote reads back."""
         retry = options["retry_exceptions"]
         allowlist = b""
         if isinstance(retry, (list, tuple)):
@@ -140,8 +140,7 @@ class RemoteFunction:
         if strategy is None:  # raises the strategy's error
             strategy = encode_scheduling_strategy(options["scheduling_strategy"],
                                                   options.get("label_selector"))
-        # (name, the arguments after the call's own): submit_task's order.
-        return options["name"] or self.__name__, (
+        return num_returns, mode, options["name"] or self.__name__, (
             num_returns, demand, options["max_retries"], bool(retry), allowlist,
             options["max_calls"] or 0, strategy, mode, -1 if backpressure is None else backpressure,
             options["enable_task_events"] is not False)

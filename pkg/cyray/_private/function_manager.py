@@ -101,6 +101,11 @@ class FunctionActorManager:
             self._job_namespaces[job_id] = config.get("namespace")
         self._jobs_seen.add(job_id)
 
+    def cached_execution_info(self, function_id):
+        """The function `function_id` if this worker has loaded it, else None (the
+        executor's per-task lookup: no descriptor to build)."""
+        return self.execution_infos.get(function_id)
+
     def get_execution_info(self, job_id, descriptor):
         info = self.execution_infos.get(descriptor.function_id)
         if info is not None:

@@ -398,6 +398,8 @@ _atexit_registered = False
 def _check_object_refs(object_refs, what, generators_allowed=False):
     if isinstance(object_refs, ObjectRef):
         return [object_refs], True
+    if type(object_refs) is list and all_object_refs(object_refs):
+        return list(object_refs), False  # the common case, checked at C speed
     if not isinstance(object_refs, (list, tuple)):
         raise (TypeError if what == "wait" else ValueError)(
             f"Invalid type of object refs, {type(object_refs).__name__}, is given. "

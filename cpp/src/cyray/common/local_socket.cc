@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -65,21 +66,49 @@ Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uin
   return Status::OK();
 }
 
-StatusOr<int> ConnectUnixSocket(const std::string &path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return Status::Invalid("socket path too long: " + path);
+namespace {
+
+// A new Unix stream socket and the address of `path` (Invalid when too long).
+StatusOr<int> UnixSocketFor(const std::string &path, bool nonblocking, sockaddr_un *addr) {
+  *addr = {};
+  if (path.empty() || path.size() >= sizeof(addr->sun_path)) {
+    return Status::Invalid("socket path empty or too long for a Unix socket: " + path);
   }
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr->sun_family = AF_UNIX;
+  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+  return fd;
+}
+
+}  // namespace
+
+StatusOr<int> ConnectUnixSocket(const std::string &path, bool nonblocking) {
+  sockaddr_un addr;
+  auto fd = UnixSocketFor(path, nonblocking, &addr);
+  if (!fd.ok()) return fd.status();
+  if (::connect(*fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
     int err = errno;
-    ::close(fd);
+    ::close(*fd);
     return Status::IOError("connect to " + path + ": " + std::strerror(err));
   }
-  return fd;
+  return *fd;
+}
+
+StatusOr<int> ListenUnixSocket(const std::string &path, int backlog) {
+  sockaddr_un addr;
+  auto fd = UnixSocketFor(path, false, &addr);
+  if (!fd.ok()) return fd.status();
+  ::unlink(path.c_str());
+  const mode_t old_mask = ::umask(077);
+  const bool bound = ::bind(*fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
+  ::umask(old_mask);
+  if (!bound || ::listen(*fd, backlog) != 0) {
+    int err = errno;
+    ::close(*fd);
+    return Status::IOError("listen on " + path + ": " + std::strerror(err));
+  }
+  return *fd;
 }
 
 Status WriteFrame(int fd, uint32_t type, const std::string &payload) {

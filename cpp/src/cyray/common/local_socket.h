@@ -21,8 +21,14 @@ void EncodeFrameHeader(uint32_t type, uint32_t length, uint8_t out[kFrameHeaderS
 Status DecodeFrameHeader(const uint8_t in[kFrameHeaderSize], uint32_t *type, uint32_t *length,
                          uint32_t max_length = kMaxFrameSize);
 
-// Connects to the Unix socket at `path`.
-StatusOr<int> ConnectUnixSocket(const std::string &path);
+// Connects to the Unix socket at `path`. With `nonblocking` the socket is
+// non-blocking and the connect does not wait: a listener whose backlog is
+// full fails it (EAGAIN) instead of holding the caller.
+StatusOr<int> ConnectUnixSocket(const std::string &path, bool nonblocking = false);
+// Listens on a Unix socket at `path`, made for this user only (mode 0700
+// through the umask); a file already there (left by a dead process) is
+// replaced.
+StatusOr<int> ListenUnixSocket(const std::string &path, int backlog = 128);
 Status WriteFrame(int fd, uint32_t type, const std::string &payload);
 // Blocks until a whole frame arrives; Disconnected on EOF.
 Status ReadFrame(int fd, uint32_t *type, std::string *payload);

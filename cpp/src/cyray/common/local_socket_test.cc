@@ -1,7 +1,10 @@
 #include "cyray/common/local_socket.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace cyray {
@@ -63,6 +66,26 @@ TEST(LocalSocketTest, DescriptorsTravelWithAFrame) {
 TEST(LocalSocketTest, ConnectToMissingSocketFails) {
   auto fd = ConnectUnixSocket("/nonexistent/cyray.sock");
   EXPECT_FALSE(fd.ok());
+}
+
+TEST(LocalSocketTest, ListenReplacesAStaleFileAndOnlyItsUserMayConnect) {
+  char dir_pattern[] = "/tmp/cyray_local_socket_XXXXXX";
+  const std::string dir = ::mkdtemp(dir_pattern);
+  const std::string path = dir + "/s.sock";
+  ::close(::open(path.c_str(), O_CREAT | O_WRONLY, 0644));  // left by a dead process
+  auto listener = ListenUnixSocket(path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0077, 0u) << "group and others may not connect";
+  auto client = ConnectUnixSocket(path, /*nonblocking=*/true);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ::close(*client);
+  ::close(*listener);
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  EXPECT_FALSE(ConnectUnixSocket(std::string(200, 'x')).ok()) << "too long for sun_path";
 }
 
 }  // namespace cyray

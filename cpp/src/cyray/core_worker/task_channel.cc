@@ -6,8 +6,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "cyray/common/clock.h"
+#include "cyray/common/local_socket.h"
 #include "cyray/common/logging.h"
 #include "cyray/common/secure_random.h"
 
@@ -356,29 +355,14 @@ Status TaskChannelServer::Start(const std::string &ip, int *port, const std::str
 }
 
 void TaskChannelServer::ListenLocal(const std::string &path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    CYRAY_LOG(WARNING) << "task channel: " << path
-                       << " is too long for a Unix socket; callers on this node use TCP";
-    return;
-  }
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
   // A file left by a worker that died with this address is stale: ours now.
-  ::unlink(path.c_str());
   // Only this user may connect (the token is still asked for).
-  const mode_t old_mask = ::umask(077);
-  const bool bound = ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
-  ::umask(old_mask);
-  if (!bound || ::listen(fd, 128) != 0) {
-    CYRAY_LOG(WARNING) << "task channel: could not listen on " << path << ": "
-                       << std::strerror(errno) << "; callers on this node use TCP";
-    ::close(fd);
+  auto fd = ListenUnixSocket(path);
+  if (!fd.ok()) {
+    CYRAY_LOG(WARNING) << "task channel: " << fd.status() << "; callers on this node use TCP";
     return;
   }
-  local_listen_fd_ = fd;
+  local_listen_fd_ = *fd;
   local_path_ = path;
 }
 

@@ -9,7 +9,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -116,21 +115,10 @@ std::shared_ptr<FramedConnection> FramedConnection::ConnectLocal(const std::stri
                                                                  uint32_t max_frame,
                                                                  OnFrame on_frame,
                                                                  OnClose on_close) {
-  sockaddr_un addr{};
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return nullptr;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return nullptr;
   // A Unix socket connects at once, or fails (EAGAIN: the listener's backlog is full).
-  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return nullptr;
-  }
-  std::shared_ptr<FramedConnection> conn(
-      new FramedConnection(fd, false, 0, max_frame, std::move(on_frame), std::move(on_close)));
-  std::thread([conn] { conn->Run(); }).detach();
-  return conn;
+  auto fd = ConnectUnixSocket(path, /*nonblocking=*/true);
+  if (!fd.ok()) return nullptr;
+  return Serve(*fd, max_frame, std::move(on_frame), std::move(on_close));
 }
 
 void FramedConnection::Wake() {
@@ -140,12 +128,19 @@ void FramedConnection::Wake() {
   }
 }
 
-bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_view body,
-                            bool flush) {
-  uint8_t header[kFrameHeaderSize];
+bool FramedConnection::EncodeHeader(uint32_t type, std::string_view head, std::string_view body,
+                                    uint8_t header[kFrameHeaderSize]) const {
   const size_t length = head.size() + body.size();
   if (length > max_frame_) return false;
   EncodeFrameHeader(type, static_cast<uint32_t>(length), header);
+  return true;
+}
+
+bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_view body,
+                            bool flush) {
+  uint8_t header[kFrameHeaderSize];
+  if (!EncodeHeader(type, head, body, header)) return false;
+  const size_t length = head.size() + body.size();
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_.load() || close_requested_.load()) return false;
   size_t written = 0;
@@ -189,9 +184,7 @@ bool FramedConnection::Send(uint32_t type, std::string_view head, std::string_vi
 bool FramedConnection::SendSoon(uint32_t type, std::string_view head, std::string_view body,
                                 int64_t within_us) {
   uint8_t header[kFrameHeaderSize];
-  const size_t length = head.size() + body.size();
-  if (length > max_frame_) return false;
-  EncodeFrameHeader(type, static_cast<uint32_t>(length), header);
+  if (!EncodeHeader(type, head, body, header)) return false;
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_.load() || close_requested_.load()) return false;
   const bool was_empty = outbox_.empty();

@@ -79,6 +79,9 @@ class FramedConnection {
   FramedConnection(int fd, bool connecting, int64_t connect_deadline_ms, uint32_t max_frame,
                    OnFrame on_frame, OnClose on_close);
   void Run();
+  // The header of a frame of `head` + `body`; false when above max_frame_.
+  bool EncodeHeader(uint32_t type, std::string_view head, std::string_view body,
+                    uint8_t header[]) const;
   // Asks the thread to end; true when called on the connection's own thread.
   bool RequestClose(const Status &why);
   // Reads what the socket holds; false (with *why) when the connection ended.
